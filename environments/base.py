@@ -1,0 +1,231 @@
+"""The Mesa model every environment derives from.
+
+It owns what all environments share, so none of them special-cases policies or
+logging:
+
+* ``decide(agents, requests)``: groups the step's requests by policy object and calls
+  each policy once with its whole batch, then records one event row per decision;
+* ``social_learning_phase``: the payoff-biased Fermi rule of the shared mechanics;
+* ``step_events``: the rows of the current step, which the runner flushes after each
+  step; ``datacollector``: Mesa's per-step model series.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import mesa
+import numpy as np
+
+from agents.agent import SocietyAgent, Strategy
+from agents.interfaces import Decision, DecisionRequest, Policy, Prompt, entropy
+from environments import mechanics
+
+# Columns of events.parquet, in order. Environments put what does not fit in `info`.
+EVENT_COLUMNS = (
+    "run_id", "step", "phase", "agent_id", "group", "persona", "policy",
+    "options", "probs", "choice", "chosen", "entropy", "parse_failed", "text",
+    "group_norm", "value", "target", "violation", "steer_vector", "steer_coef", "info",
+)  # fmt: skip
+
+
+class SocietyModel(mesa.Model):
+    """Base class: a society of :class:`SocietyAgent` deciding through shared policies."""
+
+    env_type: ClassVar[str] = ""
+    # (events, steps, scenario) -> metrics dict; every environment sets its own.
+    compute_metrics: ClassVar[Any]
+
+    def __init__(self, scenario: Any, policies: Mapping[str, Policy], *, run_id: str = "run") -> None:
+        super().__init__(seed=scenario.run.seed)
+        # One numpy generator for every random draw of the run (policies included), so
+        # the seed fixes the whole event log.
+        self.rng = np.random.default_rng(scenario.run.seed)
+        self.scenario = scenario
+        self.mechanics = scenario.mechanics
+        self.policies = dict(policies)
+        self.policy_names = {g.name: _policy_name(g.policy) for g in scenario.population}
+        self.run_id = run_id
+        self.group_norm: float | None = getattr(scenario.mechanics.group_norm, "initial", None)
+        self.step_events: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------ population
+    def make_agents(self, agent_cls: type[SocietyAgent], **kwargs: Any) -> list[SocietyAgent]:
+        """Create the scenario's population, group by group, in file order."""
+        punish = self.mechanics.punishment
+        agents = []
+        for group in self.scenario.population:
+            for _ in range(group.size):
+                s = group.strategy
+                strategy = Strategy(
+                    rule=group.policy.rule if group.policy.type == "scripted" else None,
+                    monitor_prob=punish.monitor_prob if s.monitor_prob is None else s.monitor_prob,
+                    punish_prob=punish.punish_prob if s.punish_prob is None else s.punish_prob,
+                    norm=s.norm,
+                )
+                agents.append(
+                    agent_cls(
+                        self,
+                        group=group.name,
+                        persona=group.persona,
+                        strategy=strategy,
+                        memory_size=group.memory,
+                        **kwargs,
+                    )
+                )
+        return agents
+
+    @property
+    def society(self) -> list[SocietyAgent]:
+        """Agents still in the simulation, in creation order (deterministic)."""
+        return sorted(self.agents, key=lambda a: a.unique_id)
+
+    # -------------------------------------------------------------------- deciding
+    def decide(self, agents: Sequence[SocietyAgent], requests: Sequence[DecisionRequest]) -> list[Decision]:
+        """Answer every request of a phase: one policy call per distinct policy object.
+
+        Groups that share a policy object (the same LLM, say) are batched together.
+        One event row is recorded per decision; callers add outcomes (catch, target,
+        violation...) with :meth:`annotate`.
+        """
+        if len(agents) != len(requests):
+            raise ValueError("one request per agent")
+        decisions: list[Decision | None] = [None] * len(requests)
+        # Policies that share a backend (one LLM serving several groups with different
+        # sampling settings) expose the same `batch_key` and a `decide_mixed` method that
+        # takes (policy, request) pairs, so one model still sees one batch.
+        batches: dict[Any, list[int]] = {}
+        for i, agent in enumerate(agents):
+            policy = self.policies[agent.group]
+            batches.setdefault(getattr(policy, "batch_key", id(policy)), []).append(i)
+        for indices in batches.values():
+            first = self.policies[agents[indices[0]].group]
+            if hasattr(first, "decide_mixed"):
+                pairs = [(self.policies[agents[i].group], requests[i]) for i in indices]
+                answers = first.decide_mixed(pairs, self.rng)
+            else:
+                answers = first.decide([requests[i] for i in indices], self.rng)
+            for i, answer in zip(indices, answers, strict=True):
+                decisions[i] = answer
+        for agent, req, dec in zip(agents, requests, decisions, strict=True):
+            assert dec is not None
+            dec.info["_row"] = self._event(agent, req, dec)
+        return decisions  # type: ignore[return-value]
+
+    def annotate(self, decision: Decision, **fields: Any) -> None:
+        """Record an outcome on a decision's event row (value, target, violation, info...)."""
+        row = decision.info["_row"]
+        for key, value in fields.items():
+            if key == "info":
+                row["_info"].update(value)
+            elif key in row:
+                row[key] = value
+            else:
+                raise KeyError(f"unknown event column '{key}'")
+
+    def _event(self, agent: SocietyAgent, req: DecisionRequest, dec: Decision) -> dict[str, Any]:
+        extra = {k: v for k, v in dec.info.items() if not k.startswith("_") and k not in ("steer_vector", "steer_coef")}
+        row = {
+            "run_id": self.run_id,
+            "step": int(self.steps),
+            "phase": req.phase,
+            "agent_id": int(agent.unique_id),
+            "group": agent.group,
+            "persona": agent.persona,
+            "policy": self.policy_names.get(agent.group, "custom"),
+            "options": list(req.options),
+            "probs": [float(p) for p in dec.probs],
+            "choice": int(dec.choice),
+            "chosen": req.options[dec.choice],
+            "entropy": float(entropy(dec.probs)),
+            "parse_failed": bool(dec.parse_failed),
+            "text": dec.text,
+            "group_norm": self.group_norm,
+            "value": None,
+            "target": None,
+            "violation": None,
+            "steer_vector": dec.info.get("steer_vector"),
+            "steer_coef": dec.info.get("steer_coef"),
+            "_info": extra,
+        }
+        self.step_events.append(row)
+        return row
+
+    def record_rule_decision(
+        self,
+        agent: SocietyAgent,
+        phase: str,
+        options: Sequence[str],
+        probs: Sequence[float],
+        choice: int,
+        **fields: Any,
+    ) -> None:
+        """Log a decision taken by a mechanic's rule rather than a policy (e.g. copying)."""
+        p = np.asarray(probs, dtype=np.float64)
+        dec = Decision(probs=p, choice=choice)
+        req = DecisionRequest(agent_id=agent.unique_id, phase=phase, options=tuple(options), prompt=_NO_PROMPT)
+        self._event(agent, req, dec)
+        dec.info["_row"] = self.step_events[-1]
+        self.annotate(dec, **fields)
+
+    def take_step_events(self) -> list[dict[str, Any]]:
+        """The finished step's rows, ready to write (info serialised as JSON)."""
+        rows, self.step_events = self.step_events, []
+        for row in rows:
+            row["info"] = json.dumps(row.pop("_info"), sort_keys=True, default=float) if row.get("_info") else None
+        return rows
+
+    # ------------------------------------------------------------- shared mechanics
+    def payoff(self, agent: SocietyAgent) -> float:
+        cfg = self.mechanics.social_learning
+        return agent.wealth if cfg.payoff == "wealth" else agent.last_payoff
+
+    def social_learning_phase(self, agents: Sequence[SocietyAgent] | None = None) -> None:
+        """Each agent (with the configured probability) compares itself with one random
+        peer and copies the peer's strategy with the Fermi probability of the payoff
+        difference. Every comparison is logged as a 'learn' event (keep/copy)."""
+        cfg = self.mechanics.social_learning
+        if not cfg.enabled or self.steps % cfg.every != 0:
+            return
+        agents = list(agents if agents is not None else self.society)
+        # Payoffs are read before anyone copies, so learning within a round is simultaneous.
+        payoffs = {a.unique_id: self.payoff(a) for a in agents}
+        snapshot = {a.unique_id: a.strategy for a in agents}
+        for agent in agents:
+            if self.rng.random() >= cfg.probability:
+                continue
+            peer = mechanics.pick_peer(agent, agents, self.rng)
+            if peer is None:
+                continue
+            p = mechanics.fermi(payoffs[agent.unique_id], payoffs[peer.unique_id], cfg.selection_strength)
+            copied = bool(self.rng.random() < p)
+            if copied:
+                teacher = _StrategyHolder(snapshot[peer.unique_id])
+                mechanics.copy_strategy(agent, teacher, copy_beliefs=cfg.copy_beliefs)  # type: ignore[arg-type]
+                agent.remember(f"You adopted the approach of agent {peer.unique_id}, who earned more.")
+            self.record_rule_decision(
+                agent,
+                "learn",
+                ("keep", "copy"),
+                (1 - p, p),
+                int(copied),
+                target=int(peer.unique_id),
+                value=payoffs[peer.unique_id] - payoffs[agent.unique_id],
+                info={"rule": agent.strategy.rule},
+            )
+
+
+class _StrategyHolder:
+    def __init__(self, strategy: Strategy) -> None:
+        self.strategy = strategy
+
+
+def _policy_name(policy_cfg: Any) -> str:
+    if policy_cfg.type == "scripted":
+        return f"scripted:{policy_cfg.rule}"
+    return f"{policy_cfg.type}:{getattr(policy_cfg, 'model', '')}"
+
+
+_NO_PROMPT = Prompt(system="", user="")

@@ -1,0 +1,58 @@
+"""The commons' `environment:` block."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from sim.schema import StrictModel
+
+# Presets fill fields the scenario leaves unset. `rich` is GovSim's fishery (capacity
+# 100, stock doubles after harvest); `scarce` starts at a third of capacity and
+# regrows logistically, so greedy harvesting collapses it within a few rounds.
+PRESETS: dict[str, dict[str, object]] = {
+    "rich": {"capacity": 100.0, "initial_stock": 100.0, "regrowth": "doubling", "consumption": 2.0},
+    "scarce": {"capacity": 100.0, "initial_stock": 40.0, "regrowth": "logistic", "growth_rate": 0.6, "consumption": 3.0},
+}
+
+
+class CommonsConfig(StrictModel):
+    type: Literal["commons"] = "commons"
+    preset: Literal["rich", "scarce"] | None = None
+    capacity: float = Field(100.0, gt=0, description="K, the stock's ceiling")
+    initial_stock: float | None = Field(None, gt=0, description="R(0); default K")
+    regrowth: Literal["doubling", "logistic"] = "doubling"
+    growth_rate: float = Field(1.0, gt=0, description="r of logistic regrowth R + r R (1 - R/K)")
+    collapse_threshold: float = Field(5.0, ge=0, description="C: the run ends when R < C after harvest")
+    alpha: float = Field(1.0, gt=0, le=1, description="catchability: catch = alpha * effort * R")
+    efforts: list[float] | None = Field(
+        None,
+        min_length=2,
+        description=(
+            "the harvest options, as fractions of the current stock; default: 0, 0.5, 1, 1.5, 2, 3 and 4 "
+            "times the fair fraction f(K)/(n K) (for GovSim's lake with 5 fishers: 0% to 40%)"
+        ),
+    )
+    allocation: Literal["proportional", "random"] = "proportional"
+    consumption: float = Field(2.0, ge=0, description="c, paid by every agent every round")
+    insolvency: Literal["debt", "remove"] = Field("debt", description="an agent that cannot pay c: goes into debt, or leaves")
+    public_catches: bool = Field(True, description="everyone sees everyone's catch after the harvest")
+    norm_options: list[float] | None = Field(
+        None, description="ceilings (tons per agent) agents may propose; default derived from capacity"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("preset") in PRESETS:
+            return {**PRESETS[data["preset"]], **data}
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> "CommonsConfig":
+        if self.efforts is not None and any(not 0 <= e <= 1 for e in self.efforts):
+            raise ValueError("efforts must lie in [0, 1]")
+        if self.initial_stock is not None and self.initial_stock > self.capacity:
+            raise ValueError(f"initial_stock ({self.initial_stock}) exceeds capacity ({self.capacity})")
+        return self

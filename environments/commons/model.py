@@ -1,0 +1,310 @@
+"""The commons: a shared fish stock, harvested, punished over, learned from and governed.
+
+Each round (one Mesa step), in order:
+
+1. **harvest**: every fisher picks an effort e (a fraction of the stock) at the same
+   time; demand d_i = alpha * e_i * R. If total demand exceeds R the stock is
+   allocated proportionally, or by serving fishers in a seeded random order.
+   The run ends when R < C after the harvest (collapse).
+2. **consumption**: every fisher pays c; one who cannot goes into debt or leaves.
+3. **monitoring and punishment**: a fisher watches one random peer with its monitoring
+   probability and may fine it (cost to the punisher, fine to the punished,
+   optionally graduated for repeat offenders).
+4. **social learning**: payoff-biased copying of a random peer (Fermi rule).
+5. **group norm**: every k rounds each fisher proposes a ceiling; the median (or the
+   most proposed) becomes G(t).
+6. **regrowth**: doubling capped at K (GovSim), or logistic.
+
+Fishers see consequences only: the stock, their own catch and fines, peers' catches
+when catches are public. There is no reward function in any prompt.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from mesa import DataCollector
+
+from agents.interfaces import DecisionRequest, Policy, nearest_option
+from environments import mechanics
+from environments.base import SocietyModel
+from environments.commons import metrics as commons_metrics
+from environments.commons import prompts
+from environments.commons.agents import Fisher
+from environments.commons.config import CommonsConfig
+
+
+def regrow(stock: float, cfg: CommonsConfig) -> float:
+    if cfg.regrowth == "doubling":
+        return min(cfg.capacity, 2.0 * stock)
+    return min(cfg.capacity, stock + cfg.growth_rate * stock * (1.0 - stock / cfg.capacity))
+
+
+def sustainable_catch(stock: float, cfg: CommonsConfig) -> float:
+    """GovSim's f(t) = max{x : g(R - x) >= R}: the largest total catch after which
+    regrowth restores the current stock."""
+    if stock <= 0:
+        return 0.0
+    if cfg.regrowth == "doubling":
+        return stock / 2.0 if stock <= cfg.capacity else stock - cfg.capacity / 2.0
+    lo, hi = 0.0, stock  # g(R - x) - R decreases in x on [0, R] for r <= 1 and R <= K
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if regrow(stock - mid, cfg) >= stock - 1e-12:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def allocate(demands: np.ndarray, stock: float, method: str, rng: np.random.Generator) -> np.ndarray:
+    """Catches for the given demands: all of them when the stock suffices, otherwise
+    the whole stock split proportionally or served in a seeded random order."""
+    total = float(demands.sum())
+    if total <= stock:
+        return demands.copy()
+    if method == "proportional":
+        return demands * (stock / total)
+    catches = np.zeros_like(demands)
+    left = stock
+    for i in rng.permutation(len(demands)):
+        catches[i] = min(demands[i], left)
+        left -= catches[i]
+    return catches
+
+
+class CommonsModel(SocietyModel):
+    env_type = "commons"
+    compute_metrics = staticmethod(commons_metrics.compute)
+
+    def __init__(self, scenario: Any, policies: Mapping[str, Policy], *, run_id: str = "run") -> None:
+        super().__init__(scenario, policies, run_id=run_id)
+        self.cfg: CommonsConfig = scenario.environment
+        cfg = self.cfg
+        self.stock = cfg.initial_stock if cfg.initial_stock is not None else cfg.capacity
+        self.collapsed = False
+        self.last_catch_total = 0.0
+        self.round_punishments = 0
+        self.round_violations = 0
+        self.f_t = sustainable_catch(self.stock, cfg)
+        n = scenario.n_agents
+        self.norm_options = cfg.norm_options or [
+            round(cfg.capacity / (2 * n) * k, 2) for k in (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+        ]
+        fair_fraction = sustainable_catch(cfg.capacity, cfg) / (n * cfg.capacity * cfg.alpha)
+        self.efforts = cfg.efforts or [round(min(1.0, fair_fraction * k), 4) for k in (0, 0.5, 1, 1.5, 2, 3, 4)]
+        self.make_agents(Fisher)
+        for agent in self.society:
+            if agent.strategy.norm is None:  # initial belief: the fair share at capacity, by persona
+                scale = {"altruistic": 1.0, "neutral": 1.5, "selfish": 2.0}[agent.persona]
+                agent.strategy.norm = round(sustainable_catch(cfg.capacity, cfg) / n * scale, 2)
+        m = scenario.mechanics
+        self.system = prompts.system_text(
+            n_agents=n, capacity=cfg.capacity, regrowth=cfg.regrowth, collapse=cfg.collapse_threshold,
+            consumption=cfg.consumption, punishment=m.punishment.enabled, group_norm=m.group_norm.enabled,
+        )  # fmt: skip
+        self.datacollector = DataCollector(
+            model_reporters={
+                "stock": "stock",
+                "sustainable_catch": "f_t",
+                "total_catch": "last_catch_total",
+                "group_norm": "group_norm",
+                "n_agents": lambda mdl: len(mdl.agents),
+                "punishments": "round_punishments",
+                "violations": "round_violations",
+                "wealth_gini": lambda mdl: mechanics.gini([a.wealth for a in mdl.agents]),
+                "mean_wealth": lambda mdl: float(np.mean([a.wealth for a in mdl.agents])) if len(mdl.agents) else 0.0,
+                "norm_mean": lambda mdl: float(np.mean(mdl.individual_norms())) if len(mdl.agents) else None,
+                "norm_dispersion": lambda mdl: float(np.std(mdl.individual_norms())) if len(mdl.agents) else None,
+                "collapsed": "collapsed",
+            }
+        )
+
+    # -------------------------------------------------------------------- helpers
+    def individual_norms(self) -> list[float]:
+        return [float(a.strategy.norm) for a in self.society if a.strategy.norm is not None]
+
+    @property
+    def norm_in_force(self) -> float:
+        """The ceiling a catch is judged against: G(t) once voted, else the fair share f(t)/n."""
+        if self.group_norm is not None:
+            return self.group_norm
+        return self.f_t / max(1, len(self.agents))
+
+    def _observation(self, agent: Fisher, **extra: Any) -> dict[str, Any]:
+        n = max(1, len(self.agents))
+        return {
+            "rule": agent.strategy.rule,
+            "stock": self.stock,
+            "capacity": self.cfg.capacity,
+            "alpha": self.cfg.alpha,
+            "n_agents": n,
+            "sustainable_share": self.f_t / n,
+            "group_norm": self.group_norm,
+            "norm_in_force": self.norm_in_force,
+            "own_norm": agent.strategy.norm,
+            "punish_prob": agent.strategy.punish_prob,
+            "peers_mean_catch": self._peers_mean_catch(agent),
+            **extra,
+        }
+
+    def _peers_mean_catch(self, agent: Fisher) -> float | None:
+        if not self.cfg.public_catches or self.steps <= 1:
+            return None
+        others = [a.catch for a in self.society if a is not agent]
+        return float(np.mean(others)) if others else None
+
+    # ------------------------------------------------------------------ the round
+    def step(self) -> None:
+        self.round_punishments = 0
+        self.round_violations = 0
+        self.f_t = sustainable_catch(self.stock, self.cfg)
+        self.harvest_phase()
+        self.consumption_phase()
+        if not self.collapsed:
+            self.punishment_phase()
+            self.social_learning_phase()
+            self.norm_phase()
+            self.stock = regrow(self.stock, self.cfg)
+        self.datacollector.collect(self)
+        if self.collapsed or len(self.agents) == 0:
+            self.running = False
+
+    def harvest_phase(self) -> None:
+        cfg, fishers = self.cfg, self.society
+        labels = tuple(f"{e * 100:g}% of the stock ({cfg.alpha * e * self.stock:.1f} tons)" for e in self.efforts)
+        requests = [
+            DecisionRequest(
+                agent_id=a.unique_id,
+                phase="harvest",
+                options=labels,
+                values=tuple(self.efforts),
+                observation=self._observation(a),
+                prompt=prompts.harvest_prompt(
+                    self.system, persona=a.persona, memory=a.memory_text(), stock=self.stock,
+                    norm=self.group_norm, own_norm=a.strategy.norm, note=a.strategy.note, options=labels,
+                ),
+            )  # fmt: skip
+            for a in fishers
+        ]
+        decisions = self.decide(fishers, requests)
+        efforts = np.array([self.efforts[d.choice] for d in decisions])
+        demands = cfg.alpha * efforts * self.stock
+        catches = allocate(demands, self.stock, cfg.allocation, self.rng)
+        self.stock = max(0.0, self.stock - float(catches.sum()))
+        self.last_catch_total = float(catches.sum())
+        limit = self.norm_in_force
+        for agent, dec, effort, demand, catch in zip(fishers, decisions, efforts, demands, catches, strict=True):
+            agent.effort, agent.catch = float(effort), float(catch)
+            agent.total_catch += agent.catch
+            violation = bool(catch > limit + 1e-9)
+            self.round_violations += violation
+            self.annotate(dec, value=float(catch), violation=violation,
+                          info={"requested": float(demand), "fair_share": self.f_t / len(fishers)})  # fmt: skip
+        self.collapsed = self.stock < cfg.collapse_threshold
+        for agent in fishers:
+            others = ", ".join(f"{b.unique_id}: {b.catch:.1f}" for b in fishers if b is not agent)
+            seen = f"; others caught {others}" if cfg.public_catches and others else ""
+            agent.remember(f"Month {self.steps}: you caught {agent.catch:.1f} tons{seen}; {self.stock:.0f} tons were left.")
+
+    def consumption_phase(self) -> None:
+        c = self.cfg.consumption
+        for agent in self.society:
+            agent.wealth += agent.catch - c
+            agent.last_payoff = agent.catch - c
+            if agent.wealth < 0 and self.cfg.insolvency == "remove":
+                agent.remember("You could not pay your living costs and left the lake.")
+                agent.remove()
+
+    def punishment_phase(self) -> None:
+        cfg = self.mechanics.punishment
+        if not cfg.enabled:
+            return
+        fishers = self.society
+        watchers, peers, requests = [], [], []
+        limit = self.norm_in_force
+        for agent in fishers:
+            if self.rng.random() >= agent.strategy.monitor_prob:
+                continue
+            peer = mechanics.pick_peer(agent, fishers, self.rng)
+            if peer is None:
+                continue
+            fine = mechanics.graduated_fine(cfg.fine, cfg.fine_step, cfg.max_fine, peer.sanctions, cfg.graduated)
+            watchers.append(agent)
+            peers.append(peer)
+            requests.append(
+                DecisionRequest(
+                    agent_id=agent.unique_id,
+                    phase="punish",
+                    options=("no", "yes"),
+                    values=(0.0, 1.0),
+                    observation=self._observation(agent, peer_catch=peer.catch, fine=fine),
+                    prompt=prompts.punish_prompt(
+                        self.system, persona=agent.persona, memory=agent.memory_text(), peer=peer.unique_id,
+                        peer_catch=peer.catch, norm=limit, fine=fine, cost=cfg.cost,
+                    ),
+                )  # fmt: skip
+            )
+        if not requests:
+            return
+        decisions = self.decide(watchers, requests)
+        for agent, peer, dec in zip(watchers, peers, decisions, strict=True):
+            violated = bool(peer.catch > limit + 1e-9)
+            if dec.choice == 1:
+                fine = mechanics.graduated_fine(cfg.fine, cfg.fine_step, cfg.max_fine, peer.sanctions, cfg.graduated)
+                agent.wealth -= cfg.cost
+                agent.last_payoff -= cfg.cost
+                agent.punish_costs += cfg.cost
+                peer.wealth -= fine
+                peer.last_payoff -= fine
+                peer.fines_paid += fine
+                peer.sanctions += 1
+                self.round_punishments += 1
+                peer.remember(f"Month {self.steps}: fisher {agent.unique_id} fined you {fine:g} tons.")
+                agent.remember(f"Month {self.steps}: you fined fisher {peer.unique_id}, at a cost of {cfg.cost:g}.")
+                self.annotate(dec, target=int(peer.unique_id), violation=violated, value=float(fine))
+            else:
+                self.annotate(dec, target=int(peer.unique_id), violation=violated, value=0.0)
+
+    def norm_phase(self) -> None:
+        cfg = self.mechanics.group_norm
+        if not cfg.enabled or self.steps % cfg.every != 0:
+            return
+        fishers = self.society
+        labels = tuple(f"{v:g} tons" for v in self.norm_options)
+        free_text = cfg.proposal == "text"
+        requests = [
+            DecisionRequest(
+                agent_id=a.unique_id,
+                phase="vote",
+                options=labels,
+                values=tuple(self.norm_options),
+                observation=self._observation(a),
+                prompt=prompts.vote_prompt(
+                    self.system, persona=a.persona, memory=a.memory_text(), stock=self.stock,
+                    n_agents=len(fishers), options=labels, free_text=free_text,
+                ),
+                kind="text" if free_text else "choice",
+                parse=self._parse_proposal if free_text else None,
+                fallback=nearest_option(self.norm_options, a.strategy.norm or 0.0),
+            )  # fmt: skip
+            for a in fishers
+        ]
+        decisions = self.decide(fishers, requests)
+        proposals = [self.norm_options[d.choice] for d in decisions]
+        for agent, dec, value in zip(fishers, decisions, proposals, strict=True):
+            agent.strategy.norm = value  # the individual norm is what the agent stands for
+            self.annotate(dec, value=float(value))
+        self.group_norm = mechanics.aggregate_norm(proposals, cfg.rule)
+        for agent in fishers:
+            agent.remember(f"Month {self.steps}: the fishers voted a limit of {self.group_norm:g} tons per fisher.")
+
+    def _parse_proposal(self, text: str) -> int | None:
+        """Free-text proposal -> the nearest allowed ceiling; None if no number is found."""
+        match = re.search(r"\d+(?:\.\d+)?", text)
+        if match is None:
+            return None
+        return nearest_option(self.norm_options, float(match.group()))

@@ -1,0 +1,77 @@
+"""Text the LLM agents of the commons read. Scripted agents never see it.
+
+The system text is the same for every agent of a run, so an LLM policy prefills it
+once and reuses its KV cache for the whole batch; everything agent-specific goes in
+the user turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from agents.interfaces import Prompt
+
+PERSONAS = {
+    "altruistic": "You care about the community and about the lake's future as much as about your own income.",
+    "selfish": "You care about maximising your own income.",
+    "neutral": "You make a living from the lake.",
+}
+
+
+def system_text(*, n_agents: int, capacity: float, regrowth: str, collapse: float, consumption: float,
+                punishment: bool, group_norm: bool) -> str:
+    growth = (
+        "After the harvest the remaining fish double, up to the lake's capacity."
+        if regrowth == "doubling"
+        else "After the harvest the remaining fish regrow, fastest at half the capacity."
+    )
+    lines = [
+        f"You are one of {n_agents} fishers sharing a lake that holds at most {capacity:g} tons of fish.",
+        "Each month every fisher decides how much to catch; all decide at the same time.",
+        growth,
+        f"If fewer than {collapse:g} tons remain after a harvest, the lake collapses for good and nobody can fish again.",
+        f"Every fisher must spend {consumption:g} tons' worth of income each month to live.",
+    ]
+    if punishment:
+        lines.append("Fishers may watch a neighbour's catch and fine a neighbour who takes more than the limit; fining costs the fisher who fines.")
+    if group_norm:
+        lines.append("Every few months the fishers vote on a catch limit per fisher; the median proposal becomes the limit.")
+    lines.append("Answer with exactly one of the listed options.")
+    return " ".join(lines)
+
+
+def harvest_prompt(system: str, *, persona: str, memory: str, stock: float, norm: float | None,
+                   own_norm: float | None, note: str, options: Sequence[str]) -> Prompt:
+    limit = f"The agreed limit is {norm:g} tons per fisher." if norm is not None else "There is no agreed limit yet."
+    belief = f" You think a fair catch is about {own_norm:g} tons." if own_norm is not None else ""
+    user = (
+        f"{PERSONAS[persona]}{belief}{(' ' + note) if note else ''}\n"
+        f"What you remember:\n{memory}\n"
+        f"The lake now holds {stock:.0f} tons. {limit}\n"
+        f"How much do you catch this month? Options: {'; '.join(options)}."
+    )
+    return Prompt(system=system, user=user, answer_prefix="I catch ")
+
+
+def punish_prompt(system: str, *, persona: str, memory: str, peer: int, peer_catch: float,
+                  norm: float, fine: float, cost: float) -> Prompt:
+    user = (
+        f"{PERSONAS[persona]}\nWhat you remember:\n{memory}\n"
+        f"You watched fisher {peer}, who caught {peer_catch:.1f} tons; the limit is {norm:.1f} tons per fisher. "
+        f"Fining them takes {fine:g} tons from them and costs you {cost:g}. Do you fine fisher {peer}? Options: yes; no."
+    )
+    return Prompt(system=system, user=user, answer_prefix="Answer: ")
+
+
+def vote_prompt(system: str, *, persona: str, memory: str, stock: float, n_agents: int,
+                options: Sequence[str], free_text: bool) -> Prompt:
+    ask = (
+        "Write the catch limit per fisher you propose, as a number of tons."
+        if free_text
+        else f"Which catch limit per fisher do you propose? Options: {'; '.join(options)}."
+    )
+    user = (
+        f"{PERSONAS[persona]}\nWhat you remember:\n{memory}\n"
+        f"The lake holds {stock:.0f} tons and {n_agents} fishers share it. {ask}"
+    )
+    return Prompt(system=system, user=user, answer_prefix="I propose ")

@@ -1,0 +1,91 @@
+"""Scripted fishers. Each rule maps a request (harvest, punish or vote) to a
+distribution over its options, reading only the structured observation:
+
+* ``sustainable``: catch the fair share f(t)/n (capped by the group norm); punish
+  violators with its punishment probability; propose the fair share.
+* ``greedy``: take the largest option; never punish; propose the largest ceiling.
+* ``random``: uniform over every option.
+* ``conditional``: a conditional cooperator: the fair share while peers on average keep
+  to the norm, otherwise match the peers' mean catch; punishes like ``sustainable``.
+* ``punisher``: the fair share, and always fines a violator it sees.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from agents.interfaces import DecisionRequest, nearest_option, one_hot
+from agents.scripted import rule
+
+ENV = "commons"
+
+
+def _fair_effort(obs: dict) -> float:
+    """The effort whose catch is the fair share, capped by the group norm when there is one."""
+    target = obs["sustainable_share"]
+    if obs["group_norm"] is not None:
+        target = min(target, obs["group_norm"])
+    return target / max(obs["stock"] * obs["alpha"], 1e-9)
+
+
+def _harvest_at(req: DecisionRequest, effort: float) -> np.ndarray:
+    # The largest option not above the target effort: a cooperator never overshoots.
+    values = np.asarray(req.values)
+    below = np.where(values <= effort + 1e-9)[0]
+    index = int(below[np.argmax(values[below])]) if below.size else int(np.argmin(values))
+    return one_hot(len(values), index)
+
+
+def _punish_violator(req: DecisionRequest, prob: float) -> np.ndarray:
+    obs = req.observation
+    p = prob if obs["peer_catch"] > obs["norm_in_force"] + 1e-9 else 0.0
+    return np.array([1 - p, p])
+
+
+def _vote(req: DecisionRequest, value: float) -> np.ndarray:
+    return one_hot(len(req.options), nearest_option(req.values, value))
+
+
+@rule(ENV, "sustainable")
+def sustainable(req: DecisionRequest) -> np.ndarray:
+    obs = req.observation
+    if req.phase == "harvest":
+        return _harvest_at(req, _fair_effort(obs))
+    if req.phase == "punish":
+        return _punish_violator(req, obs["punish_prob"])
+    return _vote(req, obs["sustainable_share"])
+
+
+@rule(ENV, "greedy")
+def greedy(req: DecisionRequest) -> np.ndarray:
+    if req.phase == "punish":
+        return np.array([1.0, 0.0])
+    return one_hot(len(req.options), int(np.argmax(req.values)))
+
+
+@rule(ENV, "random")
+def uniform(req: DecisionRequest) -> np.ndarray:
+    return np.full(len(req.options), 1.0 / len(req.options))
+
+
+@rule(ENV, "conditional")
+def conditional(req: DecisionRequest) -> np.ndarray:
+    obs = req.observation
+    if req.phase == "harvest":
+        peers = obs["peers_mean_catch"]
+        if peers is None or peers <= obs["norm_in_force"] + 1e-9:
+            return _harvest_at(req, _fair_effort(obs))
+        return _harvest_at(req, peers / max(obs["stock"] * obs["alpha"], 1e-9))
+    if req.phase == "punish":
+        return _punish_violator(req, obs["punish_prob"])
+    return _vote(req, obs["own_norm"] if obs["own_norm"] is not None else obs["sustainable_share"])
+
+
+@rule(ENV, "punisher")
+def punisher(req: DecisionRequest) -> np.ndarray:
+    obs = req.observation
+    if req.phase == "harvest":
+        return _harvest_at(req, _fair_effort(obs))
+    if req.phase == "punish":
+        return _punish_violator(req, 1.0)
+    return _vote(req, obs["sustainable_share"])

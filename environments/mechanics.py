@@ -1,0 +1,83 @@
+"""Mechanics every environment shares: payoff-biased social learning, graduated
+sanctions and collective norm choice (Ostrom's monitoring, graduated sanctions and
+collective-choice arrangements)."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from agents.agent import SocietyAgent, Strategy
+
+
+def fermi(payoff_self: float, payoff_peer: float, selection_strength: float) -> float:
+    """Probability of copying a peer: 1 / (1 + exp(-(pi_peer - pi_self) / K))."""
+    z = (payoff_peer - payoff_self) / selection_strength
+    if z < -700:  # exp overflow guard; the probability is 0 to double precision
+        return 0.0
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def copy_strategy(learner: SocietyAgent, teacher: SocietyAgent, *, copy_beliefs: bool) -> None:
+    """Adopt the teacher's strategy (and, optionally, its norm belief).
+
+    A scripted rule is copied only between scripted agents: an LLM agent has no rule
+    to hand over, and an LLM agent's behaviour cannot be replaced by a rule.
+    """
+    src, dst = teacher.strategy, learner.strategy
+    new = Strategy(
+        rule=src.rule if (src.rule is not None and dst.rule is not None) else dst.rule,
+        monitor_prob=src.monitor_prob,
+        punish_prob=src.punish_prob,
+        norm=src.norm if copy_beliefs else dst.norm,
+        note=src.note,
+        extra=dict(src.extra),
+    )
+    learner.strategy = new
+
+
+def graduated_fine(base: float, step: float, cap: float, earlier_sanctions: int, graduated: bool) -> float:
+    if not graduated:
+        return base
+    return min(cap, base + step * earlier_sanctions)
+
+
+def aggregate_norm(proposals: Sequence[float], rule: str) -> float:
+    """The collective norm from individual proposals: their median, or the most
+    proposed value (ties go to the smaller, more cautious ceiling)."""
+    if not proposals:
+        raise ValueError("no proposals to aggregate")
+    if rule == "median":
+        return float(np.median(np.asarray(proposals, dtype=np.float64)))
+    if rule == "majority":
+        counts = Counter(float(p) for p in proposals)
+        top = max(counts.values())
+        return min(v for v, c in counts.items() if c == top)
+    raise ValueError(f"unknown aggregation rule '{rule}'; allowed: median, majority")
+
+
+def pick_peer(agent: SocietyAgent, peers: Sequence[SocietyAgent], rng: np.random.Generator) -> SocietyAgent | None:
+    """A uniformly random peer other than the agent itself."""
+    others = [p for p in peers if p is not agent]
+    if not others:
+        return None
+    return others[int(rng.integers(len(others)))]
+
+
+def gini(values: Sequence[float]) -> float:
+    """Gini coefficient of non-negative wealth (shifted up if some are negative)."""
+    x = np.asarray(values, dtype=np.float64)
+    if x.size == 0:
+        return 0.0
+    x = x - min(0.0, x.min())
+    total = x.sum()
+    if total <= 0:
+        return 0.0
+    diff = np.abs(x[:, None] - x[None, :]).sum()
+    return float(diff / (2 * x.size * total))
+
+
+PayoffFn = Callable[[SocietyAgent], float]

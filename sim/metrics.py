@@ -1,0 +1,77 @@
+"""Metrics every environment reports, computed from the event log.
+
+Environment-specific metrics live in each environment's ``metrics.py`` and build on
+these helpers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from agents.interfaces import entropy
+
+# Rows logged by mechanics' rules (copying a peer) rather than by an agent's policy.
+RULE_PHASES = frozenset({"learn"})
+
+
+def policy_events(events: pd.DataFrame) -> pd.DataFrame:
+    if events.empty:
+        return events
+    return events[~events["phase"].isin(RULE_PHASES)]
+
+
+def mean_action_entropy(events: pd.DataFrame, phase: str | None = None) -> float | None:
+    """Mean entropy (nats) of the policies' decision distributions."""
+    ev = policy_events(events)
+    if phase is not None and not ev.empty:
+        ev = ev[ev["phase"] == phase]
+    return float(ev["entropy"].mean()) if len(ev) else None
+
+
+def empirical_action_entropy(events: pd.DataFrame, phase: str) -> float | None:
+    """Entropy of each agent's histogram of chosen options in a phase, averaged over agents."""
+    ev = policy_events(events)
+    if ev.empty:
+        return None
+    ev = ev[ev["phase"] == phase]
+    if ev.empty:
+        return None
+    values = []
+    for _, choices in ev.groupby("agent_id")["chosen"]:
+        counts = choices.value_counts().to_numpy(dtype=np.float64)
+        values.append(entropy(counts / counts.sum()))
+    return float(np.mean(values))
+
+
+def gini(values: Iterable[float]) -> float:
+    x = np.asarray(list(values), dtype=np.float64)
+    if x.size == 0:
+        return 0.0
+    x = x - min(0.0, float(x.min()))
+    total = x.sum()
+    if total <= 0:
+        return 0.0
+    return float(np.abs(x[:, None] - x[None, :]).sum() / (2 * x.size * total))
+
+
+def share(mask: pd.Series) -> float | None:
+    """Share of True in a boolean series; None when it is empty."""
+    mask = mask.dropna()
+    return float(mask.astype(bool).mean()) if len(mask) else None
+
+
+def common_metrics(events: pd.DataFrame, primary_phase: str) -> dict[str, Any]:
+    ev = policy_events(events)
+    return {
+        "mean_action_entropy": mean_action_entropy(events),
+        "mean_action_entropy_by_phase": (
+            {str(k): float(v) for k, v in ev.groupby("phase")["entropy"].mean().items()} if len(ev) else {}
+        ),
+        "empirical_action_entropy": empirical_action_entropy(events, primary_phase),
+        "decisions": int(len(ev)),
+        "parse_failures": int(ev["parse_failed"].sum()) if len(ev) else 0,
+    }

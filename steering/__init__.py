@@ -1,0 +1,1 @@
+"""Activation steering (filled in by the steering work)."""
