@@ -2,7 +2,8 @@
 
 Scripted groups of an environment share one :class:`ScriptedPolicy`. LLM groups get
 a policy from :mod:`agents.llm`, which keeps one model copy per process however many
-groups and agents use it.
+groups and agents use it. Environments that need a policy of their own (a forum's
+guardian, a moderator) build it with :func:`build_policy` from the same configs.
 """
 
 from __future__ import annotations
@@ -13,19 +14,25 @@ from agents.interfaces import Policy
 from agents.scripted import ScriptedPolicy
 
 
-def build_policies(scenario: Any) -> dict[str, Policy]:
-    """Group name -> policy, for every group of the scenario."""
-    policies: dict[str, Policy] = {}
-    scripted = None
-    for group in scenario.population:
-        cfg = group.policy
-        if cfg.type == "scripted":
-            scripted = scripted or ScriptedPolicy(scenario.environment.type)
-            policies[group.name] = scripted
-        elif cfg.type == "llm":
-            from agents.llm import policy_for  # torch loads only when an LLM is used
+def build_policy(cfg: Any, env_type: str) -> Policy:
+    """One policy from a ``policy:`` config block (scripted or llm)."""
+    if cfg.type == "scripted":
+        return ScriptedPolicy(env_type)
+    if cfg.type == "llm":
+        from agents.llm import policy_for  # torch loads only when an LLM is used
 
-            policies[group.name] = policy_for(cfg)
-        else:  # pragma: no cover - the config union rejects other types first
-            raise ValueError(f"unknown policy type '{cfg.type}'")
+        return policy_for(cfg)
+    raise ValueError(f"unknown policy type '{cfg.type}'")  # the config union rejects it first
+
+
+def build_policies(scenario: Any) -> dict[str, Policy]:
+    """Group name -> policy, for every group of the scenario (scripted ones shared)."""
+    policies: dict[str, Policy] = {}
+    scripted: Policy | None = None
+    for group in scenario.population:
+        if group.policy.type == "scripted":
+            scripted = scripted or build_policy(group.policy, scenario.environment.type)
+            policies[group.name] = scripted
+        else:
+            policies[group.name] = build_policy(group.policy, scenario.environment.type)
     return policies
