@@ -5,8 +5,26 @@
 >>> result.metrics["survival_time"]
 """
 
-from sim.config import Scenario, load_scenario
-from sim.runner import RunResult, load_run, run
-from sim.schema import ConfigError
+from __future__ import annotations
 
-__all__ = ["ConfigError", "RunResult", "Scenario", "load_run", "load_scenario", "run"]
+import importlib
+from typing import Any
+
+# Public names, imported on first use: environments import sim.schema while
+# sim.config imports the environments' registry, so nothing heavy loads here.
+_EXPORTS = {
+    "ConfigError": "sim.schema",
+    "Scenario": "sim.config",
+    "load_scenario": "sim.config",
+    "RunResult": "sim.runner",
+    "load_run": "sim.runner",
+    "run": "sim.runner",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'sim' has no attribute {name!r}")

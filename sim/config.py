@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -50,10 +50,7 @@ def _policy_tag(value: Any) -> str:
 
 
 PolicyConfig = Annotated[
-    Union[
-        Annotated[ScriptedPolicyConfig, "scripted"],
-        Annotated[LLMPolicyConfig, "llm"],
-    ],
+    Annotated[ScriptedPolicyConfig, "scripted"] | Annotated[LLMPolicyConfig, "llm"],
     Field(discriminator="type"),
 ]
 
@@ -132,7 +129,7 @@ class OutputConfig(StrictModel):
 
 
 EnvironmentConfig = Annotated[
-    Union[tuple(Annotated[cls, tag] for tag, cls in CONFIGS.items())]  # type: ignore[misc]
+    tuple(Annotated[cls, tag] for tag, cls in CONFIGS.items())  # type: ignore[misc]
     if len(CONFIGS) > 1
     else next(iter(CONFIGS.values())),
     Field(discriminator="type"),
@@ -154,7 +151,7 @@ class Scenario(StrictModel):
         names = [g.name for g in self.population]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"population group names must be unique; repeated: {', '.join(dupes)}")
+            raise ValueError(f"population: group names must be unique; repeated: {', '.join(dupes)}")
         rules = SCRIPTED_RULES.get(self.environment.type, {})
         for i, group in enumerate(self.population):
             if group.policy.type == "scripted" and group.policy.rule not in rules:

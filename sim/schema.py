@@ -9,6 +9,7 @@ pydantic ``ValidationError`` into lines that name the field path
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
@@ -81,7 +82,10 @@ def format_errors(err: ValidationError, source: str = "scenario") -> str:
         msg = e["msg"]
         if e["type"] == "missing":
             msg = "required field is missing"
-        line = f"  {path}: {msg}"
+        msg = msg.removeprefix("Value error, ")
+        # Whole-scenario checks name their own field path ("population[1].policy.rule: ...").
+        own_path = re.match(r"^[A-Za-z_][\w\[\].]*: ", msg)
+        line = f"  {msg}" if own_path and path == "(top level)" else f"  {path}: {msg}"
         if line not in seen:
             seen.add(line)
             lines.append(line)

@@ -50,7 +50,7 @@ class CommonsConfig(StrictModel):
         return data
 
     @model_validator(mode="after")
-    def _check(self) -> "CommonsConfig":
+    def _check(self) -> CommonsConfig:
         if self.efforts is not None and any(not 0 <= e <= 1 for e in self.efforts):
             raise ValueError("efforts must lie in [0, 1]")
         if self.initial_stock is not None and self.initial_stock > self.capacity:
