@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MAIN ?= scenarios/commons_llm.yaml
 
-.PHONY: setup run test lint bench
+.PHONY: setup run test lint bench browser
 
 setup: $(VENV)/.installed
 
@@ -22,8 +22,15 @@ $(VENV)/.installed: pyproject.toml
 run: setup
 	$(BIN)/normsim run $(MAIN)
 
+# Headless Chromium (Debian's package) for the report's browser tests; where it cannot be
+# installed (no root, no apt) those tests skip and say why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation; } \
+	  || echo "chromium could not be installed: the browser tests will be skipped"
+
 # pytest exits 5 when it collects nothing: that must fail, not pass silently.
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests were collected"; exit 1; fi; exit $$rc
 
 lint: setup

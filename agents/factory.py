@@ -14,14 +14,22 @@ from agents.interfaces import Policy
 from agents.scripted import ScriptedPolicy
 
 
-def build_policy(cfg: Any, env_type: str) -> Policy:
-    """One policy from a ``policy:`` config block (scripted or llm)."""
+def build_policy(cfg: Any, env_type: str, backend: Any = None, steering: Any = None) -> Policy:
+    """One policy from a ``policy:`` config block (scripted or llm); ``backend`` is the
+    scenario's backend block (``kind: ray`` serves LLMs from model-host actors);
+    ``steering`` the group's steering block (LLM groups only)."""
     if cfg.type == "scripted":
         return ScriptedPolicy(env_type)
     if cfg.type == "llm":
+        if backend is not None and backend.kind == "ray":
+            if steering is not None:
+                raise ValueError("steering runs with the in-process backend only (backend.kind: local)")
+            from agents.host import remote_policy_for
+
+            return remote_policy_for(cfg, backend)
         from agents.llm import policy_for  # torch loads only when an LLM is used
 
-        return policy_for(cfg)
+        return policy_for(cfg, steering)
     raise ValueError(f"unknown policy type '{cfg.type}'")  # the config union rejects it first
 
 
@@ -34,5 +42,6 @@ def build_policies(scenario: Any) -> dict[str, Policy]:
             scripted = scripted or build_policy(group.policy, scenario.environment.type)
             policies[group.name] = scripted
         else:
-            policies[group.name] = build_policy(group.policy, scenario.environment.type)
+            policies[group.name] = build_policy(group.policy, scenario.environment.type, scenario.backend,
+                                                group.steering)  # fmt: skip
     return policies

@@ -18,11 +18,17 @@ from environments.commons.config import CommonsConfig
 # environment type -> its pydantic config (the scenario's `environment:` block)
 CONFIGS: dict[str, type] = {
     "commons": CommonsConfig,
+    "forum": importlib.import_module("environments.forum.config").ForumConfig,
+    "bandit": importlib.import_module("environments.bandit.config").BanditConfig,
+    "webshop": importlib.import_module("environments.webshop.config").WebShopConfig,
 }
 
 # environment type -> "module:Class" of its Mesa model
 MODELS: dict[str, str] = {
     "commons": "environments.commons.model:CommonsModel",
+    "forum": "environments.forum.model:ForumModel",
+    "bandit": "environments.bandit.model:BanditModel",
+    "webshop": "environments.webshop.model:WebShopModel",
 }
 
 # environment type -> {rule name: rule}; filled by each environment's rules module

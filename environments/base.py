@@ -21,13 +21,14 @@ import numpy as np
 
 from agents.agent import SocietyAgent, Strategy
 from agents.interfaces import Decision, DecisionRequest, Policy, Prompt, entropy
+from agents.scripted import ScriptedPolicy
 from environments import mechanics
 
 # Columns of events.parquet, in order. Environments put what does not fit in `info`.
 EVENT_COLUMNS = (
     "run_id", "step", "phase", "agent_id", "group", "persona", "policy",
     "options", "probs", "choice", "chosen", "entropy", "parse_failed", "text",
-    "group_norm", "value", "target", "violation", "steer_vector", "steer_coef", "info",
+    "group_norm", "value", "target", "violation", "steer_vector", "steer_coef", "info", "prompt",
 )  # fmt: skip
 
 
@@ -50,6 +51,9 @@ class SocietyModel(mesa.Model):
         self.run_id = run_id
         self.group_norm: float | None = getattr(scenario.mechanics.group_norm, "initial", None)
         self.step_events: list[dict[str, Any]] = []
+        # phase -> the system text text-reading policies saw; shared by all agents, so the
+        # runner writes it once (prompts.json) instead of once per event row.
+        self.system_prompts: dict[str, str] = {}
 
     # ------------------------------------------------------------------ population
     def make_agents(self, agent_cls: type[SocietyAgent], **kwargs: Any) -> list[SocietyAgent]:
@@ -127,6 +131,10 @@ class SocietyModel(mesa.Model):
 
     def _event(self, agent: SocietyAgent, req: DecisionRequest, dec: Decision) -> dict[str, Any]:
         extra = {k: v for k, v in dec.info.items() if not k.startswith("_") and k not in ("steer_vector", "steer_coef")}
+        # Scripted policies never read the text, so their rows stay small.
+        reads_text = bool(req.prompt.user) and not isinstance(self.policies.get(agent.group), ScriptedPolicy)
+        if reads_text:
+            self.system_prompts.setdefault(req.phase, req.prompt.system)
         row = {
             "run_id": self.run_id,
             "step": int(self.steps),
@@ -149,6 +157,7 @@ class SocietyModel(mesa.Model):
             "steer_vector": dec.info.get("steer_vector"),
             "steer_coef": dec.info.get("steer_coef"),
             "_info": extra,
+            "prompt": req.prompt.user if reads_text else None,
         }
         self.step_events.append(row)
         return row

@@ -1,7 +1,9 @@
 """The `normsim` command line.
 
 Each command is a function registered in :data:`COMMANDS`; a command module from
-another package adds itself by appending one ``module:register`` entry there.
+another package adds itself by appending one ``module:register`` entry there. Every
+command gets ``--quiet`` and ``--verbose`` (also accepted before the command name);
+a command reads them as ``args.quiet`` and ``args.verbose``.
 """
 
 from __future__ import annotations
@@ -27,9 +29,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     result = run(args.scenario, out=args.out, seed=args.seed, overrides=args.set or None, progress=not args.quiet)
     print(f"run directory: {result.dir}")
-    for key in HEADLINE:
+    shown = [k for k, v in result.metrics.items() if not isinstance(v, dict | list)] if args.verbose else HEADLINE
+    for key in shown:
         if key in result.metrics:
             print(f"  {key}: {_fmt(result.metrics[key])}")
+    if result.report is not None:
+        print(f"report: {result.report.resolve()}")
     return 0
 
 
@@ -37,7 +42,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from sim.config import load_scenario
 
     scenario = load_scenario(args.scenario, args.set or None)
-    print(f"{args.scenario}: valid ({scenario.environment.type}, {scenario.n_agents} agents, {scenario.run.steps} steps)")
+    print(
+        f"{args.scenario}: valid ({scenario.environment.type}, {scenario.n_agents} agents, {scenario.run.steps} steps)"
+    )
     return 0
 
 
@@ -49,50 +56,108 @@ def _register_core(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run",
         help="run a scenario file",
-        description="Run a scenario and write config.yaml, events.parquet, steps.parquet and metrics.json.",
-        epilog="example: normsim run scenarios/commons_scripted.yaml --out runs --seed 3 --set run.steps=20",
+        description=(
+            "Run a scenario and write its directory (OUT/<name>-seed<seed>): config.yaml, events.parquet (one row "
+            "per decision), steps.parquet (one row per step), metrics.json and report.html with plots and a "
+            "transcript. Prints the directory, the headline metrics and the report's path."
+        ),
+        epilog=(
+            "examples:\n"
+            "  normsim run scenarios/commons_scripted.yaml\n"
+            "  normsim run scenarios/commons_scripted.yaml --out runs --seed 3 --set run.steps=20\n"
+            "  normsim run scenarios/commons_llm.yaml --set population.0.size=8 --set output.report=false"
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("scenario", help="scenario YAML file")
     p.add_argument("--out", help="parent directory for the run (default: the scenario's output.dir)")
     p.add_argument("--seed", type=int, help="override run.seed")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a field, e.g. mechanics.punishment.enabled=true")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="override a field, e.g. mechanics.punishment.enabled=true"
+    )
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser(
         "validate",
         help="check a scenario file without running it",
+        description="Validate a scenario file: every problem is printed with its field path and what is allowed.",
         epilog="example: normsim validate scenarios/commons_llm.yaml --set population.0.size=8",
     )
-    p.add_argument("scenario")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE")
+    p.add_argument("scenario", help="scenario YAML file")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a field before validating")
     p.set_defaults(func=_cmd_validate)
 
 
 # "module:function" entries; each function adds its sub-commands to the parser.
 COMMANDS: list[str] = [
     "sim.cli:_register_core",
+    "sim.sweep:register",
+    "sim.report:register",
+    "steering.cli:register",
+    "sim.bench:register",
 ]
+
+EXAMPLES = """\
+examples:
+  normsim run scenarios/commons_scripted.yaml          run a scenario; prints the run directory and report.html
+  normsim validate scenarios/commons_llm.yaml          check a scenario file
+  normsim report runs/commons_scripted-seed0           (re)write a run's or a sweep's report.html
+  normsim sweep scenarios/commons_grid.yaml --out runs/grid
+  normsim COMMAND --help                               a command's options and examples
+
+docs: docs/quickstart.md, docs/scenario-reference.md, docs/api.md, docs/steering.md, docs/sweeps-on-ray.md
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="normsim",
         description="Simulate societies of LLM agents: commons, shops and forums, with norms, sanctions and steering.",
-        epilog="example: normsim run scenarios/commons_llm.yaml",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-q", "--quiet", dest="global_quiet", action="store_true", help="no progress output")
+    parser.add_argument(
+        "-v", "--verbose", dest="global_verbose", action="store_true", help="more output and debug logs"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for entry in COMMANDS:
         module, _, name = entry.partition(":")
         register: Callable[[argparse._SubParsersAction], None] = getattr(importlib.import_module(module), name)
         register(sub)
+    for command in sub.choices.values():
+        _add_verbosity(command)
     return parser
+
+
+def _add_verbosity(parser: argparse.ArgumentParser) -> None:
+    """--quiet/--verbose on a command (and its sub-commands) that does not define them itself.
+
+    SUPPRESS as the default: a nested sub-command's parser must not reset a flag given
+    to its parent (``normsim steer -q fit``).
+    """
+    taken = parser._option_string_actions
+    for flags, dest, text in ((("-q", "--quiet"), "quiet", "no progress output"),
+                              (("-v", "--verbose"), "verbose", "more output and debug logs")):  # fmt: skip
+        free = [f for f in flags if f not in taken]
+        if "--" + dest in free:
+            parser.add_argument(*free, dest=dest, action="store_true", default=argparse.SUPPRESS, help=text)
+    for action in parser._subparsers._group_actions if parser._subparsers else ():
+        for nested in getattr(action, "choices", {}).values():
+            _add_verbosity(nested)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # A command's own flag and the one before the command name mean the same.
+    args.quiet = bool(getattr(args, "quiet", False) or args.global_quiet)
+    args.verbose = bool(getattr(args, "verbose", False) or args.global_verbose)
+    if args.quiet and args.verbose:
+        parser.error("--quiet and --verbose exclude each other")
+    from sim.progress import configure
+
+    configure(quiet=args.quiet, verbose=args.verbose)
     try:
         return int(args.func(args) or 0)
     except ConfigError as err:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from environments import CONFIGS, SCRIPTED_RULES
+from sim.backend import BackendConfig
 from sim.schema import ConfigError, StrictModel, format_errors, register_union_tags
+from steering.config import SteeringConfig
 
 Persona = Literal["altruistic", "selfish", "neutral"]
 
@@ -70,6 +72,13 @@ class GroupConfig(StrictModel):
     policy: PolicyConfig
     memory: int = Field(5, ge=0, le=1000, description="how many past rounds an agent remembers")
     strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+    steering: SteeringConfig | None = Field(None, description="activation steering of this group's LLM (steering/)")
+
+    @model_validator(mode="after")
+    def _steer_llm_only(self) -> GroupConfig:
+        if self.steering is not None and self.policy.type != "llm":
+            raise ValueError(f"steering needs an llm policy; group '{self.name}' is {self.policy.type}")
+        return self
 
     @field_validator("policy", mode="before")
     @classmethod
@@ -126,10 +135,11 @@ class RunConfig(StrictModel):
 class OutputConfig(StrictModel):
     dir: str = "runs"
     run_id: str | None = Field(None, description="directory name; default <name>-seed<seed>-<timestamp>")
+    report: bool = Field(True, description="write report.html (plots, transcript) into the run directory at the end")
 
 
 EnvironmentConfig = Annotated[
-    tuple(Annotated[cls, tag] for tag, cls in CONFIGS.items())  # type: ignore[misc]
+    Union[tuple(Annotated[cls, tag] for tag, cls in CONFIGS.items())]  # type: ignore[misc]  # noqa: UP007
     if len(CONFIGS) > 1
     else next(iter(CONFIGS.values())),
     Field(discriminator="type"),
@@ -145,6 +155,7 @@ class Scenario(StrictModel):
     mechanics: MechanicsConfig = Field(default_factory=MechanicsConfig)
     run: RunConfig = Field(default_factory=RunConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    backend: BackendConfig = Field(default_factory=BackendConfig)
 
     @model_validator(mode="after")
     def _check_population(self) -> Scenario:

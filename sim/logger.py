@@ -40,6 +40,9 @@ EVENT_SCHEMA = pa.schema(
         ("steer_vector", pa.string()),
         ("steer_coef", pa.float64()),
         ("info", pa.string()),
+        # the user part of the prompt a text-reading policy saw (persona, memory, observation);
+        # the system text is the same for every agent and is stored once, in prompts.json
+        ("prompt", pa.string()),
     ]
 )
 

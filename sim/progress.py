@@ -1,47 +1,114 @@
-"""Progress reporting: a tqdm bar on a terminal, plain lines otherwise (CI, logs)."""
+"""Progress and verbosity for long work (runs, sweeps, fits, benchmarks).
+
+A tqdm bar on a terminal; plain ``[label] done/total ...`` lines otherwise (CI, logs,
+pipes), at most one every few seconds plus a final one. The CLI's ``--quiet`` and
+``--verbose`` call :func:`configure` once; every :class:`Progress` follows it::
+
+    with Progress(total=len(runs), label="sweep", unit="run", show=("status",)) as bar:
+        for run in runs:
+            bar.update({"status": "finished"})
+"""
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from tqdm import tqdm
 
+# Our packages' loggers; --verbose turns them to DEBUG, --quiet to WARNING.
+PACKAGES = ("sim", "agents", "environments", "steering")
+
+# Step-row fields worth showing beside a run's bar.
+STEP_FIELDS = ("stock", "group_norm", "punishments", "violations")
+
+_state = {"quiet": False, "verbose": False}
+
+
+def configure(quiet: bool = False, verbose: bool = False) -> None:
+    """Set the verbosity of progress output and of our loggers (stderr)."""
+    _state["quiet"], _state["verbose"] = quiet, verbose
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    for name in PACKAGES:
+        logging.getLogger(name).setLevel(level)
+
+
+def is_quiet() -> bool:
+    return _state["quiet"]
+
+
+def is_verbose() -> bool:
+    return _state["verbose"]
+
 
 class Progress:
-    def __init__(self, total: int, label: str, enabled: bool = True, every_seconds: float = 5.0) -> None:
-        self.enabled = enabled
+    def __init__(
+        self,
+        total: int,
+        label: str,
+        enabled: bool = True,
+        every_seconds: float = 5.0,
+        unit: str = "step",
+        show: Sequence[str] = STEP_FIELDS,
+    ) -> None:
+        self.enabled = enabled and not _state["quiet"]
         self.total = total
         self.label = label
+        self.unit = unit
+        self.show = tuple(show)
         self.count = 0
-        self.every = every_seconds
-        self._last = 0.0
-        self._bar = tqdm(total=total, desc=label, unit="step", leave=False) if enabled and sys.stderr.isatty() else None
+        self.every = 0.0 if _state["verbose"] else every_seconds
+        self._last = float("-inf")  # the first update always prints
+        self._printed = -1
+        self._postfix: dict[str, Any] = {}
+        tty = sys.stderr.isatty()
+        self._bar = tqdm(total=total, desc=label, unit=unit, leave=False) if self.enabled and tty else None
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def update(self, info: dict[str, Any] | None = None, n: int = 1) -> None:
         if not self.enabled:
             return
         self.count += n
-        postfix = {k: _short(v) for k, v in (info or {}).items() if k in _SHOWN}
+        self._postfix = {k: _short(v) for k, v in (info or {}).items() if k in self.show}
         if self._bar is not None:
             self._bar.update(n)
-            if postfix:
-                self._bar.set_postfix(postfix, refresh=False)
+            if self._postfix:
+                self._bar.set_postfix(self._postfix, refresh=False)
             return
         now = time.monotonic()
         if now - self._last >= self.every or self.count >= self.total:
             self._last = now
-            extra = " ".join(f"{k}={v}" for k, v in postfix.items())
-            print(f"[{self.label}] {self.count}/{self.total} {extra}".rstrip(), file=sys.stderr, flush=True)
+            self._line()
+
+    def write(self, message: str) -> None:
+        """A line of its own (a finished run, a warning) that does not break the bar."""
+        if not self.enabled:
+            return
+        if self._bar is not None:
+            self._bar.write(message, file=sys.stderr)
+        else:
+            print(message, file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+            self._bar = None
+        elif self.enabled and self.count and self._printed != self.count:
+            self._line()  # work that stopped early (a collapse) still gets its last line
 
-
-# Step-row fields worth showing beside the bar.
-_SHOWN = ("stock", "group_norm", "punishments", "violations")
+    def _line(self) -> None:
+        self._printed = self.count
+        extra = " ".join(f"{k}={v}" for k, v in self._postfix.items())
+        print(f"[{self.label}] {self.count}/{self.total} {self.unit}s {extra}".rstrip(), file=sys.stderr, flush=True)
 
 
 def _short(value: Any) -> Any:

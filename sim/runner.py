@@ -19,6 +19,7 @@ import pandas as pd
 
 from agents.factory import build_policies
 from agents.interfaces import Policy
+from agents.llm.capture import ActivationWriter
 from environments import model_class
 from sim.config import Scenario, dump_scenario, load_scenario, parse_overrides
 from sim.logger import RunWriter, read_table
@@ -34,6 +35,7 @@ class RunResult:
     metrics: dict[str, Any]
     status: str = "finished"
     extras: dict[str, Any] = field(default_factory=dict)
+    report: Path | None = None  # report.html, when one was written
 
     @cached_property
     def events(self) -> pd.DataFrame:
@@ -66,12 +68,14 @@ def run(
     progress: bool = False,
     run_dir: str | Path | None = None,
     on_step: Callable[[int, dict[str, Any]], None] | None = None,
+    report: bool | None = None,
 ) -> RunResult:
     """Run a scenario and write its directory.
 
     ``out`` is the parent directory (default: the scenario's ``output.dir``); the run
     gets its own sub-directory unless ``run_dir`` names it exactly. ``policies``
     replaces the scenario's policies by group name (for tests and custom agents).
+    ``report`` (default: the scenario's ``output.report``) writes report.html at the end.
     """
     overrides = dict(_as_dict(overrides))
     if seed is not None:
@@ -92,11 +96,13 @@ def run(
     status = "finished"
     started = time.perf_counter()
     bar = Progress(total=scenario.run.steps, label=scenario.name, enabled=progress)
+    activations = ActivationWriter(writer.dir)  # writes files only when a policy captured something
     try:
         for _ in range(scenario.run.steps):
             if not model.running:
                 break
             model.step()
+            activations.collect(int(model.steps), model.policies.values())  # hidden-state capture, if any
             step_row = {"step": int(model.steps), **_latest_row(model)}
             writer.write_step(model.take_step_events(), step_row)
             bar.update(step_row)
@@ -111,7 +117,14 @@ def run(
     finally:
         bar.close()
         writer.close()
+        activations.close()
+        if getattr(model, "system_prompts", None):
+            writer.write_text("prompts.json", json.dumps(model.system_prompts, indent=2))
         result = _finish(writer, scenario, model_cls, status, time.perf_counter() - started)
+    if scenario.output.report if report is None else report:
+        from sim.report import write_report  # matplotlib loads only when a report is written
+
+        result.report = write_report(result.dir)
     return result
 
 

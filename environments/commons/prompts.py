@@ -44,11 +44,14 @@ def harvest_prompt(system: str, *, persona: str, memory: str, stock: float, norm
                    own_norm: float | None, note: str, options: Sequence[str]) -> Prompt:
     limit = f"The agreed limit is {norm:g} tons per fisher." if norm is not None else "There is no agreed limit yet."
     belief = f" You think a fair catch is about {own_norm:g} tons." if own_norm is not None else ""
+    # The options are not listed: an LLM policy scores each one as a continuation, and a
+    # listed menu made SmolLM2-135M put 72-84% on the last-listed option whatever the
+    # persona or belief (unlisted, its catch follows the belief and the stock).
     user = (
         f"{PERSONAS[persona]}{belief}{(' ' + note) if note else ''}\n"
         f"What you remember:\n{memory}\n"
         f"The lake now holds {stock:.0f} tons. {limit}\n"
-        f"How much do you catch this month? Options: {'; '.join(options)}."
+        "How much of the stock do you catch this month?"
     )
     return Prompt(system=system, user=user, answer_prefix="I catch ")
 

@@ -48,17 +48,17 @@ def test_run_writes_the_four_files_and_every_metric(tmp_path):
 
 
 def test_same_seed_same_event_log(tmp_path):
-    a = run(SCRIPTED, out=tmp_path / "a", seed=7)
-    b = run(SCRIPTED, out=tmp_path / "b", seed=7)
-    c = run(SCRIPTED, out=tmp_path / "c", seed=8)
+    a = run(SCRIPTED, out=tmp_path / "a", seed=7, report=False)
+    b = run(SCRIPTED, out=tmp_path / "b", seed=7, report=False)
+    c = run(SCRIPTED, out=tmp_path / "c", seed=8, report=False)
     assert digest(a.dir / "events.parquet") == digest(b.dir / "events.parquet")
     assert digest(a.dir / "steps.parquet") == digest(b.dir / "steps.parquet")
     assert not a.events.equals(c.events)
 
 
 def test_runs_never_overwrite_each_other(tmp_path):
-    first = run(SCRIPTED, out=tmp_path)
-    second = run(SCRIPTED, out=tmp_path)
+    first = run(SCRIPTED, out=tmp_path, report=False)
+    second = run(SCRIPTED, out=tmp_path, report=False)
     assert first.dir != second.dir and first.dir.exists() and second.dir.exists()
 
 
@@ -82,7 +82,7 @@ def test_a_crash_keeps_finished_steps(tmp_path, exc):
     policy = CrashingPolicy(crash_at=4, exc=exc)
     groups = ["cooperators", "conditional", "punishers", "free_riders"]
     with pytest.raises(exc):
-        run(SCRIPTED, run_dir=tmp_path / "r", policies={g: policy for g in groups})
+        run(SCRIPTED, run_dir=tmp_path / "r", policies={g: policy for g in groups}, report=False)
     steps = read_table(tmp_path / "r", "steps")
     events = read_table(tmp_path / "r", "events")
     assert list(steps.step) == [1, 2, 3]
@@ -106,8 +106,8 @@ def test_a_killed_run_is_readable_from_its_journal(tmp_path):
 
 def test_punishment_keeps_the_commons_alive_longer(tmp_path):
     seeds = range(12)
-    with_p = [run(ROOT / "scenarios" / "commons_punishment.yaml", out=tmp_path, seed=s).metrics for s in seeds]
-    without = [run(ROOT / "scenarios" / "commons_no_punishment.yaml", out=tmp_path, seed=s).metrics for s in seeds]
+    with_p = [run(ROOT / "scenarios" / "commons_punishment.yaml", out=tmp_path, seed=s, report=False).metrics for s in seeds]
+    without = [run(ROOT / "scenarios" / "commons_no_punishment.yaml", out=tmp_path, seed=s, report=False).metrics for s in seeds]
     surv_p = np.mean([m["survival_time"] for m in with_p])
     surv_n = np.mean([m["survival_time"] for m in without])
     assert surv_p > surv_n

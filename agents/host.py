@@ -1,0 +1,295 @@
+"""Model hosts: Ray actors that serve one LLM backend to many simulations.
+
+With ``backend: {kind: ray}`` an LLM group's policy front (:class:`agents.llm.policy.LLMPolicy`)
+stays in the simulation's process, and its backend is a :class:`RemoteBackend`: a proxy
+whose ``score``/``generate`` calls go to a :class:`ModelHost` actor holding the one model
+copy. The front keeps the simulation's seeded rng and the parsing, and the backend's
+work is pure (items in, log-probabilities and texts out; generation seeds travel in
+the items), so a run gives the same events on a host as in-process.
+
+A host is an async actor: the batches that simulations send while it is busy or within
+``batch_wait_ms`` are merged into one backend call (one forward pass per stage) and the
+answers split back. Hosts are named actors (``normsim-host-<model hash>-<i>``), started
+by the driver (:func:`ensure_hosts`) and found by name from any worker; a simulation uses
+host ``slot % hosts`` (the sweep spreads concurrent runs over the hosts). A crashed
+host is restarted by Ray (``max_restarts``) and its in-flight calls re-sent
+(``max_task_retries``); the proxy also retries calls that fail because the host died,
+so a run fails only after ``retries`` attempts, with the error in its traceback.
+
+Steering vectors are registered once per host, keyed by the hash of their content
+(:meth:`ModelHost.register_vector`, :meth:`RemoteBackend.register_vector`); applying
+them per batch row on the host awaits the backend's steering API (see the TODO there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from sim.backend import BackendConfig, ensure_ray, host_resources
+
+HOST_PREFIX = "normsim-host"
+_slot = 0  # which of a model's hosts this process's simulation uses (set per sweep run)
+_proxies: dict[tuple[str, ...], RemoteBackend] = {}
+# Handles of the hosts this process started. A named actor that is not detached is
+# destroyed once its owner holds no handle to it, so the owner keeps them here until
+# stop_hosts (or the end of the process).
+_owned: dict[str, Any] = {}
+
+
+def model_spec(cfg: Any) -> dict[str, Any]:
+    """The fields of an LLM policy config that decide the backend (the model copy)."""
+    return {"model": cfg.model, "dtype": cfg.dtype, "device": cfg.device, "trust_remote_code": cfg.trust_remote_code}
+
+
+def host_names(cfg: Any, backend: BackendConfig) -> list[str]:
+    """Names of a model's hosts; they differ whenever a host would behave differently."""
+    fields = {"hosts", "num_cpus", "num_gpus", "retries", "batch_wait_ms", "merge_batches"}
+    settings = {**model_spec(cfg), **backend.model_dump(include=fields)}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
+    return [f"{HOST_PREFIX}-{digest}-{i}" for i in range(backend.hosts)]
+
+
+@contextlib.contextmanager
+def host_slot(slot: int) -> Iterator[None]:
+    """Make the policies built inside use host ``slot % hosts`` (one sweep run)."""
+    global _slot
+    previous, _slot = _slot, slot
+    try:
+        yield
+    finally:
+        _slot = previous
+
+
+# ----------------------------------------------------------------------------- host
+class ModelHost:
+    """The actor: one backend, its calls serialised on one thread, concurrent batches merged."""
+
+    def __init__(self, spec: dict[str, Any], threads: int, batch_wait_ms: float, merge: bool = True) -> None:
+        import torch
+
+        # Ray sets OMP_NUM_THREADS from the actor's num_cpus, as an integer (1 for a
+        # fraction); say it explicitly so the model uses the cores the host claimed.
+        torch.set_num_threads(max(1, threads))
+        from agents.llm import get_backend
+
+        self.backend = get_backend(**spec)
+        self.wait = batch_wait_ms / 1000.0
+        self.merge = merge
+        self.pending: list[tuple[str, list[Any], asyncio.Future]] = []
+        self.flusher: asyncio.Task | None = None
+        self.executor = ThreadPoolExecutor(max_workers=1)  # the backend is not thread-safe
+        self.vectors: dict[str, bytes] = {}
+        self.stats = {"backend_calls": 0, "requests": 0, "items": 0, "threads": torch.get_num_threads()}
+
+    async def ready(self) -> dict[str, Any]:
+        return dict(self.stats)
+
+    async def score(self, items: Sequence[Any]) -> list[Any]:
+        return await self._submit("score", items)
+
+    async def generate(self, items: Sequence[Any]) -> list[str]:
+        return await self._submit("generate", items)
+
+    async def register_vector(self, key: str, payload: bytes) -> bool:
+        """Keep a steering vector (safetensors bytes) under its content hash; False if known."""
+        if key in self.vectors:
+            return False
+        if hashlib.sha256(payload).hexdigest() != key:
+            raise ValueError("steering vector payload does not match its key")
+        # TODO(steering): once Backend takes per-row steering (vector key, coefficient) in
+        # its items, load the payload into the backend's Steerer here, once per host.
+        self.vectors[key] = payload
+        return True
+
+    async def has_vectors(self, keys: Sequence[str]) -> list[bool]:
+        return [key in self.vectors for key in keys]
+
+    async def _submit(self, kind: str, items: Sequence[Any]) -> list[Any]:
+        future = asyncio.get_running_loop().create_future()
+        self.pending.append((kind, list(items), future))
+        if self.flusher is None or self.flusher.done():
+            self.flusher = asyncio.ensure_future(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        """Serve queued requests until none is left, merging each round into one call per kind.
+
+        Requests that arrive while a call runs wait for the next round; the bounded wait
+        before a round lets simulations that are about to send join it.
+        """
+        loop = asyncio.get_running_loop()
+        while self.pending:
+            await asyncio.sleep(self.wait)
+            batch, self.pending = self.pending, []
+            for kind in ("score", "generate"):
+                group = [(items, fut) for k, items, fut in batch if k == kind]
+                if group and self.merge:
+                    await self._serve(loop, kind, group)
+                for request in group if not self.merge else []:
+                    await self._serve(loop, kind, [request])
+
+    async def _serve(self, loop: asyncio.AbstractEventLoop, kind: str, group: list[tuple[list[Any], Any]]) -> None:
+        merged = [item for items, _ in group for item in items]
+        call = getattr(self.backend, kind)
+        try:
+            answers = await loop.run_in_executor(self.executor, call, merged)
+        except Exception as exc:
+            if len(group) == 1:
+                group[0][1].set_exception(exc)
+                return
+            # One bad request must not fail the simulations it was merged with: serve
+            # each alone so the error reaches only its sender.
+            for items, fut in group:
+                await self._serve(loop, kind, [(items, fut)])
+            return
+        self.stats["backend_calls"] += 1
+        self.stats["requests"] += len(group)
+        self.stats["items"] += len(merged)
+        start = 0
+        for items, fut in group:
+            if not fut.done():
+                fut.set_result(answers[start : start + len(items)])
+            start += len(items)
+
+
+def ensure_hosts(cfg: Any, backend: BackendConfig, *, wait: bool = True) -> list[Any]:
+    """Handles of the hosts of an LLM config, starting the ones that are not running.
+
+    ``wait`` blocks until every host has loaded its model, so a missing model fails
+    here, before any simulation starts.
+    """
+    import ray
+
+    ensure_ray(backend)
+    resources = host_resources(backend)
+    actor = ray.remote(ModelHost)
+    handles = []
+    for name in host_names(cfg, backend):
+        if name in _owned:
+            try:
+                ray.get_actor(name)
+            except ValueError:  # killed for good by someone else: its name is free again
+                del _owned[name]
+        if name not in _owned:  # never replace the creator's handle: dropping it ends the actor
+            _owned[name] = actor.options(
+                name=name,
+                get_if_exists=True,
+                max_restarts=backend.retries,
+                max_task_retries=backend.retries,
+                max_concurrency=1000,
+                **resources,
+            ).remote(model_spec(cfg), int(resources["num_cpus"]), backend.batch_wait_ms, backend.merge_batches)
+        handles.append(_owned[name])
+    if wait:
+        ray.get([h.ready.remote() for h in handles])
+    return handles
+
+
+def hosts_running(cfg: Any, backend: BackendConfig) -> bool:
+    """Whether every host of an LLM config is up (started earlier by this process or another)."""
+    import ray
+
+    try:
+        for name in host_names(cfg, backend):
+            ray.get_actor(name)
+    except ValueError:
+        return False
+    return True
+
+
+def stop_hosts(cfg: Any, backend: BackendConfig) -> None:
+    """Kill the hosts of an LLM config (no restart)."""
+    import ray
+
+    for name in host_names(cfg, backend):
+        _owned.pop(name, None)
+        with contextlib.suppress(ValueError):
+            ray.kill(ray.get_actor(name), no_restart=True)
+    for key in [k for k in _proxies if k[0] in host_names(cfg, backend)]:
+        del _proxies[key]
+
+
+def host_stats(cfg: Any, backend: BackendConfig) -> list[dict[str, Any]]:
+    import ray
+
+    return ray.get([ray.get_actor(name).ready.remote() for name in host_names(cfg, backend)])
+
+
+# ---------------------------------------------------------------------------- proxy
+class RemoteBackend:
+    """The front's backend when the model lives in a host actor (the BatchBackend protocol)."""
+
+    def __init__(self, cfg: Any, backend: BackendConfig, slot: int = 0) -> None:
+        self.cfg, self.config = cfg, backend
+        names = host_names(cfg, backend)
+        self.host = names[slot % len(names)]
+        spec = model_spec(cfg)
+        # Fronts of one model share a batch key, so a phase's groups reach the host together.
+        self.key = ("host", spec["model"], spec["dtype"], spec["device"])
+        self._handle: Any = None
+        self._registered: set[str] = set()
+
+    def score(self, items: Sequence[Any]) -> list[Any]:
+        return self._call("score", list(items))
+
+    def generate(self, items: Sequence[Any]) -> list[str]:
+        return self._call("generate", list(items))
+
+    def register_vector(self, payload: bytes) -> str:
+        """Send a steering vector (safetensors bytes) to the host once; returns its key."""
+        key = hashlib.sha256(payload).hexdigest()
+        if key not in self._registered:
+            self._call("register_vector", key, payload)
+            self._registered.add(key)
+        return key
+
+    def _call(self, method: str, *args: Any) -> Any:
+        import ray
+        from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError
+
+        failure: Exception | None = None
+        for attempt in range(self.config.retries + 1):
+            try:
+                return ray.get(getattr(self._actor(), method).remote(*args))
+            except (ActorDiedError, ActorUnavailableError, GetTimeoutError) as exc:
+                # A host that died past its restarts has lost its name; the next attempt's
+                # lookup then starts a fresh one (errors raised by the backend itself are
+                # not retried: they would fail again).
+                failure, self._handle = exc, None
+                time.sleep(min(2.0, 0.1 * 2**attempt))
+        raise RuntimeError(f"model host {self.host} failed {self.config.retries + 1} times: {failure}") from failure
+
+    def _actor(self) -> Any:
+        if self._handle is None:
+            import ray
+
+            try:
+                self._handle = ray.get_actor(self.host)
+            except ValueError:  # not started by a driver (a single `normsim run`): start it
+                hosts = ensure_hosts(self.cfg, self.config)
+                self._handle = hosts[host_names(self.cfg, self.config).index(self.host)]
+        return self._handle
+
+
+def remote_policy_for(cfg: Any, backend: BackendConfig) -> Any:
+    """An LLM group's front whose model runs on a host; same settings as ``agents.llm.policy_for``."""
+    from agents.llm.policy import LLMPolicy
+
+    ensure_ray(backend)
+    key = (host_names(cfg, backend)[_slot % backend.hosts], backend.model_dump_json())
+    if key not in _proxies:
+        _proxies[key] = RemoteBackend(cfg, backend, _slot)
+    return LLMPolicy(
+        _proxies[key],
+        temperature=cfg.temperature,
+        greedy=cfg.greedy,
+        max_new_tokens=cfg.max_new_tokens,
+        capture_layers=cfg.capture_layers,
+    )

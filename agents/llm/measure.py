@@ -1,0 +1,210 @@
+"""Measurements of the LLM decision path (reused by ``normsim bench``).
+
+* :func:`commons_requests`: realistic commons harvest requests for n agents (a scripted
+  commons is played for a few rounds so memories are filled, then one round's harvest
+  requests are recorded);
+* :func:`decisions_per_second`: decisions per second of (a) the usual LLM-agent way,
+  one ``generate`` call per agent whose reply is parsed into an option, and (b) this
+  package's batched, prefix-reusing exact scorer, on the same requests, side by side;
+* :func:`load_seconds`: the default model's load time with an empty cache (GGUF
+  dequantisation + conversion) and from the safetensors cache.
+
+``python -m agents.llm.measure --agents 16`` prints all of them as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import tempfile
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from agents.interfaces import Decision, DecisionRequest, nearest_option
+from agents.scripted import ScriptedPolicy
+
+
+class _Recorder(ScriptedPolicy):
+    """A scripted policy that keeps the requests it answers."""
+
+    def __init__(self, env: str) -> None:
+        super().__init__(env)
+        self.seen: list[DecisionRequest] = []
+
+    def decide(self, requests: Sequence[DecisionRequest], rng: np.random.Generator) -> list[Decision]:
+        self.seen.extend(requests)
+        return super().decide(requests, rng)
+
+
+def commons_requests(n_agents: int = 16, *, warmup: int = 3, seed: int = 0) -> list[DecisionRequest]:
+    """One round of commons harvest requests for n agents (mixed personas, filled memories)."""
+    from environments.commons.model import CommonsModel
+    from sim.config import load_scenario
+
+    personas = ["altruistic", "neutral", "selfish"]
+    groups = [{"name": p, "size": n, "persona": p, "policy": "conditional"}
+              for p, n in zip(personas, _split(n_agents, 3), strict=True) if n]  # fmt: skip
+    scenario = load_scenario({
+        "name": "measure", "environment": {"type": "commons", "preset": "rich"}, "population": groups,
+        "mechanics": {"punishment": {"enabled": True}, "group_norm": {"enabled": True, "every": 3}},
+        "run": {"steps": warmup + 1, "seed": seed},
+    })  # fmt: skip
+    recorder = _Recorder("commons")
+    model = CommonsModel(scenario, {g["name"]: recorder for g in groups})
+    for _ in range(warmup + 1):
+        recorder.seen.clear()
+        model.step()
+    return [r for r in recorder.seen if r.phase == "harvest"]
+
+
+def _split(n: int, k: int) -> list[int]:
+    return [n // k + (1 if i < n % k else 0) for i in range(k)]
+
+
+def parse_option(reply: str, request: DecisionRequest) -> int | None:
+    """The naive way's parser: the first number in the reply, matched to the options'
+    leading numbers (None when there is no number)."""
+    match = re.search(r"\d+(?:\.\d+)?", reply)
+    if match is None:
+        return None
+    leading = [float(re.search(r"\d+(?:\.\d+)?", o).group()) for o in request.options]  # type: ignore[union-attr]
+    return nearest_option(leading, float(match.group()))
+
+
+def naive_generate(backend: Any, requests: Sequence[DecisionRequest], *, max_new_tokens: int = 16,
+                   seed: int = 0) -> tuple[list[int | None], list[str]]:  # fmt: skip
+    """(a) One ``model.generate`` call per agent, sampling, then parsing the reply."""
+    import torch
+
+    tok, model = backend.tokenizer, backend.model
+    choices, replies = [], []
+    torch.manual_seed(seed)
+    for req in requests:
+        text = backend.render(req.prompt.system, req.prompt.user, req.prompt.answer_prefix)
+        ids = torch.tensor(backend.encode([text]), device=backend.device)
+        with torch.inference_mode():
+            out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
+                                 do_sample=True, temperature=1.0, top_k=0, top_p=1.0, pad_token_id=backend.pad_id)  # fmt: skip
+        reply = tok.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
+        replies.append(reply)
+        choices.append(parse_option(reply, req))
+    return choices, replies
+
+
+def decisions_per_second(backend: Any, requests: Sequence[DecisionRequest], *, repeats: int = 2,
+                         max_new_tokens: int = 16) -> dict[str, Any]:  # fmt: skip
+    """Both ways on the same requests, best of ``repeats`` timed runs after one warm-up each."""
+    from agents.llm.policy import LLMPolicy
+
+    policy = LLMPolicy(backend)
+    n = len(requests)
+
+    def batched() -> Any:
+        backend._prefixes.clear()  # every batch pays its own prefix prefill: no head start across calls
+        return policy.decide(requests, np.random.default_rng(0))
+
+    def naive() -> Any:
+        return naive_generate(backend, requests, max_new_tokens=max_new_tokens)
+
+    out: dict[str, Any] = {"agents": n, "threads": _threads(), "dtype": str(backend.dtype).removeprefix("torch.")}
+    for name, fn in (("batched_scoring", batched), ("naive_generate", naive)):
+        fn()
+        best = min(_timed(fn) for _ in range(repeats))
+        out[name] = {"seconds": round(best, 3), "decisions_per_second": round(n / best, 2)}
+    choices, replies = naive()
+    out["naive_generate"]["parse_failures"] = sum(c is None for c in choices)
+    out["naive_generate"]["example_reply"] = replies[0]
+    out["speedup"] = round(out["naive_generate"]["seconds"] / out["batched_scoring"]["seconds"], 1)
+    return out
+
+
+def dtype_comparison(requests: Sequence[DecisionRequest], model: str = "smollm2-135m",
+                     dtypes: Sequence[str] = ("float32", "bfloat16"), repeats: int = 2) -> dict[str, Any]:  # fmt: skip
+    """Batched scoring time per dtype on this device, and each dtype's largest probability
+    difference from float32 (the reference precision)."""
+    from agents.interfaces import softmax
+    from agents.llm import get_backend
+    from agents.llm.backend import ScoreItem
+
+    items = [ScoreItem(r.prompt.system, r.prompt.user, r.prompt.answer_prefix, tuple(r.options)) for r in requests]
+    out: dict[str, Any] = {}
+    reference = None
+    for dtype in dtypes:
+        backend = get_backend(model, dtype=dtype)
+
+        def score(backend: Any = backend) -> Any:
+            backend._prefixes.clear()
+            return backend.score(items)
+
+        results = score()
+        probs = np.array([softmax(r.logprobs) for r in results])
+        reference = probs if reference is None else reference
+        cpu = min(_timed(score, cpu=True) for _ in range(repeats))
+        wall = min(_timed(score) for _ in range(repeats))
+        out[dtype] = {"seconds": round(wall, 3), "cpu_seconds": round(cpu, 3),
+                      "max_prob_diff_vs_first": float(np.abs(probs - reference).max())}  # fmt: skip
+    return out
+
+
+def load_seconds(name: str = "smollm2-135m") -> dict[str, float]:
+    """Load time with an empty cache (conversion included) and from the cache it wrote."""
+    import os
+
+    from agents.llm import loading
+
+    old = os.environ.get("NORMSIM_CACHE")
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["NORMSIM_CACHE"] = tmp
+        try:
+            cold = loading.load(name)
+            warm = loading.load(name)
+        finally:
+            if old is None:
+                os.environ.pop("NORMSIM_CACHE", None)
+            else:
+                os.environ["NORMSIM_CACHE"] = old
+    return {"uncached_seconds": round(cold.seconds, 2), "cached_seconds": round(warm.seconds, 2),
+            "sources": f"{cold.source} -> {warm.source}"}  # fmt: skip
+
+
+def _timed(fn: Any, cpu: bool = False) -> float:
+    clock = time.process_time if cpu else time.perf_counter
+    start = clock()
+    fn()
+    return clock() - start
+
+
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--agents", type=int, default=16)
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--dtype", default="auto")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--no-load", action="store_true", help="skip the load-time measurement")
+    args = parser.parse_args(argv)
+    from agents.llm import get_backend
+
+    report: dict[str, Any] = {}
+    if not args.no_load:
+        report["load"] = load_seconds(args.model)
+    backend = get_backend(args.model, dtype=args.dtype)
+    requests = commons_requests(args.agents)
+    lengths = [len(c) for c in backend.encode([backend.render(r.prompt.system, r.prompt.user) for r in requests])]
+    report["prompt_tokens"] = {"mean": round(float(np.mean(lengths)), 1), "max": int(max(lengths))}
+    report["decisions"] = decisions_per_second(backend, requests, repeats=args.repeats)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

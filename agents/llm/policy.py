@@ -1,0 +1,119 @@
+"""The LLM policy front: DecisionRequests in, Decisions out, one backend call per kind.
+
+The front is thin and stays with the simulation: it turns requests into
+:class:`ScoreItem`/:class:`GenerateItem` batches for its :class:`Backend` (which may live
+in another process), and keeps everything that must not travel: the seeded ``rng``
+(choices and generation seeds are drawn from it, in request order), the requests'
+``parse`` callables, and the group's sampling settings.
+
+Every decision, free text included, carries the model's exact distribution over the
+request's options (softmax of the options' log-probabilities at the group's
+temperature), so every event row has a distribution and an entropy. For ``kind="text"``
+the choice comes from parsing the generated reply; a reply that does not parse takes
+the request's ``fallback`` and is flagged ``parse_failed``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from agents.interfaces import Decision, DecisionRequest, sample_choice, softmax
+from agents.llm.backend import GenerateItem, ScoreItem, ScoreResult
+
+
+class BatchBackend(Protocol):
+    """What a front needs: a local :class:`Backend` or a proxy to one in another process."""
+
+    key: tuple[str, ...]
+
+    def score(self, items: Sequence[ScoreItem]) -> list[ScoreResult]: ...
+
+    def generate(self, items: Sequence[GenerateItem]) -> list[str]: ...
+
+
+class LLMPolicy:
+    """A population group's view of a shared model: its temperature, greedy flag,
+    length cap and capture layers. Fronts of the same backend share a ``batch_key``, so
+    ``SocietyModel.decide`` sends all their requests of a phase to :meth:`decide_mixed`
+    as one batch."""
+
+    def __init__(self, backend: BatchBackend, *, temperature: float = 1.0, greedy: bool = False,
+                 max_new_tokens: int = 24, capture_layers: Sequence[int] = (), steer: Any = None) -> None:  # fmt: skip
+        self.backend = backend
+        self.steer = steer  # steering.config.SteerSpec of this group, travelling with each of its items
+        self.temperature = temperature
+        self.greedy = greedy
+        self.max_new_tokens = max_new_tokens
+        self.capture_layers = tuple(capture_layers)
+        self._captures: list[dict[str, Any]] = []
+
+    @property
+    def batch_key(self) -> tuple[Any, ...]:
+        return ("llm", *self.backend.key)
+
+    def decide(self, requests: Sequence[DecisionRequest], rng: np.random.Generator) -> list[Decision]:
+        return self.decide_mixed([(self, r) for r in requests], rng)
+
+    def decide_mixed(self, pairs: Sequence[tuple[Any, DecisionRequest]], rng: np.random.Generator) -> list[Decision]:
+        """Answer requests of several fronts sharing this backend in one batch per kind."""
+        if not pairs:
+            return []
+        scored = self.backend.score(
+            [
+                ScoreItem(
+                    req.prompt.system,
+                    req.prompt.user,
+                    req.prompt.answer_prefix,
+                    tuple(req.options),
+                    capture=front.capture_layers,
+                    steer=front.steer,
+                )  # fmt: skip
+                for front, req in pairs
+            ]
+        )
+        texts: dict[int, str] = {}
+        text_at = [i for i, (_, req) in enumerate(pairs) if req.kind == "text"]
+        if text_at:
+            items = []
+            for i in text_at:
+                front, req = pairs[i]
+                temperature = 0.0 if front.greedy else front.temperature
+                cap = min(req.max_new_tokens, front.max_new_tokens)
+                seed = int(rng.integers(2**63 - 1))
+                items.append(GenerateItem(req.prompt.system, req.prompt.user, req.prompt.answer_prefix,
+                                          max_new_tokens=cap, temperature=temperature, seed=seed,
+                                          steer=front.steer))  # fmt: skip
+            texts = dict(zip(text_at, self.backend.generate(items), strict=True))
+        decisions = []
+        for i, ((front, req), result) in enumerate(zip(pairs, scored, strict=True)):
+            probs = softmax(result.logprobs, front.temperature)
+            if i in texts:
+                decisions.append(_text_decision(req, probs, texts[i]))
+            else:
+                decisions.append(Decision(probs=probs, choice=sample_choice(probs, rng, front.greedy)))
+            if front.steer is not None:  # the event log records each decision's vector and coefficient
+                decisions[-1].info.update(steer_vector=front.steer.label, steer_coef=front.steer.coefficient)
+            for layer, vector in result.activations.items():
+                front._captures.append({"phase": req.phase, "agent_id": int(req.agent_id), "layer": int(layer),
+                                        "vector": vector})  # fmt: skip
+        return decisions
+
+    def drain_captures(self) -> list[dict[str, Any]]:
+        """Activations captured since the last call: dicts of phase, agent_id, layer, vector."""
+        rows, self._captures = self._captures, []
+        return rows
+
+
+def _text_decision(req: DecisionRequest, probs: np.ndarray, text: str) -> Decision:
+    parsed: int | None
+    try:
+        parsed = req.parse(text) if req.parse is not None else None
+    except Exception:  # a parser choking on odd text is a malformed reply, not a crashed run
+        parsed = None
+    failed = parsed is None or not 0 <= int(parsed) < len(req.options)
+    choice = int(req.fallback) if failed else int(parsed)  # type: ignore[arg-type]
+    return Decision(probs=probs, choice=choice, text=text, parse_failed=failed,
+                    info={"probs_from": "option_scores"})  # fmt: skip

@@ -1,0 +1,1 @@
+"""A multi-armed Gaussian bandit with text feedback: EAST's validation task."""

@@ -1,0 +1,31 @@
+"""Text the LLM players read. The system text is the same for every player."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from agents.interfaces import Prompt
+
+
+def system_text(arms: Sequence[str], rounds: int) -> str:
+    names = ", ".join(arms[:-1]) + f" and {arms[-1]}"
+    return (
+        f"You are in a room with {len(arms)} buttons: {names}. Each time you press a button you win some points. "
+        "Each button pays a random amount around its own fixed average, and you do not know the averages. "
+        f"You press one button per round, for {rounds} rounds. Your goal is to win as many points as possible. "
+        "Answer with the name of one button."
+    )
+
+
+def pull_prompt(system: str, *, arms: Sequence[str], pulls: Sequence[tuple[int, float]], round_no: int,
+                rounds: int, history: int | None) -> Prompt:  # fmt: skip
+    shown = list(enumerate(pulls, start=1))
+    if history is not None:
+        shown = shown[-history:]
+    if shown:
+        lines = "\n".join(f"- Round {t}: you pressed {arms[a]} and won {r:.1f} points." for t, (a, r) in shown)
+        past = f"What happened so far:\n{lines}\n"
+    else:
+        past = "You have not pressed any button yet.\n"
+    user = f"{past}This is round {round_no} of {rounds}. Which button do you press? Options: {'; '.join(arms)}."
+    return Prompt(system=system, user=user, answer_prefix="I press ")

@@ -1,0 +1,1 @@
+"""Forum: posting agents under community rules, reports, a guardian, moderation and graduated sanctions."""

@@ -1,0 +1,1 @@
+"""Web shop: norm-aware shopping agents in a text shop, after WebShop and CASA."""

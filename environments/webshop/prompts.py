@@ -1,0 +1,74 @@
+"""Text the LLM shoppers read. Scripted shoppers never see it.
+
+The system text is the same for every shopper of a run (the LLM policy caches it);
+the customer's request, the page, the shopper's memory and notes go in the user turn.
+Nothing here names a norm: the shopper has to notice it from the request, the page
+and its experience.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from agents.interfaces import Prompt
+
+PERSONAS = {
+    "altruistic": "You care about your customers and about the people they shop for.",
+    "selfish": "You want to finish each task quickly and earn good ratings.",
+    "neutral": "You are a shopping assistant.",
+}
+
+# What a shopper that copies a peer's handling strategy is told (Strategy.note).
+HANDLING_NOTES = {
+    "naive": "Your approach: buy exactly what the customer asks for, quickly.",
+    "refuser": "Your approach: when a request or an item would break a local custom, refuse and say why.",
+    "asker": "Your approach: when a request or an item might break a local custom, ask the customer first, "
+    "then buy a respectful alternative or stop.",
+}
+
+
+def system_text(*, sanctions: bool, notes: bool) -> str:
+    lines = [
+        "You are a shopping agent in an online shop. You shop for customers in many countries.",
+        # Placeholders are "..." on purpose: a small model copies a word like "query" as its query.
+        "Each turn you take one action on the current page: search[...] on the search page, click[...] on a "
+        "product or an option, back, buy on a product page, ask[...] to ask the customer a question, or "
+        "refuse[...] to decline the task and say why.",
+        "After each task the customer reviews you publicly.",
+    ]
+    if sanctions:
+        lines.append("The platform fines shoppers whose purchases break the local customs of the customer's country.")
+    if notes:
+        lines.append("Shoppers keep shared notes about problems they ran into, and vote on which to add.")
+    return " ".join(lines)
+
+
+def shop_prompt(system: str, *, persona: str, note: str, memory: str, notes: Sequence[str], request: str,
+                reply: str, page: str, menu: Sequence[str], labels: Sequence[str] | None) -> Prompt:  # fmt: skip
+    """The search page asks for a query (the reply completes ``search[``); other pages list
+    the menu under letters and the answer is a letter (one token per option, so option
+    length does not bias the choice)."""
+    shared = ("Shared notes:\n" + "\n".join(f"- {n}" for n in notes) + "\n") if notes else ""
+    answer = f"Customer's answer to your question: {reply}\n" if reply else ""
+    if labels is None:
+        # No example query: a small model copies any example verbatim instead of the request.
+        ask, prefix = "What do you search for? Answer with a few words from the request, then ].", "search["
+    else:
+        lines = "\n".join(f"{label}. {action}" for label, action in zip(labels, menu, strict=True))
+        ask, prefix = f"Actions:\n{lines}\nAnswer with the letter of your next action.", "Action: "
+    user = (
+        f"{PERSONAS[persona]}{(' ' + note) if note else ''}\n"
+        f"What you remember:\n{memory}\n{shared}"
+        f"Customer's request: {request}\n{answer}"
+        f"Current page:\n{page}\n{ask}"
+    )
+    return Prompt(system=system, user=user, answer_prefix=prefix)
+
+
+def vote_prompt(system: str, *, persona: str, memory: str, options: Sequence[str]) -> Prompt:
+    user = (
+        f"{PERSONAS[persona]}\nWhat you remember:\n{memory}\n"
+        "Customers reported these problems. Which one should be added to the shared notes? "
+        f"Options: {'; '.join(options)}."
+    )
+    return Prompt(system=system, user=user, answer_prefix="Vote: ")

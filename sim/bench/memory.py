@@ -1,0 +1,133 @@
+"""Memory: peak resident memory while N agents decide, one model copy, each N in a fresh process.
+
+The child process loads the model, builds one round of commons harvest requests for N
+agents, resets the kernel's peak-RSS mark (``/proc/self/clear_refs``; without it the
+mark would hold the load's transient peak and hide growth), lets all N agents decide in
+one batched call (what one LLM commons phase does) and reports the peak. Growth from
+the smallest to the largest N is the figure; the model and runtime are in every
+reading, once. On CUDA the GPU's peak allocation is reported too.
+
+``python -m sim.bench.memory --agents 50`` runs one child and prints its JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+
+def _status_kb(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _reset_peak() -> bool:
+    """Reset VmHWM to the current RSS (Linux >= 4.0); False where that is not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_kb() -> int:
+    import resource
+
+    hwm = _status_kb("VmHWM")
+    # ru_maxrss is in kilobytes on Linux: the fallback where /proc is missing.
+    return hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def measure_one(model: str, agents: int, *, device: str = "cpu", dtype: str = "auto", warmup: int = 0,
+                token_budget: int | None = None, logit_budget: int | None = None) -> dict[str, Any]:  # fmt: skip
+    """Peak memory of one decision round of ``agents`` agents, in this process (call it in a fresh one)."""
+    import numpy as np
+    import torch
+
+    from agents.llm import get_backend
+    from agents.llm.backend import Backend
+    from agents.llm.measure import commons_requests
+    from agents.llm.policy import LLMPolicy
+
+    backend = get_backend(model, dtype=dtype, device=device)
+    if token_budget or logit_budget:
+        backend = Backend(backend.model, backend.tokenizer, name=backend.name,
+                          token_budget=token_budget or backend.token_budget,
+                          logit_budget=logit_budget or backend.logit_budget)  # fmt: skip
+    requests = commons_requests(agents, warmup=warmup)
+    LLMPolicy(backend).decide(requests[:1], np.random.default_rng(0))  # first-call set-up is not per-agent memory
+    loaded = _status_kb("VmRSS")
+    exact = _reset_peak()
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    LLMPolicy(backend).decide(requests, np.random.default_rng(0))
+    out: dict[str, Any] = {
+        "agents": agents,
+        "rss_before_mb": round((loaded or 0) / 1024, 1),
+        "peak_rss_mb": round(_peak_kb() / 1024, 1),
+        "peak_method": "VmHWM after reset" if exact else "ru_maxrss (includes loading)",
+    }
+    if device == "cuda":
+        out["gpu_peak_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return out
+
+
+def run_child(model: str, agents: int, *, device: str = "cpu", dtype: str = "auto", warmup: int = 0,
+              token_budget: int | None = None, logit_budget: int | None = None, timeout: float = 1800) -> dict[str, Any]:  # fmt: skip
+    """:func:`measure_one` in a fresh Python process."""
+    cmd = [sys.executable, "-m", "sim.bench.memory", "--model", model, "--agents", str(agents), "--device", device,
+           "--dtype", dtype, "--warmup", str(warmup)]  # fmt: skip
+    if token_budget:
+        cmd += ["--token-budget", str(token_budget)]
+    if logit_budget:
+        cmd += ["--logit-budget", str(logit_budget)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"memory child for {agents} agents failed ({done.returncode}): {done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def growth(rows: Sequence[dict[str, Any]], key: str = "peak_rss_mb") -> float:
+    """Percent growth of ``key`` from the first (fewest agents) to the last row."""
+    return round(100.0 * (rows[-1][key] / rows[0][key] - 1.0), 2)
+
+
+def section(bench: Any) -> dict[str, Any]:
+    plan = bench.plan
+    kwargs = {"device": bench.device, "dtype": plan.dtype, "warmup": plan.memory_warmup}
+    rows = [run_child(bench.model, n, **kwargs) for n in sorted(plan.memory_agents)]
+    out: dict[str, Any] = {"rows": rows, "growth_pct": growth(rows), "prompt_warmup_rounds": plan.memory_warmup}
+    if bench.device == "cuda":
+        out["gpu_growth_pct"] = growth(rows, "gpu_peak_mb")
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="peak memory of one decision round of N agents")
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--agents", type=int, required=True)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="auto")
+    parser.add_argument("--warmup", type=int, default=0)
+    parser.add_argument("--token-budget", type=int)
+    parser.add_argument("--logit-budget", type=int)
+    args = parser.parse_args(argv)
+    row = measure_one(args.model, args.agents, device=args.device, dtype=args.dtype, warmup=args.warmup,
+                      token_budget=args.token_budget, logit_budget=args.logit_budget)  # fmt: skip
+    print(json.dumps(row))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,242 @@
+"""bench.json and bench.md: one table (figure, value, ratio, target, met?) and where each target stands.
+
+Every ratio is recomputed here from the measured seconds in the sections' results, so
+the table can only say what was measured.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+LABELS = {
+    "naive_generate": "per-agent generate-and-parse",
+    "per_agent_scoring": "per-agent option scoring",
+    "batched_scoring": "batched option scoring",
+    "batched_prefix": "batched + shared-prefix reuse",
+}
+TARGETS = {
+    "prefix_vs_generate": "batched with prefix reuse ≥ 5× per-agent generate-and-parse",
+    "exact_entropy": "exact entropy ≥ 25× cheaper than the 25-sample estimate",
+    "hardware_fraction": "≥ 50 % of measured matmul peak on the needed FLOPs",
+    "steering_overhead": "steering overhead ≤ 5 % for 1 layer",
+    "memory_growth": "memory growth from 10 to 100 agents ≤ 10 %",
+}
+
+
+def _ok(section: Any) -> bool:
+    return isinstance(section, dict) and "error" not in section and "skipped" not in section
+
+
+def _row(figure: str, value: str, ratio: str = "", target: str = "", met: bool | None = None) -> dict[str, Any]:
+    return {"figure": figure, "value": value, "ratio": ratio, "target": target, "met": met}
+
+
+def _rate(x: float) -> str:
+    return f"{x:.3g}/s"
+
+
+def _secs(x: float) -> str:
+    return f"{x * 1000:.0f} ms" if x < 1 else f"{x:.2f} s"
+
+
+def _flops(x: float) -> str:
+    return f"{x / 1e9:.1f} GFLOP/s" if x < 1e12 else f"{x / 1e12:.1f} TFLOP/s"
+
+
+# ----------------------------------------------------------------------------- rows
+def throughput_rows(sec: dict[str, Any], targets: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for n, size in sec["sizes"].items():
+        variants = size["variants"]
+        base = variants["naive_generate"]["seconds"]
+        for name, label in LABELS.items():
+            v = variants[name]
+            ratio = base / v["seconds"]
+            target, met = "", None
+            if name == "batched_prefix":
+                target, met = "≥ 5×", ratio >= 5.0
+                targets["prefix_vs_generate"] = {"value": round(ratio, 2), "met": met, "at": f"{n} agents"}
+            rows.append(_row(f"Decisions/s, {n} agents: {label}", _rate(n_over(size, v)), f"{ratio:.2f}×", target, met))
+        agree = size["agreement"]
+        rows.append(_row(f"Scorers agree, {n} agents (max abs prob diff)", f"{agree['worst']:.1e}", "",
+                         f"< {agree['tolerance']:.0e}", agree["ok"]))  # fmt: skip
+    return rows
+
+
+def n_over(size: dict[str, Any], variant: dict[str, Any]) -> float:
+    return size["agents"] / variant["seconds"]
+
+
+def entropy_rows(sec: dict[str, Any], targets: dict[str, Any]) -> list[dict[str, Any]]:
+    ways = sec["ways"]
+    exact = ways["exact"]["seconds_per_decision"]
+    rows = [_row("Exact entropy (one batched scoring pass), per decision", _secs(exact), "1×")]
+    for name, label in (("sampled", "batched sampling"), ("sampled_hf", "model.generate ×25")):
+        if name not in ways:
+            continue
+        w = ways[name]
+        ratio = w["seconds_per_decision"] / exact
+        target, met = "", None
+        if name == "sampled":
+            target, met = "≥ 25× exact", ratio >= 25.0
+            targets["exact_entropy"] = {"value": round(ratio, 2), "met": met, "against": "batched sampling"}
+        rows.append(_row(f"{sec['samples']}-sample estimate ({label}), per decision", _secs(w["seconds_per_decision"]),
+                         f"{ratio:.1f}×", target, met))  # fmt: skip
+        if w.get("mean_abs_error") is not None:
+            rows.append(_row(f"Estimate error |H − Ĥ| ({label})", f"{w['mean_abs_error']:.3f} nats mean, "
+                             f"{w['max_abs_error']:.3f} max", "", "", None))  # fmt: skip
+    return rows
+
+
+def hardware_rows(sec: dict[str, Any], targets: dict[str, Any]) -> list[dict[str, Any]]:
+    peak = sec["matmul_peak_flops_per_second"]
+    rows = [_row(f"Matmul peak ({sec['dtype']}, {sec['matmul_size']}²)", _flops(peak))]
+    for n, size in sec["sizes"].items():
+        fraction = size["achieved_flops_per_second"] / peak
+        met = fraction >= 0.5
+        targets["hardware_fraction"] = {"value": round(fraction, 4), "met": met, "at": f"{n} agents"}
+        rows.append(_row(f"Decision path FLOP/s, {n} agents (batched + prefix)", _flops(size["achieved_flops_per_second"]),
+                         f"{100 * fraction:.0f} % of peak", "≥ 50 %", met))  # fmt: skip
+    return rows
+
+
+def steering_rows(sec: dict[str, Any], targets: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for k in ("1", "4"):
+        worst = sec["worst_overhead_pct"][k]
+        target, met = ("≤ 5 %", worst <= 5.0) if k == "1" else ("", None)
+        if k == "1":
+            targets["steering_overhead"] = {"value": worst, "met": met}
+        label = f"Steering overhead, {k} layer{'s' if k != '1' else ''} (worst position, batch {sec['batch']})"
+        rows.append(_row(label, f"{worst:+.1f} %", "", target, met))
+    return rows
+
+
+def memory_rows(sec: dict[str, Any], targets: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = sec["rows"]
+    first = rows[0]["peak_rss_mb"]
+    out = []
+    for r in rows:
+        growth = 100.0 * (r["peak_rss_mb"] / first - 1.0)
+        last = r is rows[-1]
+        target, met = (f"≤ 10 % over {rows[0]['agents']} agents", growth <= 10.0) if last else ("", None)
+        if last:
+            targets["memory_growth"] = {"value": round(growth, 2), "met": met}
+        out.append(_row(f"Peak RSS, {r['agents']} agents deciding", f"{r['peak_rss_mb']:.0f} MB", f"{growth:+.1f} %",
+                        target, met))  # fmt: skip
+    return out
+
+
+def sweep_rows(sec: dict[str, Any], targets: dict[str, Any]) -> list[dict[str, Any]]:
+    s = sec["settings"]
+    each = s["host_each"]["seconds"]
+    out = []
+    for name, label in (("host_each", "one host each"), ("shared_host", "one shared host")):
+        row = s[name]
+        out.append(_row(f"Sweep, {sec['simulations']} simulations: {label}", _rate(row["decisions_per_second"]),
+                        f"{each / row['seconds']:.2f}×"))  # fmt: skip
+    return out
+
+
+SECTION_ROWS = {"throughput": throughput_rows, "entropy": entropy_rows, "hardware": hardware_rows,
+                "steering": steering_rows, "memory": memory_rows, "sweep": sweep_rows}  # fmt: skip
+
+
+def table(results: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The table's rows and the targets' standings, from the sections' results."""
+    rows: list[dict[str, Any]] = []
+    targets: dict[str, Any] = {}
+    for name, make in SECTION_ROWS.items():
+        sec = results.get(name)
+        if sec is None:
+            continue
+        if _ok(sec):
+            rows += make(sec, targets)
+        else:
+            why = sec.get("skipped") or sec.get("error", "")
+            rows.append(_row(f"{name}: not measured", why.splitlines()[0][:120] if why else ""))
+    cuda = results.get("cuda")
+    if cuda is not None:
+        rows.append(_row("CUDA (~1B random Llama)", cuda.get("skipped") or cuda.get("error") or cuda.get("gpu", "")))
+    standings = {key: {"target": text, **targets.get(key, {"value": None, "met": None})} for key, text in TARGETS.items()}
+    return rows, standings
+
+
+# ------------------------------------------------------------------------- markdown
+def _cell(value: Any) -> str:
+    return str(value).replace("|", "\\|")
+
+
+def _met(value: bool | None) -> str:
+    return "" if value is None else ("yes" if value else "**no**")
+
+
+def markdown(results: dict[str, Any], rows: list[dict[str, Any]], standings: dict[str, Any]) -> str:
+    meta = results.get("meta", {})
+    lines = [
+        "# normsim bench",
+        "",
+        f"Model `{meta.get('model')}` on {meta.get('device')} ({meta.get('machine')}, {meta.get('threads')} torch "
+        f"threads, {meta.get('cpus')} CPUs), torch {meta.get('torch')}; {'quick' if meta.get('quick') else 'full'} "
+        f"run, {meta.get('wall_seconds', 0):.0f} s wall.",
+        "Every ratio is measured side by side in one process (variants interleaved, best of repeats); absolute "
+        "times are context only.",
+        "",
+        "| figure | value | ratio | target | met? |",
+        "|---|---:|---:|---|---|",
+    ]
+    lines += [f"| {_cell(r['figure'])} | {_cell(r['value'])} | {_cell(r['ratio'])} | {_cell(r['target'])} | "
+              f"{_met(r['met'])} |" for r in rows]  # fmt: skip
+    lines += ["", "## Targets", ""]
+    for key, s in standings.items():
+        state = "not measured" if s["met"] is None else ("met" if s["met"] else "MISSED")
+        value = "" if s["value"] is None else f" (measured {_fmt_target(key, s['value'])})"
+        lines.append(f"- {s['target']}: **{state}**{value}")
+    lines += ["", "## Details", ""]
+    lines += details(results)
+    return "\n".join(lines) + "\n"
+
+
+def _fmt_target(key: str, value: float) -> str:
+    if key == "hardware_fraction":
+        return f"{100 * value:.0f} %"
+    if key in ("steering_overhead", "memory_growth"):
+        return f"{value:+.1f} %"
+    return f"{value:.2f}×"
+
+
+def details(results: dict[str, Any]) -> list[str]:
+    from sim.bench.notes import section_notes
+
+    out = []
+    for name in ("throughput", "entropy", "hardware", "steering", "memory", "sweep"):
+        sec = results.get(name)
+        if not _ok(sec):
+            continue
+        out += [f"### {name}", ""] + section_notes(name, sec, results) + [""]
+    return out
+
+
+def write(results: dict[str, Any], out: str | Path) -> None:
+    """bench.json (results + table + targets) and bench.md."""
+    out = Path(out)
+    rows, standings = table(results)
+    data = {**results, "table": rows, "targets": standings}
+    (out / "bench.json").write_text(json.dumps(_clean(data), indent=2, allow_nan=False) + "\n")
+    (out / "bench.md").write_text(markdown(results, rows, standings))
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: numpy scalars as Python numbers, non-finite floats as null, tuples as lists."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

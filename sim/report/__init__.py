@@ -1,0 +1,212 @@
+"""Reports: a self-contained report.html (plots, tables, transcript) for a run or a sweep.
+
+>>> from sim.report import write_report
+>>> write_report("runs/commons_scripted-seed0")       # a run directory
+PosixPath('runs/commons_scripted-seed0/report.html')
+>>> write_report("runs/commons_grid")                 # a sweep directory (results.parquet)
+
+Beside report.html the PNGs go to ``plots/``. ``sim.runner.run`` writes a run's report
+at the end unless ``output.report`` is false; ``normsim report DIR`` (re)writes one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from collections.abc import Callable
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # before any figure exists: never look for a display
+
+from sim.report import html  # noqa: E402
+from sim.report.data import RunData, SweepData, detect, load_run_data, load_sweep_data  # noqa: E402
+from sim.report.plots import Plot, generic_plots  # noqa: E402
+from sim.report.transcript import MAX_DECISIONS, transcript_html  # noqa: E402
+
+__all__ = ["ENV_PLOTS", "detect", "register", "write_report"]
+
+# environment type -> "module:function" returning its plots (RunData -> list[Plot]); an
+# environment without an entry gets the generic plots: per-step trends and entropy.
+ENV_PLOTS: dict[str, str] = {
+    "commons": "sim.report.commons:plots",
+}
+
+
+def write_report(path: str | Path, out: str | Path | None = None, *, max_decisions: int = MAX_DECISIONS) -> Path:
+    """Write ``report.html`` (and ``plots/*.png``) for a run or sweep directory; returns the HTML path."""
+    path = Path(path)
+    target = Path(out) if out is not None else path / "report.html"
+    if detect(path) == "sweep":
+        text, plots = _sweep_page(load_sweep_data(path))
+    else:
+        text, plots = _run_page(load_run_data(path), max_decisions)
+    png_dir = target.parent / "plots"
+    png_dir.mkdir(parents=True, exist_ok=True)
+    for old in png_dir.glob("*.png"):  # the folder is the report's own: no stale plots
+        old.unlink()
+    for plot in plots:
+        (png_dir / f"{plot.name}.png").write_bytes(plot.png)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(target)
+    return target
+
+
+# ----------------------------------------------------------------------------- runs
+def run_plots(run: RunData) -> list[Plot]:
+    entry = ENV_PLOTS.get(run.env_type)
+    if entry is None:
+        return generic_plots(run)
+    module, _, name = entry.partition(":")
+    plotter: Callable[[RunData], list[Plot]] = getattr(importlib.import_module(module), name)
+    return plotter(run)
+
+
+def _run_page(run: RunData, max_decisions: int) -> tuple[str, list[Plot]]:
+    plots = run_plots(run)
+    cfg, metrics = run.config, run.metrics
+    status = metrics.get("status", "unknown")
+    meta = " &middot; ".join(escape(str(x)) for x in (
+        f"environment: {run.env_type}",
+        f"status: {status}",
+        f"steps: {metrics.get('steps_completed', len(run.steps))} of {cfg.get('run', {}).get('steps', '?')}",
+        f"seed: {cfg.get('run', {}).get('seed', '?')}",
+        f"{metrics.get('wall_seconds', '?')} s",
+        str(run.dir),
+    ))  # fmt: skip
+    description = f"<p>{escape(str(cfg['description']))}</p>" if cfg.get("description") else ""
+    summary = description + "<div class='grid'>" + _metrics_table(metrics) + _population_table(cfg) + "</div>"
+    sections = [
+        ("summary", "Summary", summary),
+        ("plots", "Plots", html.figures(plots)),
+        ("transcript", "Transcript", transcript_html(run.events, run.prompts, max_decisions)),
+        ("config", "Configuration", f"<details><summary>config.yaml</summary><pre>"
+                                    f"{escape((run.dir / 'config.yaml').read_text())}</pre></details>"),
+    ]  # fmt: skip
+    return html.page(f"normsim run report: {run.title}", meta, sections), plots
+
+
+def _metrics_table(metrics: dict[str, Any]) -> str:
+    rows: list[tuple[str, object]] = []
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            if len(value) > 12:  # per-agent values: too many for a summary
+                rows.append((key, f"{len(value)} values, see metrics.json"))
+                continue
+            for sub, inner in value.items():
+                size = f"{len(inner)} values, see metrics.json" if isinstance(inner, dict | list) else inner
+                rows.append((f"{key}.{sub}", size))
+        elif not isinstance(value, list):
+            rows.append((key, value))
+    return html.table(["metric", "value"], rows, numeric=[False, True])
+
+
+def _population_table(cfg: dict[str, Any]) -> str:
+    rows = []
+    for group in cfg.get("population", []):
+        policy = group.get("policy", {})
+        if isinstance(policy, dict):
+            policy = f"{policy.get('type', '')}: {policy.get('rule') or policy.get('model') or ''}"
+        rows.append((group.get("name"), group.get("size"), group.get("persona"), policy))
+    return html.table(["group", "size", "persona", "policy"], rows, numeric=[False, True, False, False])
+
+
+# ---------------------------------------------------------------------------- sweeps
+def _sweep_page(sweep: SweepData) -> tuple[str, list[Plot]]:
+    from sim.report import sweeps
+
+    stats = sweeps.summary(sweep)
+    plots = sweeps.plots(sweep, stats)
+    res = sweep.results
+    counts = res["status"].value_counts().to_dict() if "status" in res else {}
+    meta = " &middot; ".join(escape(x) for x in (
+        f"{res['cell'].nunique()} cells", f"{len(res)} runs",
+        ", ".join(f"{n} {s}" for s, n in counts.items()), str(sweep.dir),
+    ))  # fmt: skip
+    description = f"<p>{escape(str(sweep.spec['description']))}</p>" if sweep.spec.get("description") else ""
+    spec_file = sweep.dir / "sweep.yaml"
+    spec_text = spec_file.read_text() if spec_file.exists() else "(no sweep.yaml)"
+    sections = [
+        ("summary", "Summary", description + _cell_table(sweep, stats)),
+        ("plots", "Plots", html.figures(plots)),
+        ("runs", "Runs", _runs_table(sweep)),
+        ("config", "Sweep file", f"<details><summary>sweep.yaml</summary><pre>{escape(spec_text)}</pre></details>"),
+    ]  # fmt: skip
+    return html.page(f"normsim sweep report: {sweep.title}", meta, sections), plots
+
+
+def _cell_table(sweep: SweepData, stats: Any) -> str:
+    from sim.report.sweeps import ordered_metrics
+
+    labels = sweep.labels()
+    shown = ordered_metrics(sweep)[:6]
+    rows = []
+    for cell, runs in sweep.results.groupby("cell", sort=False):
+        row: list[object] = [labels.get(str(cell), str(cell)), len(runs), int((runs["status"] == "finished").sum())]
+        for metric in shown:
+            hit = stats[(stats["cell"] == cell) & (stats["metric"] == metric)]
+            row.append(_mean_ci(hit.iloc[0]) if len(hit) else "")
+        rows.append(row)
+    header = ["cell", "runs", "finished", *(f"{m} (mean [95% CI])" for m in shown)]
+    return html.table(header, rows, numeric=[False, True, True, *([True] * len(shown))])
+
+
+def _mean_ci(row: Any) -> str:
+    if row["ci95_low"] != row["ci95_low"]:  # NaN: a single run
+        return f"{row['mean']:.3g}"
+    return f"{row['mean']:.3g} [{row['ci95_low']:.3g}, {row['ci95_high']:.3g}]"
+
+
+def _runs_table(sweep: SweepData) -> str:
+    labels = sweep.labels()
+    rows = []
+    for run in sweep.results.itertuples(index=False):
+        where = getattr(run, "dir", None)
+        link: object = ""
+        if isinstance(where, str) and where:
+            report = sweep.dir / where / "report.html"
+            href = f"{where}/report.html" if report.exists() else where
+            link = html.Raw(f'<a href="{escape(href)}">{escape(where)}</a>')
+        error = str(getattr(run, "error", "") or "").strip().splitlines()[-1:] or [""]
+        status = html.Raw(f'<span class="status-{escape(str(run.status))}">{escape(str(run.status))}</span>')
+        rows.append((run.run, labels.get(str(run.cell), run.cell), run.seed, status, link, error[0]))
+    return (
+        f"<details><summary>{len(rows)} runs</summary>"
+        + html.table(["run", "cell", "seed", "status", "directory", "error"], rows)
+        + "</details>"
+    )
+
+
+# ---------------------------------------------------------------------------- command
+def _cmd_report(args: argparse.Namespace) -> int:
+    path = write_report(args.dir, args.out, max_decisions=args.max_decisions)
+    print(f"report: {path.resolve()}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report",
+        help="write report.html for a run or sweep directory",
+        description=(
+            "Write a self-contained report.html (plots embedded, no network needed) and plots/*.png into a run "
+            "directory (metrics, plots, a searchable transcript of every decision) or a sweep directory (each "
+            "metric per cell with 95 % confidence intervals, survival curves, the runs)."
+        ),
+        epilog=(
+            "examples:\n"
+            "  normsim report runs/commons_scripted-seed0\n"
+            "  normsim report runs/commons_grid            # a sweep: results.parquet inside\n"
+            "  normsim report runs/big-run --max-decisions 20000"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("dir", metavar="RUN_DIR|SWEEP_DIR", help="a run directory or a sweep directory")
+    p.add_argument("--out", help="where to write the HTML (default: DIR/report.html)")
+    p.add_argument("--max-decisions", type=int, default=MAX_DECISIONS,
+                   help=f"longest transcript, in decisions (default {MAX_DECISIONS})")  # fmt: skip
+    p.set_defaults(func=_cmd_report)

@@ -1,0 +1,160 @@
+"""Plots every run gets, whatever its environment: per-step trends and action entropy.
+
+Figures are built with matplotlib's object API (``Figure``, never pyplot), so nothing
+global is touched, no display is needed and reports can be written from any thread.
+Each plot function returns a :class:`Plot` (PNG bytes and captions) or ``None`` when
+the run has nothing to show for it.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from sim.metrics import policy_events
+from sim.report.data import RunData
+
+DPI = 100
+WIDTH = 7.5  # inches: 750 px at DPI, readable without scaling on a laptop screen
+
+
+@dataclass
+class Plot:
+    name: str  # file stem of the PNG, unique within a report
+    title: str
+    caption: str
+    png: bytes
+
+
+def new_figure(
+    rows: int = 1,
+    cols: int = 1,
+    height: float = 3.2,
+    width: float = WIDTH,
+    *,
+    margins: tuple[float, float, float, float] = (0.8, 0.2, 0.35, 0.6),
+    gaps: tuple[float, float] = (0.6, 0.7),
+) -> tuple[Figure, np.ndarray]:
+    """A figure of rows x cols panels, ``height`` inches per row.
+
+    Margins (left, right, top, bottom) and gaps (between columns, between rows) are in
+    inches and fixed: matplotlib's layout engines would take half of a report's time.
+    """
+    total = height * rows
+    left, right, top, bottom = margins
+    panel_w = max(0.5, (width - left - right - gaps[0] * (cols - 1)) / cols)
+    panel_h = max(0.3, (total - top - bottom - gaps[1] * (rows - 1)) / rows)
+    fig = Figure(figsize=(width, total), dpi=DPI)
+    grid = {"left": left / width, "right": 1 - right / width, "top": 1 - top / total, "bottom": bottom / total,
+            "wspace": gaps[0] / panel_w, "hspace": gaps[1] / panel_h}  # fmt: skip
+    axes = fig.subplots(rows, cols, squeeze=False, gridspec_kw=grid)
+    return fig, axes
+
+
+def render(fig: Figure, name: str, title: str, caption: str) -> Plot:
+    buf = io.BytesIO()
+    # metadata=None-valued Software key keeps the PNG byte-identical across runs of the same data
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+    return Plot(name=name, title=title, caption=caption, png=buf.getvalue())
+
+
+def style(ax: object, xlabel: str = "step", ylabel: str = "", legend: bool = False) -> None:
+    ax.set_xlabel(xlabel)  # type: ignore[attr-defined]
+    ax.set_ylabel(ylabel)  # type: ignore[attr-defined]
+    ax.grid(True, alpha=0.3)  # type: ignore[attr-defined]
+    if xlabel == "step":
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # type: ignore[attr-defined]
+    if legend and ax.get_legend_handles_labels()[0]:  # type: ignore[attr-defined]
+        ax.legend(fontsize=8, loc="best", framealpha=0.8)  # type: ignore[attr-defined]
+
+
+def numeric(series: pd.Series) -> pd.Series:
+    """A step column as floats (None -> NaN, booleans -> 0/1)."""
+    if pd.api.types.is_bool_dtype(series):
+        return series.astype(float)
+    return pd.to_numeric(series, errors="coerce").astype(float)
+
+
+# ----------------------------------------------------------------- generic run plots
+def step_trends(run: RunData, skip: Iterable[str] = ()) -> Plot | None:
+    """Small multiples of every numeric column of steps.parquet over the steps."""
+    steps = run.steps
+    if steps.empty or "step" not in steps:
+        return None
+    skipped = set(skip) | {"step"}
+    columns = [c for c in steps.columns if c not in skipped and numeric(steps[c]).notna().any()]
+    if not columns:
+        return None
+    cols = 3 if len(columns) > 4 else min(2, len(columns))
+    rows = math.ceil(len(columns) / cols)
+    fig, axes = new_figure(rows, cols, height=2.2, margins=(0.6, 0.15, 0.3, 0.35), gaps=(0.6, 0.55))
+    x = steps["step"].to_numpy()
+    for ax, column in zip(axes.flat, columns, strict=False):
+        y = numeric(steps[column]).to_numpy()
+        ax.plot(x, y, marker="o", markersize=3, linewidth=1.4)
+        ax.set_title(column, fontsize=9)
+        ax.grid(True, alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.tick_params(labelsize=8)
+    for ax in list(axes.flat)[len(columns) :]:
+        ax.set_visible(False)
+    return render(
+        fig, "step_trends", "Per-step series",
+        f"Every numeric column of steps.parquet ({len(columns)} series) against the step.",
+    )  # fmt: skip
+
+
+def steering_label(vector: object, coef: object) -> str:
+    if vector is None or (isinstance(vector, float) and math.isnan(vector)) or vector == "":
+        return "unsteered"
+    c = float(coef) if coef is not None and not pd.isna(coef) else 0.0
+    return f"{vector} x {c:g}"
+
+
+def entropy_over_time(run: RunData) -> Plot | None:
+    """Mean action entropy per step: all decisions and per phase, per persona, per group
+    (and per steering setting when any decision was steered)."""
+    ev = policy_events(run.events)
+    if ev.empty:
+        return None
+    ev = ev.assign(steering=[steering_label(v, c) for v, c in zip(ev["steer_vector"], ev["steer_coef"], strict=True)])
+    panels: list[tuple[str, str | None]] = [("all decisions and per phase", "phase"), ("per persona", "persona"),
+                                            ("per group", "group")]  # fmt: skip
+    if (ev["steering"] != "unsteered").any():
+        panels.append(("per steering setting", "steering"))
+    fig, axes = new_figure(len(panels), 1, height=2.4, margins=(0.8, 2.0, 0.3, 0.55), gaps=(0.6, 0.75))
+    for ax, (label, by) in zip(axes.flat, panels, strict=True):
+        if by == "phase":
+            mean = ev.groupby("step")["entropy"].mean()
+            ax.plot(mean.index, mean.to_numpy(), color="black", linewidth=2.2, label="mean, all decisions")
+        _lines(ax, ev, by)
+        ax.set_title(f"Action entropy, {label}", fontsize=9)
+        ax.set_ylim(0, max(0.1, 1.1 * float(ev["entropy"].max())))
+        style(ax, ylabel="nats")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # beside, never over a line
+    return render(
+        fig, "entropy", "Action entropy over time",
+        "Mean Shannon entropy (nats) of the policies' distributions over the options, per step; "
+        "rule decisions (social-learning copies) are left out.",
+    )  # fmt: skip
+
+
+def _lines(ax: object, ev: pd.DataFrame, by: str) -> None:
+    table = ev.groupby(["step", by])["entropy"].mean().unstack(by)
+    for column in table.columns:
+        series = table[column].dropna()
+        ax.plot(series.index, series.to_numpy(), marker="o", markersize=3, linewidth=1.2, label=str(column))  # type: ignore[attr-defined]
+
+
+RunPlotter = Callable[[RunData], list[Plot]]
+
+
+def generic_plots(run: RunData, skip_steps: Iterable[str] = ()) -> list[Plot]:
+    return [p for p in (step_trends(run, skip_steps), entropy_over_time(run)) if p is not None]

@@ -1,0 +1,151 @@
+"""The transcript: every decision of a run, per agent and step, collapsed and searchable.
+
+Each decision shows the user part of the prompt the policy read (persona, memory,
+observation; the shared system text is shown once above), the options with their
+probabilities, the chosen option, any generated text and the logged outcome. Rows
+come from events.parquet; scripted policies read no prompt, so theirs shows none.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from html import escape
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.report.plots import steering_label
+
+# A transcript longer than this shows the first whole steps that fit (a 10,000-row
+# transcript is ~15 MB of HTML, too slow to search); `normsim report --max-decisions`.
+MAX_DECISIONS = 5000
+
+
+def transcript_html(events: pd.DataFrame, prompts: dict[str, str], max_decisions: int = MAX_DECISIONS) -> str:
+    if events.empty:
+        return "<p>No decisions were logged.</p>"
+    shown, note = _limit(events, max_decisions)
+    parts = [
+        '<div class="transcript-tools">',
+        '<input id="transcript-search" type="search" placeholder="Search prompts, options, text, phases, groups..." '
+        'aria-label="search the transcript">',
+        '<button type="button" id="transcript-expand">expand matches</button>',
+        '<button type="button" id="transcript-collapse">collapse all</button>',
+        f'<span id="transcript-count">{len(shown)} decisions</span>',
+        "</div>",
+    ]
+    if note:
+        parts.append(f'<p class="note">{escape(note)}</p>')
+    phases_by_text: dict[str, list[str]] = {}
+    for phase, text in prompts.items():  # phases usually share one system text: show it once
+        phases_by_text.setdefault(text, []).append(phase)
+    for text, phases in phases_by_text.items():
+        parts.append(
+            f'<details class="system"><summary>System prompt shared by all agents ({escape(", ".join(phases))})'
+            f"</summary><pre>{escape(text)}</pre></details>"
+        )
+    parts.append('<div id="transcript-agents">')
+    for agent_id, rows in shown.groupby("agent_id", sort=True):
+        first = rows.iloc[0]
+        head = (
+            f"agent {int(agent_id)} &middot; {escape(str(first['group']))} &middot; {escape(str(first['persona']))}"
+            f" &middot; {escape(str(first['policy']))} &middot; {len(rows)} decisions"
+        )
+        parts.append(f'<details class="agent" data-agent="{int(agent_id)}"><summary>{head}</summary>')
+        parts.extend(_turn(row) for row in rows.itertuples(index=False))
+        parts.append("</details>")
+    parts.append("</div>")
+    return "\n".join(parts)
+
+
+def _limit(events: pd.DataFrame, cap: int) -> tuple[pd.DataFrame, str]:
+    if len(events) <= cap:
+        return events, ""
+    per_step = events.groupby("step").size().cumsum()
+    fits = per_step[per_step <= cap]
+    last = int(fits.index[-1]) if len(fits) else int(per_step.index[0])
+    shown = events[events["step"] <= last]
+    return shown, (
+        f"The run logged {len(events)} decisions; the transcript shows the {len(shown)} of steps "
+        f"{int(events['step'].min())}-{last}. Raise the limit with normsim report --max-decisions N."
+    )
+
+
+def _turn(row: Any) -> str:
+    options, probs = list(row.options), [float(p) for p in row.probs]
+    choice = int(row.choice)
+    p_chosen = probs[choice] if 0 <= choice < len(probs) else float("nan")
+    badges = []
+    if _present(row.violation) and bool(row.violation):
+        # with a target (a watched peer), the violation is the target's, not this agent's
+        who = "target violated" if _present(row.target) else "violation"
+        badges.append(f'<span class="badge bad">{who}</span>')
+    if bool(row.parse_failed):
+        badges.append('<span class="badge bad">parse failed</span>')
+    steer = steering_label(row.steer_vector, row.steer_coef)
+    if steer != "unsteered":
+        badges.append(f'<span class="badge">steered {escape(steer)}</span>')
+    summary = (
+        f"step {int(row.step)} &middot; {escape(str(row.phase))} &rarr; <b>{escape(str(row.chosen))}</b> "
+        f'<span class="muted">(p = {p_chosen:.2f}, H = {float(row.entropy):.2f} nats)</span> {" ".join(badges)}'
+    )
+    body = [_prompt_block(row)]
+    body.append(_options_table(options, probs, choice))
+    if _present(row.text) and str(row.text):
+        body.append(f'<div class="generated"><b>Generated text</b><pre>{escape(str(row.text))}</pre></div>')
+    body.append(f'<div class="facts">{_facts(row)}</div>')
+    return f'<details class="turn" data-step="{int(row.step)}"><summary>{summary}</summary>{"".join(body)}</details>'
+
+
+def _prompt_block(row: Any) -> str:
+    prompt = getattr(row, "prompt", None)
+    if _present(prompt) and str(prompt):
+        return f'<div class="prompt"><b>Prompt (agent part)</b><pre>{escape(str(prompt))}</pre></div>'
+    if str(row.phase) == "learn":
+        return '<p class="muted">Decided by the social-learning rule (Fermi probability), not by the policy.</p>'
+    if str(row.policy).startswith("scripted"):
+        return '<p class="muted">Scripted policy: it decides from the structured observation and reads no prompt.</p>'
+    return '<p class="muted">No prompt was logged for this decision.</p>'
+
+
+def _options_table(options: list[str], probs: list[float], choice: int) -> str:
+    rows = []
+    for i, (option, p) in enumerate(zip(options, probs, strict=False)):
+        cls = ' class="chosen"' if i == choice else ""
+        width = max(0.0, min(100.0, 100.0 * p))
+        rows.append(
+            f"<tr{cls}><td>{escape(str(option))}</td><td class='num'>{p:.3f}</td>"
+            f'<td class="barcell"><span class="bar" style="width:{width:.1f}%"></span></td></tr>'
+        )
+    return '<table class="options"><tr><th>option</th><th>p</th><th></th></tr>' + "".join(rows) + "</table>"
+
+
+def _facts(row: Any) -> str:
+    facts: list[tuple[str, Any]] = [("policy", row.policy), ("value", row.value), ("target", row.target),
+                                    ("violation", row.violation), ("group norm", row.group_norm)]  # fmt: skip
+    if _present(row.info) and row.info:
+        try:
+            facts.extend(json.loads(row.info).items())
+        except (TypeError, ValueError):
+            facts.append(("info", row.info))
+    shown = [f"<span><i>{escape(str(k))}</i> {escape(_fmt(v))}</span>" for k, v in facts if _present(v)]
+    return " ".join(shown)
+
+
+def _present(value: Any) -> bool:
+    if value is None:
+        return False
+    try:
+        return not (isinstance(value, float) and math.isnan(value)) and value is not pd.NA
+    except TypeError:
+        return True
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

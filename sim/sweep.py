@@ -1,0 +1,272 @@
+"""Parameter sweeps: a base scenario x a grid of overrides x seeds, run in parallel on Ray.
+
+A sweep file::
+
+    name: commons_grid
+    base: commons_grid_base.yaml          # relative to this file, or an inline scenario
+    grid:                                 # every combination of these (dotted keys)
+      environment.preset: [rich, scarce]
+      mechanics.punishment.enabled: [true, false]
+    zip:                                  # lists varied together (one value per row)
+      population.0.persona: [altruistic, selfish]
+      population.0.policy: [sustainable, greedy]
+    seeds: 5                              # seeds 0..4, or a list [3, 7, 11]
+    backend: {kind: ray, workers: 2}
+    out: runs/commons_grid
+
+A cell is one combination of grid values and zip row; each (cell, seed) is one run,
+written to ``OUT/runs/<cell>-seed<seed>`` where ``<cell>`` is a readable slug plus a
+hash of the cell's scenario, so re-running a sweep finds the runs it already finished
+and skips them. A run is written in a temporary directory and renamed into place only
+once its ``metrics.json`` says ``finished``: an interrupted sweep never leaves a
+directory that counts as finished. A run that raises is recorded (traceback kept in
+``results.parquet`` and ``OUT/failed/<run>/error.txt``) while the others go on.
+
+At the end (also after Ctrl-C) ``OUT/results.parquet`` has one row per run and
+``OUT/summary.csv`` the mean and 95 % confidence interval per cell and metric
+(see :mod:`sim.aggregate`). How runs execute (atomically, as Ray tasks, with model
+hosts for LLM groups) is in :mod:`sim.sweep_exec` and :mod:`agents.host`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import itertools
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from sim.aggregate import results_table, summarise, write_results
+from sim.backend import BackendConfig
+from sim.config import OutputConfig, apply_overrides, load_scenario, read_yaml
+from sim.schema import ConfigError, StrictModel, format_errors
+from sim.sweep_exec import clean_partial, execute_run, import_all, is_finished, run_on_ray
+
+
+class SweepFile(StrictModel):
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$", description="default: the file's stem")
+    description: str = ""
+    base: str | dict[str, Any] = Field(description="scenario file (relative to the sweep file) or an inline scenario")
+    grid: dict[str, list[Any]] = Field(default_factory=dict, description="dotted key -> values; cells are the product")
+    zip: dict[str, list[Any]] = Field(default_factory=dict, description="dotted key -> values varied together")
+    seeds: int | list[int] = Field(3, description="a count (seeds 0..n-1) or the list of seeds")
+    backend: BackendConfig = Field(default_factory=lambda: BackendConfig(kind="ray"))
+    out: str | None = Field(None, description="output directory (the command's --out wins)")
+    imports: list[str] = Field(default_factory=list, description="modules every worker imports first (custom rules)")
+
+    @field_validator("grid", "zip")
+    @classmethod
+    def _non_empty(cls, value: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for key, values in value.items():
+            if not values:
+                raise ValueError(f"'{key}' has no values")
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _check_seeds(cls, value: int | list[int]) -> int | list[int]:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("seeds must be a positive count or a list of seeds")
+        if isinstance(value, list) and (not value or len(set(value)) != len(value) or min(value) < 0):
+            raise ValueError("seeds must be a non-empty list of distinct non-negative integers")
+        return value
+
+    @model_validator(mode="after")
+    def _check_axes(self) -> SweepFile:
+        if len({len(v) for v in self.zip.values()}) > 1:
+            lengths = ", ".join(f"{k}: {len(v)}" for k, v in self.zip.items())
+            raise ValueError(f"zip lists must have the same length ({lengths})")
+        both = sorted(set(self.grid) & set(self.zip))
+        if both:
+            raise ValueError(f"keys in both grid and zip: {', '.join(both)}")
+        return self
+
+    @property
+    def seed_list(self) -> list[int]:
+        return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One (cell, seed) of a sweep: what a worker needs to run it."""
+
+    name: str  # the run directory's name: <cell>-seed<seed>
+    cell: str
+    seed: int
+    params: dict[str, Any]
+    scenario: dict[str, Any]  # raw scenario dict, overrides applied, seed and run_id set
+
+
+@dataclass
+class SweepResult:
+    dir: Path
+    results: pd.DataFrame
+    summary: pd.DataFrame
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------- loading
+def load_sweep(source: str | Path | dict[str, Any] | SweepFile) -> tuple[SweepFile, Path]:
+    """The validated sweep and the directory its relative ``base`` path is read from."""
+    if isinstance(source, SweepFile):
+        return source, Path.cwd()
+    if isinstance(source, dict):
+        data, label, where = source, "sweep", Path.cwd()
+    else:
+        data, label, where = read_yaml(source), str(source), Path(source).resolve().parent
+        data.setdefault("name", Path(source).stem)
+    try:
+        sweep = SweepFile.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(format_errors(err, label)) from None
+    import_all(sweep.imports)
+    return sweep, where
+
+
+def expand(sweep: SweepFile, base_dir: Path) -> list[RunSpec]:
+    """Every (cell, seed) of the sweep, each cell's scenario validated up front."""
+    base = read_yaml(base_dir / sweep.base) if isinstance(sweep.base, str) else copy.deepcopy(sweep.base)
+    # A sweep decides where its runs go and how they run. Per-run HTML reports are off
+    # unless the base asks for them: the sweep's own tables are its report.
+    output = {"report": bool((base.pop("output", None) or {}).get("report", False))}
+    base.pop("backend", None)
+    grid_keys, zip_keys = list(sweep.grid), list(sweep.zip)
+    zip_rows = list(zip(*sweep.zip.values(), strict=True)) if zip_keys else [()]
+    specs = []
+    for grid_values in itertools.product(*sweep.grid.values()):
+        for zip_values in zip_rows:
+            params = dict(zip(grid_keys, grid_values, strict=True)) | dict(zip(zip_keys, zip_values, strict=True))
+            try:
+                raw = apply_overrides(base, params)
+                load_scenario(raw)
+            except ConfigError as err:
+                raise ConfigError(f"cell {params}: {err}") from None
+            cell = cell_id(params, raw)
+            for seed in sweep.seed_list:
+                scenario = apply_overrides(raw, {"run.seed": seed})
+                name = f"{cell}-seed{seed}"
+                scenario["output"] = (
+                    {**output, "run_id": name} if "report" in OutputConfig.model_fields else {"run_id": name}
+                )
+                scenario["backend"] = sweep.backend.model_dump(mode="json")
+                specs.append(RunSpec(name=name, cell=cell, seed=seed, params=params, scenario=scenario))
+    return specs
+
+
+def cell_id(params: dict[str, Any], scenario: dict[str, Any]) -> str:
+    """A readable slug of the cell's values plus a hash of its whole scenario.
+
+    The hash covers the base scenario too, so editing the base makes the sweep run the
+    affected cells again instead of mixing old and new results. It hashes the raw
+    dict (not the validated model) so new defaults in the code do not rename runs.
+    """
+    digest = hashlib.sha256(json.dumps(scenario, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    parts = []
+    for key, value in params.items():
+        label = key.split(".")[-1] if not key.split(".")[-1].isdigit() else key.replace(".", "")
+        text = json.dumps(value) if isinstance(value, (list, dict)) else str(value).lower()
+        parts.append(f"{label}={text}")
+    slug = re.sub(r"[^A-Za-z0-9.=_+-]", "", "_".join(parts))[:80]
+    return f"{slug}-{digest}" if slug else digest
+
+
+def run_sweep(
+    source: str | Path | dict[str, Any] | SweepFile,
+    out: str | Path | None = None,
+    *,
+    backend: dict[str, Any] | None = None,
+    on_run: Callable[[dict[str, Any], int, int], None] | None = None,
+) -> SweepResult:
+    """Run every unfinished (cell, seed) of a sweep and write results and summary.
+
+    ``backend`` overrides fields of the sweep's backend block (``{"workers": 2}``).
+    ``on_run(row, done, total)`` is called as each run ends.
+    """
+    sweep, base_dir = load_sweep(source)
+    if backend:
+        sweep = sweep.model_copy(update={"backend": BackendConfig.model_validate(sweep.backend.model_dump() | backend)})
+    target = out if out is not None else sweep.out
+    if not target:
+        raise ConfigError("a sweep needs an output directory: pass --out or set 'out:' in the sweep file")
+    root = Path(target)
+    specs = expand(sweep, base_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "sweep.yaml").write_text(yaml.safe_dump(sweep.model_dump(mode="json"), sort_keys=False))
+    clean_partial(root)
+    skipped = [s.name for s in specs if is_finished(root / "runs" / s.name)]
+    todo = [s for s in specs if s.name not in set(skipped)]
+    outcomes: dict[str, dict[str, Any]] = {}
+    try:
+        if sweep.backend.kind == "local":
+            for k, spec in enumerate(todo, 1):
+                outcomes[spec.name] = execute_run(spec, str(root), tuple(sweep.imports))
+                if on_run:
+                    on_run(outcomes[spec.name], k, len(todo))
+        else:
+            run_on_ray(sweep, todo, root, outcomes, on_run)
+    finally:
+        clean_partial(root)
+        results = results_table(specs, root, outcomes)
+        summary = summarise(results, list(sweep.grid) + list(sweep.zip))
+        write_results(root, results, summary)
+    failed = [name for name, row in outcomes.items() if row["status"] != "finished"]
+    return SweepResult(root, results, summary, ran=list(outcomes), skipped=skipped, failed=failed)
+
+
+# --------------------------------------------------------------------------- command
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    overrides: dict[str, Any] = {}
+    if args.local:
+        overrides["kind"] = "local"
+    if args.address:
+        overrides |= {"kind": "ray", "address": args.address}
+    if args.workers:
+        overrides["workers"] = args.workers
+
+    def report(row: dict[str, Any], done: int, total: int) -> None:
+        if not args.quiet:
+            first = (row.get("error") or "").strip().splitlines()[-1:] if row["status"] != "finished" else []
+            print(f"[{done}/{total}] {row['run']}: {row['status']}" + (f" ({first[0]})" if first else ""), flush=True)
+
+    started = time.perf_counter()
+    result = run_sweep(args.sweep, args.out, backend=overrides or None, on_run=report)
+    n = len(result.results)
+    print(
+        f"{n} runs: {n - len(result.failed)} finished ({len(result.skipped)} already done), "
+        f"{len(result.failed)} failed, {time.perf_counter() - started:.1f} s\n"
+        f"results: {result.dir / 'results.parquet'}\nsummary: {result.dir / 'summary.csv'}"
+    )
+    return 1 if result.failed else 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sweep",
+        help="run a grid of scenarios x seeds (resumable, parallel on Ray)",
+        description=(
+            "Run every (cell, seed) of a sweep file as a Ray task, write each run's directory as it finishes, "
+            "then OUT/results.parquet (one row per run) and OUT/summary.csv (mean and 95%% CI per cell and metric). "
+            "Running the same command again skips the runs already finished."
+        ),
+        epilog="example: normsim sweep scenarios/commons_grid.yaml --out runs/grid --workers 2",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("sweep", help="sweep YAML file")
+    p.add_argument("--out", help="output directory (default: the sweep file's 'out:')")
+    p.add_argument("--address", help="Ray cluster to join ('auto': the running one); default: a private local cluster")
+    p.add_argument("--workers", type=int, help="runs at once (default: the cluster's CPUs)")
+    p.add_argument("--local", action="store_true", help="run in this process, one run after another, without Ray")
+    p.add_argument("--quiet", action="store_true", help="no line per run")
+    p.set_defaults(func=_cmd_sweep)

@@ -1,0 +1,177 @@
+"""Executing a sweep's runs: one run into its directory, atomically; many as Ray tasks.
+
+:func:`execute_run` is the Ray task (and the in-process step for ``kind: local``): it
+writes the run into ``runs/.tmp-<name>-<random>`` and renames it to ``runs/<name>`` only
+once the runner reports it finished, so a directory under its final name always holds a
+finished run. :func:`run_on_ray` keeps at most ``workers`` runs in flight, starts the
+model hosts LLM runs need (and stops those it started), and reports each run as it ends.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shutil
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sim.backend import cluster_cpus, ensure_ray, task_cpus
+from sim.config import load_scenario
+from sim.schema import ConfigError
+
+if TYPE_CHECKING:
+    from sim.sweep import RunSpec, SweepFile
+
+TMP_PREFIX = ".tmp-"
+
+
+def import_all(modules: list[str]) -> None:
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ConfigError(f"imports: cannot import '{module}': {exc}") from None
+
+
+def is_finished(run_dir: Path) -> bool:
+    """A run counts as finished only when its metrics.json says so."""
+    try:
+        return json.loads((run_dir / "metrics.json").read_text()).get("status") == "finished"
+    except (OSError, ValueError):
+        return False
+
+
+def execute_run(spec: RunSpec, root: str, imports: tuple[str, ...] = (), slot: int | None = None) -> dict[str, Any]:
+    """Run one (cell, seed) into ``root/runs/<name>``; never raises for a failing run.
+
+    Runs in a Ray worker (or in-process for ``kind: local``). The run is written into a
+    temporary directory and renamed into place once finished; a failed one moves to
+    ``root/failed/<name>`` with its traceback in ``error.txt``. ``slot`` picks which of
+    a model's hosts the run's LLM groups use.
+    """
+    from sim.runner import run  # heavy imports only where runs happen
+
+    import_all(list(imports))
+    if slot is not None:
+        from agents.host import host_slot
+
+        with host_slot(slot):
+            return _execute(spec, root, run)
+    return _execute(spec, root, run)
+
+
+def _execute(spec: RunSpec, root: str, run: Callable[..., Any]) -> dict[str, Any]:
+    runs, final = Path(root) / "runs", Path(root) / "runs" / spec.name
+    tmp = runs / f"{TMP_PREFIX}{spec.name}-{uuid.uuid4().hex[:8]}"
+    started = time.perf_counter()
+    try:
+        result = run(spec.scenario, run_dir=tmp)
+        if result.status != "finished":
+            raise RuntimeError(f"run ended with status '{result.status}'")
+    except Exception:
+        error = traceback.format_exc()
+        failed = Path(root) / "failed" / spec.name
+        shutil.rmtree(failed, ignore_errors=True)
+        failed.parent.mkdir(parents=True, exist_ok=True)
+        if tmp.exists():
+            tmp.rename(failed)
+        failed.mkdir(exist_ok=True)
+        (failed / "error.txt").write_text(error)
+        return {"run": spec.name, "status": "failed", "error": error, "wall_seconds": time.perf_counter() - started}
+    if is_finished(final):  # a duplicate attempt (a retried task) finished first
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)
+    shutil.rmtree(Path(root) / "failed" / spec.name, ignore_errors=True)
+    return {"run": spec.name, "status": "finished", "error": None}
+
+
+def clean_partial(root: Path) -> None:
+    """Remove directories of runs interrupted earlier (never counted as finished)."""
+    runs = root / "runs"
+    if runs.exists():
+        for path in runs.glob(f"{TMP_PREFIX}*"):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def run_on_ray(
+    sweep: SweepFile,
+    todo: list[RunSpec],
+    root: Path,
+    outcomes: dict[str, dict[str, Any]],
+    on_run: Callable[[dict[str, Any], int, int], None] | None,
+) -> None:
+    """Each run is a Ray task; at most ``workers`` are in flight, results taken as they end."""
+    if not todo:
+        return
+    import ray
+
+    started = ensure_ray(sweep.backend)
+    llm_configs = _llm_configs(todo)
+    uses_hosts, ours = bool(llm_configs), []
+    try:
+        if llm_configs:
+            # The driver starts the hosts so that it owns them: they live as long as the
+            # sweep, whichever worker process runs which simulation.
+            from agents.host import ensure_hosts, hosts_running
+
+            ours = [cfg for cfg in llm_configs if not hosts_running(cfg, sweep.backend)]
+            for cfg in llm_configs:
+                ensure_hosts(cfg, sweep.backend)
+        workers = sweep.backend.workers or _default_workers(uses_hosts, sweep.backend.hosts)
+        remote = ray.remote(execute_run).options(
+            num_cpus=task_cpus(uses_hosts), max_retries=sweep.backend.retries, name="normsim-run"
+        )
+        pending: dict[Any, RunSpec] = {}
+        queue = list(reversed(todo))
+        done = started_runs = 0
+        while queue or pending:
+            while queue and len(pending) < workers:
+                spec = queue.pop()
+                # Consecutive runs go to different hosts, so concurrent runs spread out.
+                slot = started_runs if uses_hosts else None
+                pending[remote.remote(spec, str(root), tuple(sweep.imports), slot)] = spec
+                started_runs += 1
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            spec = pending.pop(ready[0])
+            try:
+                row = ray.get(ready[0])
+            except Exception as exc:  # the worker died more often than max_retries allows
+                row = {"run": spec.name, "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+            outcomes[spec.name] = row
+            done += 1
+            if on_run:
+                on_run(row, done, len(todo))
+    finally:
+        if ours:  # free the CPUs and memory of the hosts this sweep started
+            from agents.host import stop_hosts
+
+            for cfg in ours:
+                stop_hosts(cfg, sweep.backend)
+        if started:
+            ray.shutdown()
+
+
+def _default_workers(uses_hosts: bool, hosts: int) -> int:
+    cpus = max(1, int(cluster_cpus()))
+    # A host merges the batches of the simulations waiting on it, so each host needs
+    # several simulations feeding it; CPU-bound scripted runs need one core each.
+    return max(cpus, 4 * hosts) if uses_hosts else cpus
+
+
+def _llm_configs(specs: list[RunSpec]) -> list[Any]:
+    """One LLM policy config per distinct model of the runs (each model gets its own hosts;
+    groups differing only in sampling settings share them)."""
+    from agents.host import model_spec
+
+    configs = {}
+    for spec in specs:
+        for group in load_scenario(spec.scenario).population:
+            if group.policy.type == "llm":
+                configs.setdefault(json.dumps(model_spec(group.policy), sort_keys=True), group.policy)
+    return list(configs.values())

@@ -1,0 +1,135 @@
+"""``normsim steer fit|sweep|bench``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from sim.schema import ConfigError
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x.strip()]
+
+
+def _run_model(run_dir: str) -> str | None:
+    """The model of a run's LLM groups (from its config.yaml)."""
+    from sim.config import load_scenario
+
+    scenario = load_scenario(Path(run_dir) / "config.yaml")
+    models = {g.policy.model for g in scenario.population if g.policy.type == "llm"}
+    if len(models) > 1:
+        raise ConfigError(f"{run_dir} uses several models ({sorted(models)}); pass --model")
+    return next(iter(models), None)
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from agents.llm import get_backend
+    from steering.config import FitSpec
+    from steering.fit import fit_spec
+
+    runs = args.runs or []
+    model = args.model or (_run_model(runs[0]) if runs else None) or "smollm2-135m"
+    try:
+        spec = FitSpec(method=args.method, layers=args.layers, runs=runs, phase=args.phase,
+                       positive=args.positive, negative=args.negative, quantile=args.quantile)  # fmt: skip
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    vector = fit_spec(spec, get_backend(model))
+    path = vector.save(args.out)
+    norms = ", ".join(f"L{k}: {v:.3f}" for k, v in vector.norms().items())
+    print(f"wrote {path} (+ .json): {vector.method} on {vector.model_id}, norms {norms}")
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from sim.config import parse_overrides
+    from steering.sweep import markdown, sweep
+
+    layer_sets: list[Any] = [_ints(s) for s in args.layers] if args.layers else [None]
+    table = sweep(args.scenario, args.vector, args.coefficients, args.out, layer_sets=layer_sets,
+                  groups=args.groups.split(",") if args.groups else None, positions=args.positions.split(","),
+                  operator=args.operator, control=args.control, overrides=parse_overrides(args.set or []),
+                  progress=not args.quiet)  # fmt: skip
+    print(markdown(table))
+    print(f"table: {Path(args.out) / 'sweep.csv'}")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from agents.llm import get_backend
+    from steering.bench import overhead, table
+
+    backend = get_backend(args.model)
+    rows = overhead(backend.model, batch=args.batch, prompt_len=args.prompt_len, repeats=args.repeats)
+    print(f"{args.model} on {backend.device}, batch {args.batch} x {args.prompt_len} tokens, {args.repeats} repeats")
+    print(table(rows))
+    if args.out:
+        Path(args.out).write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    steer = sub.add_parser("steer", help="fit steering vectors and sweep their coefficients",
+                           description="Activation steering: fit vectors from runs or prompt sets, sweep them, "
+                                       "measure their cost.")  # fmt: skip
+    cmds = steer.add_subparsers(dest="steer_command", required=True, metavar="STEER_COMMAND")
+
+    p = cmds.add_parser(
+        "fit",
+        help="fit a steering vector",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Fit a vector and save it as FILE.safetensors + FILE.json. Layer L is the output of decoder block L.",
+        epilog=(
+            "examples:\n"
+            "  normsim steer fit --method east --from runs/bandit_llm-seed0 --layers 15 --out vectors/bandit_east\n"
+            "  normsim steer fit --method contrastive --from runs/commons_llm-seed0 --positive persona=altruistic \\\n"
+            "      --negative persona=selfish --layers 15 --out vectors/coop\n"
+            "  normsim steer fit --method pca --positive coop.yaml --negative selfish.yaml --layers 12,15 --out v"
+        ),
+    )
+    p.add_argument("--method", required=True, choices=["east", "contrastive", "pca", "success"])
+    p.add_argument("--from", dest="runs", action="append", metavar="RUN_DIR", help="a run written with capture_layers")
+    p.add_argument("--layers", type=_ints, required=True, help="comma-separated decoder layers, e.g. 10,15")
+    p.add_argument("--out", required=True, help="output path (without or with .safetensors)")
+    p.add_argument("--phase", help="only decisions of this phase")
+    p.add_argument("--positive", help="contrastive/pca: a prompt file, or with --from an event filter column=value")
+    p.add_argument("--negative", help="the other side, like --positive")
+    p.add_argument("--quantile", type=float, default=0.5, help="success: payoff quantile splitting success/failure")
+    p.add_argument("--model", help="model (default: the runs' model, else smollm2-135m)")
+    p.set_defaults(func=_cmd_fit)
+
+    p = cmds.add_parser(
+        "sweep",
+        help="run a scenario over steering coefficients (and layers)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run SCENARIO once per (layers, coefficient) with the vector on the LLM groups; write "
+        "OUT/sweep.csv and OUT/sweep.md (mean action entropy and the environment's key metrics).",
+        epilog="example:\n  normsim steer sweep scenarios/bandit_llm.yaml --vector vectors/bandit_east "
+        "--coefficients 0,2,4,8 --control shuffled --out runs/bandit_sweep",
+    )
+    p.add_argument("scenario")
+    p.add_argument("--vector", required=True, help="a saved steering vector")
+    p.add_argument("--coefficients", type=_floats, required=True, help="comma-separated, e.g. 0,2,4,8")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--layers", action="append", help="a layer set to apply, e.g. 15 or 10,15; repeat for a grid")
+    p.add_argument("--groups", help="comma-separated groups to steer (default: every LLM group)")
+    p.add_argument("--positions", default="last_prompt,generated", help="last_prompt, all_prompt, generated")
+    p.add_argument("--operator", default="add", choices=["add", "add_norm", "rotate", "ablate"])
+    p.add_argument("--control", choices=["shuffled"], help="also run a shuffled-vector control")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a scenario field")
+    p.set_defaults(func=_cmd_sweep)
+
+    p = cmds.add_parser("bench", help="steered vs unsteered batched forward time (1 and 4 layers)")
+    p.add_argument("--model", default="smollm2-135m")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--prompt-len", type=int, default=64)
+    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--out", help="also write the rows as JSON")
+    p.set_defaults(func=_cmd_bench)

@@ -1,0 +1,115 @@
+"""The LLM policy front: distributions, sampling, free text and parse failures, mixed groups."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agents.interfaces import DecisionRequest, Prompt, softmax
+from agents.llm import get_backend, policy_for
+from agents.llm.backend import GenerateItem, ScoreItem, ScoreResult
+from agents.llm.policy import LLMPolicy
+from agents.llm.testing import tiny_backend
+from sim.config import LLMPolicyConfig
+
+SYSTEM = "You are one of 5 fishers sharing a lake."
+
+
+def _choice(agent: int, user: str = "How much do you catch?") -> DecisionRequest:
+    return DecisionRequest(agent_id=agent, phase="harvest", options=("5 tons", "10 tons", "20 tons"),
+                           prompt=Prompt(SYSTEM, f"Fisher {agent}. {user}", "I catch "))  # fmt: skip
+
+
+def _text(agent: int, parse) -> DecisionRequest:
+    return DecisionRequest(agent_id=agent, phase="vote", options=("5 tons", "10 tons"), kind="text",
+                           prompt=Prompt(SYSTEM, f"Fisher {agent}, propose a limit.", "I propose "),
+                           parse=parse, fallback=1, max_new_tokens=5)  # fmt: skip
+
+
+class FakeBackend:
+    """Fixed log-probabilities and replies, to test the front alone."""
+
+    key = ("fake", "float32", "cpu")
+
+    def __init__(self, logprobs: list[float], reply: str = "10 tons") -> None:
+        self.logprobs, self.reply, self.generated = np.array(logprobs), reply, []
+
+    def score(self, items: list[ScoreItem]) -> list[ScoreResult]:
+        return [ScoreResult(self.logprobs[: len(i.options)].copy()) for i in items]
+
+    def generate(self, items: list[GenerateItem]) -> list[str]:
+        self.generated.extend(items)
+        return [self.reply for _ in items]
+
+
+@pytest.fixture(scope="module")
+def backend():
+    return tiny_backend(seed=3)
+
+
+def test_choices_follow_the_distribution():
+    front = LLMPolicy(FakeBackend([np.log(0.2), np.log(0.5), np.log(0.3)]))
+    rng = np.random.default_rng(0)
+    decisions = front.decide([_choice(i) for i in range(3000)], rng)
+    np.testing.assert_allclose(decisions[0].probs, [0.2, 0.5, 0.3])
+    counts = np.bincount([d.choice for d in decisions], minlength=3) / 3000
+    np.testing.assert_allclose(counts, [0.2, 0.5, 0.3], atol=0.03)
+
+
+def test_temperature_and_greedy():
+    fake = FakeBackend([0.0, 1.0, -1.0])
+    hot = LLMPolicy(fake, temperature=2.0).decide([_choice(0)], np.random.default_rng(0))[0]
+    np.testing.assert_allclose(hot.probs, softmax(np.array([0.0, 1.0, -1.0]), 2.0))
+    greedy = LLMPolicy(fake, greedy=True).decide([_choice(0)] * 20, np.random.default_rng(0))
+    assert {d.choice for d in greedy} == {1}
+
+
+def test_text_parse_failure_falls_back_and_never_raises():
+    def explode(_text: str) -> int:
+        raise ValueError("bad reply")
+
+    reqs = [_text(0, lambda t: 0 if "5" in t else None), _text(1, lambda t: None), _text(2, explode),
+            _text(3, lambda t: 7)]  # fmt: skip
+    fake = FakeBackend([-1.0, -2.0], reply="I think 5 tons")
+    decisions = LLMPolicy(fake, max_new_tokens=3).decide(reqs, np.random.default_rng(0))
+    assert [d.parse_failed for d in decisions] == [False, True, True, True]  # 7 is out of range
+    assert [d.choice for d in decisions] == [0, 1, 1, 1]
+    assert all(d.text == "I think 5 tons" and abs(d.probs.sum() - 1) < 1e-12 for d in decisions)
+    assert [item.max_new_tokens for item in fake.generated] == [3, 3, 3, 3]  # the group's cap wins
+    assert len({item.seed for item in fake.generated}) == 4  # seeds drawn from the model's rng
+
+
+def test_mixed_groups_share_one_batch(backend, monkeypatch):
+    calls = []
+    score = backend.score
+    monkeypatch.setattr(backend, "score", lambda items: calls.append(len(items)) or score(items))
+    cold, greedy = LLMPolicy(backend, temperature=0.5), LLMPolicy(backend, greedy=True)
+    assert cold.batch_key == greedy.batch_key
+    pairs = [(cold, _choice(0)), (greedy, _choice(1)), (cold, _choice(2, "Be careful."))]
+    decisions = cold.decide_mixed(pairs, np.random.default_rng(1))
+    assert calls == [3]
+    alone = [LLMPolicy(backend).decide([req], np.random.default_rng(0))[0] for _, req in pairs]
+    for (front, _), mixed, single in zip(pairs, decisions, alone, strict=True):
+        raw = np.log(single.probs)  # temperature 1: probs are the normalised option likelihoods
+        np.testing.assert_allclose(mixed.probs, softmax(raw, front.temperature), atol=1e-6)
+        assert abs(mixed.probs.sum() - 1) < 1e-12 and mixed.entropy > 0
+    assert decisions[1].choice == int(np.argmax(decisions[1].probs))
+
+
+def test_real_text_requests_on_the_tiny_model(backend):
+    reqs = [_text(i, lambda t: None if not t else len(t) % 2) for i in range(3)]
+    front = LLMPolicy(backend)
+    first = front.decide(reqs, np.random.default_rng(5))
+    again = front.decide(reqs, np.random.default_rng(5))
+    assert [d.text for d in first] == [d.text for d in again]
+    assert [d.choice for d in first] == [d.choice for d in again]
+    assert all(abs(d.probs.sum() - 1) < 1e-9 and d.entropy > 0 for d in first)
+
+
+def test_one_backend_per_model_and_dtype():
+    a = policy_for(LLMPolicyConfig(model="tiny-random-llama", temperature=0.5))
+    b = policy_for(LLMPolicyConfig(model="tiny-random-llama", greedy=True))
+    assert a.backend is b.backend is get_backend("tiny-random-llama")
+    assert a.batch_key == b.batch_key
+    with pytest.raises(ValueError, match="capture_layers"):
+        policy_for(LLMPolicyConfig(model="tiny-random-llama", capture_layers=[5]))
