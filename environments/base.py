@@ -205,7 +205,7 @@ class SocietyModel(mesa.Model):
         for agent in agents:
             if self.rng.random() >= cfg.probability:
                 continue
-            peer = mechanics.pick_peer(agent, agents, self.rng)
+            peer = mechanics.pick_peer(agent, self.learning_peers(agent, agents), self.rng)
             if peer is None:
                 continue
             p = mechanics.fermi(payoffs[agent.unique_id], payoffs[peer.unique_id], cfg.selection_strength)
@@ -213,7 +213,7 @@ class SocietyModel(mesa.Model):
             if copied:
                 teacher = _StrategyHolder(snapshot[peer.unique_id])
                 mechanics.copy_strategy(agent, teacher, copy_beliefs=cfg.copy_beliefs)  # type: ignore[arg-type]
-                agent.remember(f"You adopted the approach of agent {peer.unique_id}, who earned more.")
+                agent.remember(f"You adopted the approach of agent {peer.unique_id}, who was doing better.")
             self.record_rule_decision(
                 agent,
                 "learn",
@@ -222,8 +222,17 @@ class SocietyModel(mesa.Model):
                 int(copied),
                 target=int(peer.unique_id),
                 value=payoffs[peer.unique_id] - payoffs[agent.unique_id],
-                info={"rule": agent.strategy.rule},
+                info=self.learning_info(agent),
             )
+
+    def learning_peers(self, agent: SocietyAgent, agents: Sequence[SocietyAgent]) -> Sequence[SocietyAgent]:
+        """Whom an agent may compare itself with: everyone, unless an environment has a
+        network (a forum's follow graph restricts it to neighbours)."""
+        return agents
+
+    def learning_info(self, agent: SocietyAgent) -> dict[str, Any]:
+        """What a 'learn' event records about the learner's strategy after the phase."""
+        return {"rule": agent.strategy.rule}
 
 
 class _StrategyHolder:

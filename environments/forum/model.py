@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from types import SimpleNamespace
 from typing import Any
 
 import networkx as nx
@@ -288,31 +287,14 @@ class ForumModel(SocietyModel):
                                 "guardian_p": item.guardian_p, "misleading": misleading})  # fmt: skip
 
     # ------------------------------------------------------------ social learning
-    def social_learning_phase(self, agents: Sequence[Member] | None = None) -> None:
-        """The shared Fermi rule, with the peer drawn among the member's graph neighbours
-        (followers and followees) instead of the whole population; payoff = karma gain."""
-        cfg = self.mechanics.social_learning
-        if not cfg.enabled or self.steps % cfg.every != 0:
-            return
-        agents = list(agents if agents is not None else self.society)
-        payoffs = {a.unique_id: self.payoff(a) for a in agents}
-        snapshot = {a.unique_id: a.strategy for a in agents}
-        for agent in agents:
-            if self.rng.random() >= cfg.probability:
-                continue
-            near = set(self.graph.successors(agent.unique_id)) | set(self.graph.predecessors(agent.unique_id))
-            peer = mechanics.pick_peer(agent, [self.members[i] for i in sorted(near) if i in payoffs], self.rng)
-            if peer is None:
-                continue
-            p = mechanics.fermi(payoffs[agent.unique_id], payoffs[peer.unique_id], cfg.selection_strength)
-            copied = bool(self.rng.random() < p)
-            if copied:
-                teacher = SimpleNamespace(strategy=snapshot[peer.unique_id])  # copy_strategy reads only .strategy
-                mechanics.copy_strategy(agent, teacher, copy_beliefs=cfg.copy_beliefs)  # type: ignore[arg-type]
-                agent.remember(f"You adopted the approach of member {peer.unique_id}, who gained more karma.")
-            self.record_rule_decision(agent, "learn", ("keep", "copy"), (1 - p, p), int(copied),
-                                      target=int(peer.unique_id), value=payoffs[peer.unique_id] - payoffs[agent.unique_id],
-                                      info={"rule": agent.strategy.rule, "style": agent.style})  # fmt: skip
+    def learning_peers(self, agent: Member, agents: Sequence[Member]) -> list[Member]:  # type: ignore[override]
+        """Members learn from their graph neighbours (followers and followees) only."""
+        present = {a.unique_id: a for a in agents}
+        near = set(self.graph.successors(agent.unique_id)) | set(self.graph.predecessors(agent.unique_id))
+        return [present[i] for i in sorted(near) if i in present]
+
+    def learning_info(self, agent: Member) -> dict[str, Any]:  # type: ignore[override]
+        return {"rule": agent.strategy.rule, "style": agent.style}
 
 
 def _describe(action: Action, item: Item | None) -> str:
