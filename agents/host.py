@@ -74,19 +74,21 @@ class ModelHost:
     def __init__(self, spec: dict[str, Any], threads: int, batch_wait_ms: float, merge: bool = True) -> None:
         import torch
 
-        # Ray sets OMP_NUM_THREADS from the actor's num_cpus, as an integer (1 for a
-        # fraction); say it explicitly so the model uses the cores the host claimed.
-        torch.set_num_threads(max(1, threads))
         from agents.llm import get_backend
 
-        self.backend = get_backend(**spec)
+        # All model work runs on this one thread (the backend is not thread-safe). Ray
+        # sets OMP_NUM_THREADS from the actor's num_cpus as an integer (1 for a fraction);
+        # the thread count is set on the thread that runs the model, to the cores claimed.
+        self.executor = ThreadPoolExecutor(max_workers=1)
+        self.executor.submit(torch.set_num_threads, max(1, threads)).result()
+        self.backend = self.executor.submit(lambda: get_backend(**spec)).result()
         self.wait = batch_wait_ms / 1000.0
         self.merge = merge
         self.pending: list[tuple[str, list[Any], asyncio.Future]] = []
         self.flusher: asyncio.Task | None = None
-        self.executor = ThreadPoolExecutor(max_workers=1)  # the backend is not thread-safe
         self.vectors: dict[str, bytes] = {}
-        self.stats = {"backend_calls": 0, "requests": 0, "items": 0, "threads": torch.get_num_threads()}
+        threads_used = self.executor.submit(torch.get_num_threads).result()
+        self.stats = {"backend_calls": 0, "requests": 0, "items": 0, "threads": threads_used}
 
     async def ready(self) -> dict[str, Any]:
         return dict(self.stats)
@@ -130,19 +132,22 @@ class ModelHost:
             batch, self.pending = self.pending, []
             for kind in ("score", "generate"):
                 group = [(items, fut) for k, items, fut in batch if k == kind]
-                if group and self.merge:
-                    await self._serve(loop, kind, group)
-                for request in group if not self.merge else []:
-                    await self._serve(loop, kind, [request])
+                # Exact mode serves each request alone, as a local run would.
+                for part in [group] if self.merge else [[request] for request in group]:
+                    if part:
+                        await self._serve(loop, kind, part)
 
     async def _serve(self, loop: asyncio.AbstractEventLoop, kind: str, group: list[tuple[list[Any], Any]]) -> None:
         merged = [item for items, _ in group for item in items]
         call = getattr(self.backend, kind)
         try:
             answers = await loop.run_in_executor(self.executor, call, merged)
+            if len(answers) != len(merged):
+                raise RuntimeError(f"backend {kind} returned {len(answers)} answers for {len(merged)} items")
         except Exception as exc:
             if len(group) == 1:
-                group[0][1].set_exception(exc)
+                if not group[0][1].done():
+                    group[0][1].set_exception(exc)
                 return
             # One bad request must not fail the simulations it was merged with: serve
             # each alone so the error reaches only its sender.

@@ -257,7 +257,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="run a grid of scenarios x seeds (resumable, parallel on Ray)",
         description=(
             "Run every (cell, seed) of a sweep file as a Ray task, write each run's directory as it finishes, "
-            "then OUT/results.parquet (one row per run) and OUT/summary.csv (mean and 95%% CI per cell and metric). "
+            "then OUT/results.parquet (one row per run) and OUT/summary.csv (mean and 95% CI per cell and metric). "
             "Running the same command again skips the runs already finished."
         ),
         epilog="example: normsim sweep scenarios/commons_grid.yaml --out runs/grid --workers 2",

@@ -50,6 +50,7 @@ class Plan:
     hf_entropy_decisions: int = 2  # ... and timed with model.generate(num_return_sequences=25)
     peak_seconds: float = 3.0  # matmul peak: best of repeated timings over this long
     peak_size: int = 2048
+    profile: bool = True  # profile one batched, prefix-reusing call by kind of op (at the first agent count)
     steer_batch: int = 16
     steer_prompt_len: int = 128
     steer_repeats: int = 10

@@ -136,6 +136,11 @@ def section(bench: Any) -> dict[str, Any]:
     for row in out["sizes"].values():
         row["fraction_of_peak"] = round(row["achieved_flops_per_second"] / peak, 4)
         row["model_shape_fraction_of_peak"] = round(row["model_shape_matmul_flops_per_second"] / peak, 4)
+    if plan.profile:
+        from sim.bench.profile import profile_path
+
+        n = plan.agents[0]
+        out["profile"] = {"agents": n} | profile_path(backend, bench.requests(n), out["sizes"][str(n)]["flops"], peak)
     return out
 
 

@@ -64,6 +64,15 @@ def _hardware(sec: dict[str, Any], results: dict[str, Any]) -> list[str]:
                    f"{s['attention_flops_extra_pct']:.0f} % uncounted FLOPs. A plain matmul of the path's main shape "
                    f"(tokens x hidden @ hidden x MLP width) reaches {100 * s['model_shape_fraction_of_peak']:.0f} % "
                    "of the peak.")  # fmt: skip
+    prof = sec.get("profile")
+    if prof:
+        shares = ", ".join(f"{k.replace('_', ' ')} {100 * v:.0f} %" for k, v in prof["share"].items() if v >= 0.005)
+        out.append(f"- Profile of one call ({prof['agents']} agents, {prof['wall_seconds']:.2f} s under the "
+                   f"profiler): {shares}.")  # fmt: skip
+        if "matmul_fraction_of_peak" in prof:
+            out.append(f"  The matrix products alone run at {100 * prof['matmul_fraction_of_peak']:.0f} % of the "
+                       f"peak; top ops: " + ", ".join(f"{o['op']} {100 * o['share']:.0f} %" for o in prof["top_ops"][:6])
+                       + ".")  # fmt: skip
     return out
 
 

@@ -113,3 +113,20 @@ def test_one_backend_per_model_and_dtype():
     assert a.batch_key == b.batch_key
     with pytest.raises(ValueError, match="capture_layers"):
         policy_for(LLMPolicyConfig(model="tiny-random-llama", capture_layers=[5]))
+
+
+def test_mixed_society_batches_per_model(tmp_path):
+    """Two groups on one model share a batch; a group on another dtype gets its own model copy."""
+    from agents.factory import build_policies
+    from sim.config import load_scenario
+
+    scenario = load_scenario(
+        "scenarios/commons_llm.yaml",
+        {f"population.{i}.policy.model": "tiny-random-llama" for i in range(3)}
+        | {"population.2.policy.dtype": "bfloat16", "population.0.policy.temperature": 0.5},
+    )
+    policies = build_policies(scenario)
+    a, b, c = (policies[g.name] for g in scenario.population)
+    assert a.backend is b.backend and a.batch_key == b.batch_key and a.temperature != b.temperature
+    assert c.backend is not a.backend and c.batch_key != a.batch_key
+    assert c.backend.model.dtype.is_floating_point and str(c.backend.model.dtype) == "torch.bfloat16"

@@ -1,0 +1,141 @@
+"""`normsim bench` machinery on the tiny random model: files, keys, table, and ratios taken from measured numbers.
+
+No timing is asserted: only that what the report says is computed from what was measured.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from sim.bench import SECTIONS, plan_for, run_bench
+from sim.bench import report as bench_report
+from sim.bench.throughput import agreement
+
+TINY = plan_for(
+    True,
+    model="tiny-random-llama",
+    agents=(3,),
+    prompt_warmup=0,
+    repeats=1,
+    max_new_tokens=3,
+    samples=4,
+    entropy_decisions=2,
+    hf_entropy_decisions=1,
+    peak_seconds=0.05,
+    peak_size=128,
+    steer_batch=2,
+    steer_prompt_len=6,
+    steer_repeats=1,
+    sections=("throughput", "entropy", "hardware", "steering", "cuda"),
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_bench(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    results = run_bench(True, "cpu", out, plan=TINY, progress=False)
+    return out, results
+
+
+def test_bench_writes_json_and_markdown_with_every_section(tiny_bench):
+    out, results = tiny_bench
+    data = json.loads((out / "bench.json").read_text())
+    for name in TINY.sections:
+        assert name in data and "error" not in data[name], data[name].get("traceback")
+    assert set(data["targets"]) == set(bench_report.TARGETS)
+    variants = data["throughput"]["sizes"]["3"]["variants"]
+    assert set(variants) == {"naive_generate", "per_agent_scoring", "batched_scoring", "batched_prefix"}
+    # All scorers give the same distributions (the check itself is recorded).
+    agree = data["throughput"]["sizes"]["3"]["agreement"]
+    assert agree["ok"] and agree["worst"] < 1e-4 and set(agree["max_abs_diff"]) == {"per_agent_scoring", "batched_scoring"}
+    assert data["cuda"]["skipped"] or data["cuda"]["gpu"]
+    md = (out / "bench.md").read_text()
+    assert "| figure | value | ratio | target | met? |" in md
+    assert "| Decisions/s, 3 agents: batched + shared-prefix reuse |" in md
+    assert "## Targets" in md and "memory growth from 10 to 100 agents ≤ 10 %: **not measured**" in md
+
+
+def test_ratios_come_from_the_measured_seconds(tiny_bench):
+    out, _ = tiny_bench
+    data = json.loads((out / "bench.json").read_text())
+    size = data["throughput"]["sizes"]["3"]
+    naive = size["variants"]["naive_generate"]["seconds"]
+    prefix = size["variants"]["batched_prefix"]["seconds"]
+    for v in size["variants"].values():
+        assert v["seconds"] == min(v["all_seconds"])
+        assert v["ratio"] == pytest.approx(naive / v["seconds"], rel=0.01, abs=0.01)
+    stand = data["targets"]["prefix_vs_generate"]
+    assert stand["value"] == pytest.approx(naive / prefix, rel=0.01) and stand["met"] == (naive / prefix >= 5)
+    row = next(r for r in data["table"] if r["figure"] == "Decisions/s, 3 agents: batched + shared-prefix reuse")
+    assert row["ratio"] == f"{naive / prefix:.2f}×"
+    ways = data["entropy"]["ways"]
+    ratio = ways["sampled"]["seconds_per_decision"] / ways["exact"]["seconds_per_decision"]
+    assert data["targets"]["exact_entropy"]["value"] == pytest.approx(ratio, rel=0.01)
+    hw = data["hardware"]["sizes"]["3"]
+    assert hw["fraction_of_peak"] == pytest.approx(hw["flops"] / hw["seconds"] / data["hardware"]["matmul_peak_flops_per_second"], rel=0.01)
+    assert hw["tokens"]["needed"] == hw["tokens"]["prefix"] + hw["tokens"]["context"] + hw["tokens"]["options"]
+    assert hw["tokens"]["padded"] >= hw["tokens"]["needed"]
+    assert data["hardware"]["profile"]["seconds"]["matmul"] > 0
+
+
+def test_table_and_targets_from_synthetic_numbers():
+    def size(naive, prefix):
+        variants = {name: {"seconds": s, "all_seconds": [s]} for name, s in
+                    (("naive_generate", naive), ("per_agent_scoring", 4.0), ("batched_scoring", 3.0),
+                     ("batched_prefix", prefix))}  # fmt: skip
+        return {"agents": 16, "variants": variants, "agreement": {"worst": 1e-7, "tolerance": 1e-4, "ok": True}}
+
+    results = {
+        "throughput": {"sizes": {"16": size(10.0, 2.0)}},
+        "memory": {"rows": [{"agents": 10, "peak_rss_mb": 1000.0}, {"agents": 100, "peak_rss_mb": 1101.0}]},
+        "steering": {"batch": 16, "worst_overhead_pct": {"1": 4.9, "4": 12.0}},
+        "entropy": {"samples": 25, "ways": {"exact": {"seconds_per_decision": 0.1},
+                                            "sampled": {"seconds_per_decision": 2.4, "mean_abs_error": 0.2,
+                                                        "max_abs_error": 0.5}}},  # fmt: skip
+        "sweep": {"error": "RuntimeError: no Ray"},
+    }
+    rows, standings = bench_report.table(results)
+    assert standings["prefix_vs_generate"] == {"target": bench_report.TARGETS["prefix_vs_generate"], "value": 5.0,
+                                               "met": True, "at": "16 agents"}  # fmt: skip
+    assert standings["memory_growth"]["met"] is False and standings["memory_growth"]["value"] == pytest.approx(10.1)
+    assert standings["steering_overhead"]["met"] is True
+    assert standings["exact_entropy"]["value"] == pytest.approx(24.0) and standings["exact_entropy"]["met"] is False
+    assert standings["hardware_fraction"]["met"] is None  # not measured
+    assert any(r["figure"] == "sweep: not measured" and "no Ray" in r["value"] for r in rows)
+    md = bench_report.markdown({"meta": {}}, rows, standings)
+    assert "| Peak RSS, 100 agents deciding | 1101 MB | +10.1 % | ≤ 10 % over 10 agents | **no** |" in md
+
+
+def test_agreement_flags_scorers_that_disagree():
+    p = np.array([0.2, 0.8])
+    assert agreement({"batched_prefix": [p], "batched_scoring": [p + 1e-6]})["ok"]
+    bad = agreement({"batched_prefix": [p], "batched_scoring": [p], "per_agent_scoring": [p + [1e-3, -1e-3]]})
+    assert not bad["ok"] and bad["max_abs_diff"]["per_agent_scoring"] == pytest.approx(1e-3)
+
+
+def test_memory_child_reports_its_peak():
+    from sim.bench.memory import growth, run_child
+
+    row = run_child("tiny-random-llama", 3)
+    assert row["agents"] == 3 and row["peak_rss_mb"] >= row["rss_before_mb"] * 0.9 > 0
+    assert growth([{"peak_rss_mb": 100.0}, {"peak_rss_mb": 105.0}]) == 5.0
+
+
+def test_gpu_model_has_about_a_billion_parameters_and_cpu_skips_it():
+    from sim.bench import Bench, cuda
+
+    assert 0.9e9 < cuda.parameter_count(cuda.llama_config(49152)) < 1.3e9
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        assert "no CUDA device" in cuda.section(Bench(TINY, "cpu", TINY.model))["skipped"]
+
+
+def test_cli_has_the_bench_command():
+    from sim.cli import build_parser
+
+    args = build_parser().parse_args(["bench", "--quick", "--device", "cpu", "--out", "x"])
+    assert args.quick and args.device == "cpu" and args.out == "x"
+    assert set(SECTIONS) >= set(TINY.sections)
