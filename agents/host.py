@@ -91,7 +91,8 @@ class ModelHost:
         self.stats = {"backend_calls": 0, "requests": 0, "items": 0, "threads": threads_used}
 
     async def ready(self) -> dict[str, Any]:
-        return dict(self.stats)
+        """Counters since start; ``cpu_seconds`` is this process's CPU time (all threads)."""
+        return {**self.stats, "cpu_seconds": time.process_time()}
 
     async def score(self, items: Sequence[Any]) -> list[Any]:
         return await self._submit("score", items)

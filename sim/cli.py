@@ -20,7 +20,7 @@ from sim.schema import ConfigError
 HEADLINE = (
     "survival_time", "survived", "efficiency", "equality", "over_usage", "norm_violation_rate",
     "punishment_rate", "mean_action_entropy", "violation_rate", "awareness_coverage", "mean_reward",
-    "cooperation",
+    "cooperation", "helpfulness", "false_alarm_rate",
 )  # fmt: skip
 
 

@@ -63,18 +63,21 @@ def host_sharing(
     scenario: str | Path = "scenarios/commons_grid_llm_base.yaml",
     sims: int = 4,
     *,
-    steps: int = 2,
+    steps: int = 1,
+    repeats: int = 1,
     num_cpus: int | None = None,
     model: str | None = None,
 ) -> list[dict[str, Any]]:
     """Decisions per second of ``sims`` concurrent LLM simulations: one shared host vs one host each.
 
-    Both settings get the same CPUs (the whole local cluster): the shared host uses
-    all of them with torch threads, the ``sims`` hosts a share each. Hosts are started
-    and warmed before the clock starts; each setting then runs the same simulations
-    (seeds 0..sims-1) as Ray tasks, all at once. Returns one row per setting with the
-    decisions, seconds, decisions per second and the hosts' mean merged batch size
-    (requests per backend call).
+    Both settings get the same CPUs (the whole local cluster): the shared host uses all
+    of them as torch threads, the ``sims`` hosts a share each. Hosts are started and
+    warmed (one simulation step each) before the clock starts; then the same simulations
+    (seeds 0..sims-1) run as Ray tasks, all at once. Settings alternate over ``repeats``
+    rounds so both meet the same background load. Each row: setting, round, decisions,
+    seconds, decisions per second, the hosts' CPU-seconds per decision (independent of
+    how much of a busy machine the scheduler grants) and requests per backend call (how
+    many simulations' batches each forward pass merged).
     """
     import ray
 
@@ -84,6 +87,7 @@ def host_sharing(
 
     base = read_yaml(scenario)
     base.setdefault("run", {})["steps"] = steps
+    base["output"] = {"report": False}
     if model:
         for group in base["population"]:
             if isinstance(group.get("policy"), dict) and group["policy"].get("type") == "llm":
@@ -91,32 +95,33 @@ def host_sharing(
     llm = next(g.policy for g in load_scenario(base).population if g.policy.type == "llm")
     started = ensure_ray(BackendConfig(kind="ray"), num_cpus=num_cpus)
     cpus = float(ray.cluster_resources().get("CPU", 1.0))
-    settings = [("shared", 1), ("one_each", sims)]
     scratch = Path(tempfile.mkdtemp(prefix="normsim-hosts-"))
     rows = []
     try:
-        for label, hosts in settings:
-            backend = {"kind": "ray", "hosts": hosts, "num_cpus": cpus / hosts, "workers": sims}
-            config = BackendConfig.model_validate(backend)
-            ensure_hosts(llm, config)  # load the models before the clock starts
-            # Warm-up: one simulation step per host, so no setting pays first-call costs.
-            warm = {"base": {**base, "run": {**base["run"], "steps": 1}}, "seeds": hosts, "backend": backend}
-            run_sweep(warm, scratch / f"{label}-warmup", backend={})
-            ensure_hosts(llm, config)
-            before = host_stats(llm, config)
-            start = time.perf_counter()
-            result = run_sweep({"base": base, "seeds": sims, "backend": backend}, scratch / label)
-            seconds = time.perf_counter() - start
-            after = host_stats(llm, config)
-            stop_hosts(llm, config)
-            calls = sum(a["backend_calls"] - b["backend_calls"] for a, b in zip(after, before, strict=True))
-            requests = sum(a["requests"] - b["requests"] for a, b in zip(after, before, strict=True))
-            decisions = int(result.results["decisions"].sum())
-            rows.append({"setting": label, "sims": sims, "hosts": hosts, "cpus_per_host": round(cpus / hosts, 2),
-                         "decisions": decisions, "seconds": round(seconds, 2),
-                         "decisions_per_second": round(decisions / seconds, 2),
-                         "requests_per_backend_call": round(requests / max(calls, 1), 2),
-                         "failed": len(result.failed)})  # fmt: skip
+        for k in range(repeats):
+            for label, hosts in [("shared", 1), ("one_each", sims)][:: 1 if k % 2 == 0 else -1]:
+                backend = {"kind": "ray", "hosts": hosts, "num_cpus": cpus / hosts, "workers": sims}
+                config = BackendConfig.model_validate(backend)
+                ensure_hosts(llm, config)  # load the models before the clock starts
+                warm = {"base": {**base, "run": {**base["run"], "steps": 1}}, "seeds": hosts, "backend": backend}
+                run_sweep(warm, scratch / f"{label}-{k}-warmup")
+                before = host_stats(llm, config)
+                start = time.perf_counter()
+                result = run_sweep({"base": base, "seeds": sims, "backend": backend}, scratch / f"{label}-{k}")
+                seconds = time.perf_counter() - start
+                after = host_stats(llm, config)
+                stop_hosts(llm, config)
+
+                def delta(key: str, after: list = after, before: list = before) -> float:
+                    return sum(a[key] - b[key] for a, b in zip(after, before, strict=True))
+
+                decisions = int(result.results["decisions"].sum())
+                rows.append({"setting": label, "round": k, "sims": sims, "hosts": hosts,
+                             "threads_per_host": after[0]["threads"], "decisions": decisions,
+                             "seconds": round(seconds, 2), "decisions_per_second": round(decisions / seconds, 3),
+                             "host_cpu_seconds_per_decision": round(delta("cpu_seconds") / decisions, 3),
+                             "requests_per_backend_call": round(delta("requests") / max(delta("backend_calls"), 1), 2),
+                             "failed": len(result.failed)})  # fmt: skip
         return rows
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

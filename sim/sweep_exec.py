@@ -114,6 +114,7 @@ def run_on_ray(
     started = ensure_ray(sweep.backend)
     llm_configs = _llm_configs(todo)
     uses_hosts, ours = bool(llm_configs), []
+    pending: dict[Any, RunSpec] = {}
     try:
         if llm_configs:
             # The driver starts the hosts so that it owns them: they live as long as the
@@ -127,7 +128,6 @@ def run_on_ray(
         remote = ray.remote(execute_run).options(
             num_cpus=task_cpus(uses_hosts), max_retries=sweep.backend.retries, name="normsim-run"
         )
-        pending: dict[Any, RunSpec] = {}
         queue = list(reversed(todo))
         done = started_runs = 0
         while queue or pending:
@@ -148,6 +148,10 @@ def run_on_ray(
             if on_run:
                 on_run(row, done, len(todo))
     finally:
+        if pending:  # interrupted: stop the runs in flight before their directories are cleaned up
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            ray.wait(list(pending), num_returns=len(pending), timeout=30)
         if ours:  # free the CPUs and memory of the hosts this sweep started
             from agents.host import stop_hosts
 

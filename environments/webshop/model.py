@@ -130,6 +130,10 @@ class WebShopModel(SocietyModel):
         recent = agent.payoffs[-self.cfg.learning_window :]
         return float(np.mean(recent)) if recent else 0.0
 
+    def learning_info(self, agent: Shopper) -> dict[str, Any]:  # type: ignore[override]
+        """'learn' events record the handling strategy (LLM shoppers have no rule, only a note)."""
+        return {"rule": agent.strategy.rule, "handling": agent.handling}
+
     def _next_task(self, agent: Shopper) -> Task:
         k = agent.slot + agent.episodes * len(self.society)
         return self.tasks[int(self.task_order[k % len(self.tasks)])]

@@ -2,7 +2,7 @@
 
 * ``exact``: one batched, prefix-reusing scoring pass over all decisions gives every
   option's probability, hence the exact entropy;
-* ``sampled``: 25 completions per decision, sampled at temperature 1 by the backend's
+* ``sampled_prefix``: 25 completions per decision, sampled at temperature 1 by the backend's
   batched generation (one call per decision, whose 25 rows share the decision's whole
   prompt as a prefix computed once: the cheapest way to sample), each reply parsed to an
   option, entropy of the histogram (how EAST measured entropy);
@@ -92,36 +92,44 @@ def errors(estimates: Sequence[float | None], truth: Sequence[float]) -> dict[st
             "decisions": len(diffs)}  # fmt: skip
 
 
-def measure(backend: Any, requests: Sequence[Any], *, samples: int = 25, max_new_tokens: int = 16, repeats: int = 1,
-            hf_decisions: int = 1) -> dict[str, Any]:  # fmt: skip
-    """Per-decision seconds of each way (best of interleaved repeats), ratios, and the estimates' errors."""
-    hf_requests = list(requests[:hf_decisions])
-    sampled(backend, requests[:1], 2, 2)  # warm-up of the decode path
-    times: dict[str, list[float]] = {"exact": [], "sampled": [], "sampled_hf": []}
+def measure(backend: Any, requests: Sequence[Any], *, estimated: int = 4, samples: int = 25, max_new_tokens: int = 16,
+            repeats: int = 1, hf_decisions: int = 1) -> dict[str, Any]:  # fmt: skip
+    """Per-decision seconds of each way (best of interleaved repeats), ratios, and the estimates' errors.
+
+    ``requests``: one phase's decisions, all scored exactly in one pass (as a simulation
+    does); the sampled estimates run on ``estimated`` of them spread through the list
+    (``hf_decisions`` of those for model.generate), their cost per decision being
+    independent of the others'.
+    """
+    index = spread(list(range(len(requests))), estimated)
+    subset = [requests[i] for i in index]
+    hf_subset = subset[:hf_decisions]
+    sampled(backend, subset[:1], 2, 2)  # warm-up of the decode path
+    runs = {
+        "exact": (lambda: exact(backend, requests), len(requests)),
+        "sampled_prefix": (lambda: sampled(backend, subset, samples, max_new_tokens), len(subset)),
+        "sampled_hf": (lambda: sampled_hf(backend, hf_subset, samples, max_new_tokens), len(hf_subset)),
+    }
+    times: dict[str, list[float]] = {name: [] for name in runs}
     results: dict[str, Any] = {}
     for _ in range(repeats):
-        for name, fn, reqs in (("exact", lambda: exact(backend, requests), requests),
-                               ("sampled", lambda: sampled(backend, requests, samples, max_new_tokens), requests),
-                               ("sampled_hf", lambda: sampled_hf(backend, hf_requests, samples, max_new_tokens),
-                                hf_requests)):  # fmt: skip
-            if not reqs:
-                continue
-            start = time.perf_counter()
-            results[name] = fn()
-            times[name].append((time.perf_counter() - start) / len(reqs))
-    truth = results["exact"]
-    n_options = [len(r.options) for r in requests]
+        for name, (fn, count) in runs.items():
+            if count:
+                start = time.perf_counter()
+                results[name] = fn()
+                times[name].append((time.perf_counter() - start) / count)
+    truth = [results["exact"][i] for i in index]
     out: dict[str, Any] = {"decisions": len(requests), "samples": samples, "max_new_tokens": max_new_tokens,
-                           "mean_exact_entropy": round(float(np.mean(truth)), 4), "ways": {}}  # fmt: skip
+                           "mean_exact_entropy": round(float(np.mean(results["exact"])), 4), "ways": {}}  # fmt: skip
     base = min(times["exact"])
     for name, ts in times.items():
         if not ts:
             continue
         row: dict[str, Any] = {"seconds_per_decision": round(min(ts), 5), "ratio": round(min(ts) / base, 2),
-                               "decisions_timed": len(requests) if name != "sampled_hf" else len(hf_requests)}  # fmt: skip
+                               "decisions_timed": runs[name][1]}  # fmt: skip
         if name != "exact":
             choices = results[name]
-            estimates = [histogram_entropy(c, n) for c, n in zip(choices, n_options, strict=False)]
+            estimates = [histogram_entropy(c, len(r.options)) for c, r in zip(choices, subset, strict=False)]
             failures = sum(c is None for cs in choices for c in cs)
             row |= errors(estimates, truth) | {"parse_failure_rate": round(failures / (len(choices) * samples), 4)}
         out["ways"][name] = row
@@ -130,6 +138,6 @@ def measure(backend: Any, requests: Sequence[Any], *, samples: int = 25, max_new
 
 def section(bench: Any) -> dict[str, Any]:
     plan = bench.plan
-    requests = spread(bench.requests(plan.agents[0]), plan.entropy_decisions)
-    return measure(bench.backend, requests, samples=plan.samples, max_new_tokens=plan.max_new_tokens,
-                   repeats=plan.repeats, hf_decisions=plan.hf_entropy_decisions)  # fmt: skip
+    return measure(bench.backend, bench.requests(plan.agents[0]), estimated=plan.entropy_decisions,
+                   samples=plan.samples, max_new_tokens=plan.max_new_tokens, repeats=plan.repeats,
+                   hf_decisions=plan.hf_entropy_decisions)  # fmt: skip

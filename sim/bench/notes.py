@@ -43,10 +43,12 @@ def _entropy(sec: dict[str, Any], results: dict[str, Any]) -> list[str]:
             continue
         out.append(f"- {name}: {w['decisions_timed']} decisions timed; parse failures {100 * w['parse_failure_rate']:.0f} %; "
                    f"error {w.get('mean_abs_error')} nats mean.")  # fmt: skip
-    out.append("- Cost model: the exact pass computes each prompt once plus the option tokens; batched sampling "
-               "computes each prompt once (its 25 rows share it as a prefix) plus 25 rows x up to "
-               f"{sec['max_new_tokens']} decode steps; model.generate(num_return_sequences=25) computes the prompt 25 "
-               "times. The plug-in entropy of 25 draws is biased low, and free replies need not match the options.")
+    out.append(f"- Cost model: the exact pass computes each prompt once plus the option tokens (all {sec['decisions']} "
+               "decisions of the round in one pass); model.generate(num_return_sequences=25) computes the prompt 25 "
+               "times, then 25 rows x up to "
+               f"{sec['max_new_tokens']} decode steps; batched sampling sharing the prompt computes it once (its 25 "
+               "rows share it as a prefix) plus the same decode steps. The plug-in entropy of 25 draws is biased low, "
+               "and free replies need not match the options.")
     return out
 
 
@@ -54,8 +56,9 @@ def _hardware(sec: dict[str, Any], results: dict[str, Any]) -> list[str]:
     p = sec["params"]
     out = [f"FLOPs = 2 x {p['body'] / 1e6:.1f} M non-embedding parameters x tokens computed (prefix once) + 2 x "
            f"{p['head'] / 1e6:.1f} M head parameters x kept logit positions (total {p['total'] / 1e6:.1f} M "
-           f"parameters{', embeddings tied' if p['tied_embeddings'] else ''}). Peak: best of repeated "
-           f"{sec['matmul_size']}² {sec['dtype']} matmuls before and after."]  # fmt: skip
+           f"parameters{', embeddings tied' if p['tied_embeddings'] else ''}). Peak: {sec['matmul_size']}² "
+           f"{sec['dtype']} matmuls sustained over a window, the better of a reading before and after the path "
+           f"(fastest single product: {sec.get('matmul_fastest_single_flops_per_second', 0) / 1e9:.1f} GFLOP/s)."]  # fmt: skip
     for n, s in sec["sizes"].items():
         t = s["tokens"]
         out.append(f"- {n} agents: {t['needed']} tokens needed (prefix {t['prefix']}, contexts {t['context']}, "

@@ -72,7 +72,7 @@ def test_ratios_come_from_the_measured_seconds(tiny_bench):
     row = next(r for r in data["table"] if r["figure"] == "Decisions/s, 3 agents: batched + shared-prefix reuse")
     assert row["ratio"] == f"{naive / prefix:.2f}×"
     ways = data["entropy"]["ways"]
-    ratio = ways["sampled"]["seconds_per_decision"] / ways["exact"]["seconds_per_decision"]
+    ratio = ways["sampled_hf"]["seconds_per_decision"] / ways["exact"]["seconds_per_decision"]
     assert data["targets"]["exact_entropy"]["value"] == pytest.approx(ratio, rel=0.01)
     hw = data["hardware"]["sizes"]["3"]
     assert hw["fraction_of_peak"] == pytest.approx(hw["flops"] / hw["seconds"] / data["hardware"]["matmul_peak_flops_per_second"], rel=0.01)
@@ -93,8 +93,8 @@ def test_table_and_targets_from_synthetic_numbers():
         "memory": {"rows": [{"agents": 10, "peak_rss_mb": 1000.0}, {"agents": 100, "peak_rss_mb": 1101.0}]},
         "steering": {"batch": 16, "worst_overhead_pct": {"1": 4.9, "4": 12.0}},
         "entropy": {"samples": 25, "ways": {"exact": {"seconds_per_decision": 0.1},
-                                            "sampled": {"seconds_per_decision": 2.4, "mean_abs_error": 0.2,
-                                                        "max_abs_error": 0.5}}},  # fmt: skip
+                                            "sampled_hf": {"seconds_per_decision": 2.4, "mean_abs_error": 0.2,
+                                                           "max_abs_error": 0.5}}},  # fmt: skip
         "sweep": {"error": "RuntimeError: no Ray"},
     }
     rows, standings = bench_report.table(results)

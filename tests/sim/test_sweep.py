@@ -174,3 +174,17 @@ def test_interrupted_sweep_leaves_nothing_that_counts_as_finished(tmp_path, monk
     printed = capsys.readouterr().out
     assert "4 runs: 4 finished (1 already done), 0 failed" in printed
     assert json.loads((out / "runs" / left[0].name / "metrics.json").read_text())["status"] == "finished"
+
+
+def test_interrupted_ray_sweep_cancels_runs_in_flight(ray_cluster, tmp_path):
+    path, out = sweep_file(tmp_path, seeds=3), tmp_path / "out"  # 6 runs, 2 at a time
+
+    def ctrl_c(row, done, total):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(path, out, on_run=ctrl_c)
+    left = list((out / "runs").iterdir())
+    assert left and all(is_finished(d) for d in left)  # no partial directory, none half-renamed
+    res = pd.read_parquet(out / "results.parquet")
+    assert (res["status"] == "finished").sum() == len(left) and (res["status"] == "pending").sum() == 6 - len(left)
