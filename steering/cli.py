@@ -78,7 +78,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     steer = sub.add_parser("steer", help="fit steering vectors and sweep their coefficients",
                            description="Activation steering: fit vectors from runs or prompt sets, sweep them, "
-                                       "measure their cost.")  # fmt: skip
+                                       "measure their cost.",
+                           epilog="example: normsim steer fit --method east --from runs/bandit_llm-seed0 "
+                                  "--layers 15 --out vectors/bandit_east",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     cmds = steer.add_subparsers(dest="steer_command", required=True, metavar="STEER_COMMAND")
 
     p = cmds.add_parser(
@@ -126,7 +129,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a scenario field")
     p.set_defaults(func=_cmd_sweep)
 
-    p = cmds.add_parser("bench", help="steered vs unsteered batched forward time (1 and 4 layers)")
+    p = cmds.add_parser("bench", help="steered vs unsteered batched forward time (1 and 4 layers)",
+                        epilog="example: normsim steer bench --batch 16 --repeats 10 --out steer_bench.json")
     p.add_argument("--model", default="smollm2-135m")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--prompt-len", type=int, default=64)

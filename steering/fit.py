@@ -122,7 +122,7 @@ def _where(rows: pd.DataFrame, spec: str) -> torch.Tensor:
         raise ValueError(
             f"filter '{spec}' matches no captured decision (values: {sorted(rows[column].astype(str).unique())})"
         )
-    return torch.from_numpy(mask.to_numpy())
+    return torch.tensor(mask.to_numpy())
 
 
 # -------------------------------------------------------------------- prompt sources

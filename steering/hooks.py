@@ -79,9 +79,8 @@ class _Group:
 
 @dataclass
 class _Plan:
-    shape: tuple[int, int]
-    layers: dict[int, list[_Group]]
-    last_layer: int
+    layers: dict[int, list[_Group]]  # steered layer -> what to do there
+    last_layer: int  # the hooked layer after which the forward's description is used up
 
 
 @dataclass
@@ -249,7 +248,7 @@ class Steerer:
     def _build(self, desc: _Desc, shape: tuple[int, int]) -> _Plan:
         last = max(self._handles, default=-1)
         if desc.kinds is None or not self._any_active:
-            return _Plan(shape, {}, last)
+            return _Plan({}, last)
         assert self._rows is not None
         B, S = shape
         rows = self._rows
@@ -269,11 +268,9 @@ class Steerer:
             sel &= ~((kinds == GENERATED) & outside)
         sel &= ((rows["index"] != 0) & (rows["coef"] != 0))[:, None]
         pos = sel.reshape(-1).nonzero().squeeze(1)
-        return self._make_plan(shape, pos, rows["index"][pos // S], rows["coef"][pos // S])
+        return self._make_plan(pos, rows["index"][pos // S], rows["coef"][pos // S])
 
-    def _make_plan(
-        self, shape: tuple[int, int], pos: torch.Tensor, bank_rows: torch.Tensor, coefs: torch.Tensor
-    ) -> _Plan:
+    def _make_plan(self, pos: torch.Tensor, bank_rows: torch.Tensor, coefs: torch.Tensor) -> _Plan:
         # Positions are split by the layers their row's vector covers and by operator;
         # layers with identical coverage share their groups.
         by_cover: dict[tuple[int, ...], list[_Group]] = {}
@@ -285,7 +282,7 @@ class Steerer:
                 by_cover[key] = self._groups(pos, bank_rows, coefs, covers[bank_rows])
             if by_cover[key]:
                 layers[layer] = by_cover[key]
-        return _Plan(shape=shape, layers=layers, last_layer=max(self._handles, default=-1))
+        return _Plan(layers=layers, last_layer=max(self._handles, default=-1))
 
     def _groups(
         self, pos: torch.Tensor, bank_rows: torch.Tensor, coefs: torch.Tensor, keep: torch.Tensor

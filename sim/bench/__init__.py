@@ -56,14 +56,25 @@ class Plan:
     steer_repeats: int = 10
     memory_agents: tuple[int, ...] = (10, 50, 100)
     memory_warmup: int = 0  # rounds before the measured decision in the memory processes
+    # Experiment beside the default: the same smallest and largest counts with these
+    # (token_budget, logit_budget) chunk budgets of the Backend; None skips it.
+    memory_budgets: tuple[int, int] | None = (1024, 1 << 24)
     sweep_sims: int = 2  # simulations at once in the sweep section
     sweep_agents: int = 4
     sweep_steps: int = 2
     sections: tuple[str, ...] = SECTIONS
 
 
-QUICK = Plan(agents=(16,), repeats=1, entropy_decisions=4, hf_entropy_decisions=1, peak_seconds=2.0,
-             steer_prompt_len=64, steer_repeats=5)  # fmt: skip
+QUICK = Plan(
+    agents=(16,),
+    repeats=1,
+    entropy_decisions=4,
+    hf_entropy_decisions=1,
+    peak_seconds=2.0,
+    steer_batch=8,
+    steer_prompt_len=64,
+    steer_repeats=4,
+)
 
 
 def plan_for(quick: bool, **overrides: Any) -> Plan:

@@ -101,7 +101,9 @@ def path_flops(model: Any, tokens: dict[str, int]) -> dict[str, float]:
     params = flop_params(model)
     counted = forward_flops(params["body"], tokens["needed"]) + forward_flops(params["head"], tokens["logits"])
     cfg = model.config.get_text_config()
-    width = int(cfg.num_attention_heads) * int(getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads)
+    width = int(cfg.num_attention_heads) * int(
+        getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    )
     attention = 4.0 * int(cfg.num_hidden_layers) * width * tokens["attention_kv"]
     return {"counted": counted, "attention": attention}
 

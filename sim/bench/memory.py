@@ -108,6 +108,16 @@ def section(bench: Any) -> dict[str, Any]:
     kwargs = {"device": bench.device, "dtype": plan.dtype, "warmup": plan.memory_warmup}
     rows = [run_child(bench.model, n, **kwargs) for n in sorted(plan.memory_agents)]
     out: dict[str, Any] = {"rows": rows, "growth_pct": growth(rows), "prompt_warmup_rounds": plan.memory_warmup}
+    if plan.memory_budgets:
+        tokens, logits = plan.memory_budgets
+        ends = sorted({min(plan.memory_agents), max(plan.memory_agents)})
+        bounded = [run_child(bench.model, n, token_budget=tokens, logit_budget=logits, **kwargs) for n in ends]
+        out["bounded"] = {
+            "token_budget": tokens,
+            "logit_budget": logits,
+            "rows": bounded,
+            "growth_pct": growth(bounded),
+        }
     if bench.device == "cuda":
         out["gpu_growth_pct"] = growth(rows, "gpu_peak_mb")
     return out

@@ -43,12 +43,14 @@ def _entropy(sec: dict[str, Any], results: dict[str, Any]) -> list[str]:
             continue
         out.append(f"- {name}: {w['decisions_timed']} decisions timed; parse failures {100 * w['parse_failure_rate']:.0f} %; "
                    f"error {w.get('mean_abs_error')} nats mean.")  # fmt: skip
-    out.append(f"- Cost model: the exact pass computes each prompt once plus the option tokens (all {sec['decisions']} "
-               "decisions of the round in one pass); model.generate(num_return_sequences=25) computes the prompt 25 "
-               "times, then 25 rows x up to "
-               f"{sec['max_new_tokens']} decode steps; batched sampling sharing the prompt computes it once (its 25 "
-               "rows share it as a prefix) plus the same decode steps. The plug-in entropy of 25 draws is biased low, "
-               "and free replies need not match the options.")
+    out.append(
+        f"- Cost model: the exact pass computes each prompt once plus the option tokens (all {sec['decisions']} "
+        "decisions of the round in one pass); model.generate(num_return_sequences=25) computes the prompt 25 "
+        "times, then 25 rows x up to "
+        f"{sec['max_new_tokens']} decode steps; batched sampling sharing the prompt computes it once (its 25 "
+        "rows share it as a prefix) plus the same decode steps. The plug-in entropy of 25 draws is biased low, "
+        "and free replies need not match the options."
+    )
     return out
 
 
@@ -90,6 +92,16 @@ def _memory(sec: dict[str, Any], results: dict[str, Any]) -> list[str]:
     lines = ["| agents | RSS before deciding | peak RSS while deciding | method |", "|---:|---:|---:|---|"]
     lines += [f"| {r['agents']} | {r['rss_before_mb']:.0f} MB | {r['peak_rss_mb']:.0f} MB | {r['peak_method']} |"
               for r in sec["rows"]]  # fmt: skip
+    bounded = sec.get("bounded")
+    if bounded:
+        lines += [f"| {r['agents']} (budgets) | {r['rss_before_mb']:.0f} MB | {r['peak_rss_mb']:.0f} MB | "
+                  f"{r['peak_method']} |" for r in bounded["rows"]]  # fmt: skip
+        lines += ["", f"Experiment: the same with `Backend(token_budget={bounded['token_budget']}, "
+                  f"logit_budget={bounded['logit_budget']})` (smaller chunks): growth {bounded['growth_pct']:+.1f} % "
+                  f"instead of {sec['growth_pct']:+.1f} %. A chunk's memory is its rows' KV cache (the shared prefix "
+                  "is copied into every row) plus the option stage's logits (rows x option tokens x vocabulary, in "
+                  "float32, and log-sum-exp temporaries of the same size); the default budgets bound neither the "
+                  "prefix's share of the KV cache nor the logits tightly."]  # fmt: skip
     return [f"Each count in a fresh process, one batched decision round (prompts after {sec['prompt_warmup_rounds']} "
             "scripted rounds); growth is over the smallest count.", ""] + lines  # fmt: skip
 

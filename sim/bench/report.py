@@ -127,6 +127,12 @@ def memory_rows(sec: dict[str, Any], targets: dict[str, Any]) -> list[dict[str, 
             targets["memory_growth"] = {"value": round(growth, 2), "met": met}
         out.append(_row(f"Peak RSS, {r['agents']} agents deciding", f"{r['peak_rss_mb']:.0f} MB", f"{growth:+.1f} %",
                         target, met))  # fmt: skip
+    bounded = sec.get("bounded")
+    if bounded:
+        b_rows = bounded["rows"]
+        growth = 100.0 * (b_rows[-1]["peak_rss_mb"] / b_rows[0]["peak_rss_mb"] - 1.0)
+        label = f"Peak RSS, {b_rows[-1]['agents']} agents, chunk budgets {bounded['token_budget']} tokens (experiment)"
+        out.append(_row(label, f"{b_rows[-1]['peak_rss_mb']:.0f} MB", f"{growth:+.1f} %", "", None))
     return out
 
 
@@ -161,7 +167,9 @@ def table(results: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]
     cuda = results.get("cuda")
     if cuda is not None:
         rows.append(_row("CUDA (~1B random Llama)", cuda.get("skipped") or cuda.get("error") or cuda.get("gpu", "")))
-    standings = {key: {"target": text, **targets.get(key, {"value": None, "met": None})} for key, text in TARGETS.items()}
+    standings = {
+        key: {"target": text, **targets.get(key, {"value": None, "met": None})} for key, text in TARGETS.items()
+    }
     return rows, standings
 
 

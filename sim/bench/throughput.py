@@ -35,13 +35,18 @@ def scorer(backend: Any, reuse_prefix: bool) -> Any:
     return Backend(backend.model, backend.tokenizer, name=backend.name, reuse_prefix=reuse_prefix)
 
 
-def variants(backend: Any, max_new_tokens: int) -> dict[str, Callable[[Sequence[Any]], list[np.ndarray | None]]]:
-    """Each variant decides a list of requests; scorers return each decision's probabilities."""
+def variants(
+    backend: Any, max_new_tokens: int, last_replies: list[tuple[int | None, str]] | None = None
+) -> dict[str, Callable[[Sequence[Any]], list[np.ndarray | None]]]:
+    """Each variant decides a list of requests; scorers return each decision's probabilities.
+    ``last_replies`` receives the (parsed choice, reply) pairs of the naive way's latest call."""
+    last_replies = last_replies if last_replies is not None else []
     from agents.llm.measure import naive_generate
     from agents.llm.policy import LLMPolicy
 
     def naive(reqs: Sequence[Any]) -> list[np.ndarray | None]:
-        choices, _ = naive_generate(backend, reqs, max_new_tokens=max_new_tokens)
+        choices, replies = naive_generate(backend, reqs, max_new_tokens=max_new_tokens)
+        last_replies[:] = list(zip(choices, replies, strict=True))
         return [None for _ in choices]
 
     def per_agent(reqs: Sequence[Any]) -> list[np.ndarray | None]:
@@ -62,22 +67,28 @@ def variants(backend: Any, max_new_tokens: int) -> dict[str, Callable[[Sequence[
 def measure(backend: Any, requests: Sequence[Any], *, repeats: int = 3, max_new_tokens: int = 16,
             note: Callable[[str], None] | None = None) -> dict[str, Any]:  # fmt: skip
     """Best-of-``repeats`` seconds per variant, decisions per second, ratios against the naive way."""
-    fns = variants(backend, max_new_tokens)
-    for name, fn in fns.items():  # warm-up: kernels, thread pools, allocator, on two requests
-        fn(requests[:2])
+    replies: list[tuple[int | None, str]] = []
+    fns = variants(backend, max_new_tokens, replies)
+    for fn in fns.values():  # warm-up: kernels, thread pools, allocator, on one request
+        fn(requests[:1])
     times: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    cpu_times: dict[str, list[float]] = {name: [] for name in VARIANTS}  # context: CPU time, all threads
     probs: dict[str, list[np.ndarray | None]] = {}
     for r in range(repeats):
         order = VARIANTS[r % len(VARIANTS) :] + VARIANTS[: r % len(VARIANTS)]
         for name in order:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             probs[name] = fns[name](requests)
             times[name].append(time.perf_counter() - start)
+            cpu_times[name].append(time.process_time() - cpu)
             if note:
                 note(f"{len(requests)} agents, {name}: {times[name][-1]:.2f} s")
-    return summarise(times, len(requests), {k: v for k, v in probs.items() if k in SCORERS}) | {
-        "naive": naive_details(backend, requests[:4], max_new_tokens)
-    }
+    out = summarise(times, len(requests), {k: v for k, v in probs.items() if k in SCORERS})
+    for name, ts in cpu_times.items():
+        out["variants"][name]["cpu_seconds"] = round(min(ts), 3)
+    out["naive"] = {"max_new_tokens": max_new_tokens, "parse_failures": sum(c is None for c, _ in replies),
+                    "of": len(replies), "example_reply": replies[0][1] if replies else ""}  # fmt: skip
+    return out
 
 
 def summarise(times: dict[str, list[float]], n: int, probs: dict[str, list[Any]]) -> dict[str, Any]:
@@ -109,18 +120,11 @@ def agreement(probs: dict[str, list[Any]]) -> dict[str, Any]:
             "ok": bool(worst < AGREEMENT_TOLERANCE)}  # fmt: skip
 
 
-def naive_details(backend: Any, requests: Sequence[Any], max_new_tokens: int) -> dict[str, Any]:
-    """What the naive way's replies look like (untimed): parse failures and one reply."""
-    from agents.llm.measure import naive_generate
-
-    choices, replies = naive_generate(backend, requests, max_new_tokens=max_new_tokens, seed=1)
-    return {"max_new_tokens": max_new_tokens, "parse_failures": sum(c is None for c in choices),
-            "of": len(choices), "example_reply": replies[0] if replies else ""}  # fmt: skip
-
-
 def prompt_stats(backend: Any, requests: Sequence[Any]) -> dict[str, Any]:
     """Prompt lengths in tokens and the prefix all of them share."""
-    contexts = backend.encode([backend.render(r.prompt.system, r.prompt.user, r.prompt.answer_prefix) for r in requests])
+    contexts = backend.encode(
+        [backend.render(r.prompt.system, r.prompt.user, r.prompt.answer_prefix) for r in requests]
+    )
     lengths = [len(c) for c in contexts]
     options = sum(len(r.options) for r in requests) / len(requests)
     return {"mean": round(float(np.mean(lengths)), 1), "max": int(max(lengths)),

@@ -50,7 +50,9 @@ def test_bench_writes_json_and_markdown_with_every_section(tiny_bench):
     assert set(variants) == {"naive_generate", "per_agent_scoring", "batched_scoring", "batched_prefix"}
     # All scorers give the same distributions (the check itself is recorded).
     agree = data["throughput"]["sizes"]["3"]["agreement"]
-    assert agree["ok"] and agree["worst"] < 1e-4 and set(agree["max_abs_diff"]) == {"per_agent_scoring", "batched_scoring"}
+    assert (
+        agree["ok"] and agree["worst"] < 1e-4 and set(agree["max_abs_diff"]) == {"per_agent_scoring", "batched_scoring"}
+    )
     assert data["cuda"]["skipped"] or data["cuda"]["gpu"]
     md = (out / "bench.md").read_text()
     assert "| figure | value | ratio | target | met? |" in md
@@ -75,7 +77,9 @@ def test_ratios_come_from_the_measured_seconds(tiny_bench):
     ratio = ways["sampled_hf"]["seconds_per_decision"] / ways["exact"]["seconds_per_decision"]
     assert data["targets"]["exact_entropy"]["value"] == pytest.approx(ratio, rel=0.01)
     hw = data["hardware"]["sizes"]["3"]
-    assert hw["fraction_of_peak"] == pytest.approx(hw["flops"] / hw["seconds"] / data["hardware"]["matmul_peak_flops_per_second"], rel=0.01)
+    assert hw["fraction_of_peak"] == pytest.approx(
+        hw["flops"] / hw["seconds"] / data["hardware"]["matmul_peak_flops_per_second"], rel=0.01
+    )
     assert hw["tokens"]["needed"] == hw["tokens"]["prefix"] + hw["tokens"]["context"] + hw["tokens"]["options"]
     assert hw["tokens"]["padded"] >= hw["tokens"]["needed"]
     assert data["hardware"]["profile"]["seconds"]["matmul"] > 0
@@ -92,9 +96,13 @@ def test_table_and_targets_from_synthetic_numbers():
         "throughput": {"sizes": {"16": size(10.0, 2.0)}},
         "memory": {"rows": [{"agents": 10, "peak_rss_mb": 1000.0}, {"agents": 100, "peak_rss_mb": 1101.0}]},
         "steering": {"batch": 16, "worst_overhead_pct": {"1": 4.9, "4": 12.0}},
-        "entropy": {"samples": 25, "ways": {"exact": {"seconds_per_decision": 0.1},
-                                            "sampled_hf": {"seconds_per_decision": 2.4, "mean_abs_error": 0.2,
-                                                           "max_abs_error": 0.5}}},  # fmt: skip
+        "entropy": {
+            "samples": 25,
+            "ways": {
+                "exact": {"seconds_per_decision": 0.1},
+                "sampled_hf": {"seconds_per_decision": 2.4, "mean_abs_error": 0.2, "max_abs_error": 0.5},
+            },
+        },  # fmt: skip
         "sweep": {"error": "RuntimeError: no Ray"},
     }
     rows, standings = bench_report.table(results)

@@ -7,8 +7,9 @@ import pytest
 
 from sim.runner import run
 
+pytestmark = pytest.mark.integration
 
-@pytest.mark.integration
+
 def test_commons_llm_with_the_default_model(tmp_path):
     overrides = {
         "population.0.size": 1, "population.1.size": 1, "population.2.size": 1,
