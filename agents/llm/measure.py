@@ -7,9 +7,10 @@
   one ``generate`` call per agent whose reply is parsed into an option, and (b) this
   package's batched, prefix-reusing exact scorer, on the same requests, side by side;
 * :func:`load_seconds`: the default model's load time with an empty cache (GGUF
-  dequantisation + conversion) and from the safetensors cache.
+  dequantisation + conversion) and from the safetensors cache;
+* :func:`dtype_comparison`: scoring time per dtype and how far each moves the probabilities.
 
-``python -m agents.llm.measure --agents 16`` prints all of them as JSON.
+``python -m agents.llm.measure --agents 16 --dtypes`` prints all of them as JSON.
 """
 
 from __future__ import annotations
@@ -201,6 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dtype", default="auto")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--no-load", action="store_true", help="skip the load-time measurement")
+    parser.add_argument("--dtypes", action="store_true", help="also compare float32 and bfloat16 scoring")
     args = parser.parse_args(argv)
     from agents.llm import get_backend
 
@@ -212,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     lengths = [len(c) for c in backend.encode([backend.render(r.prompt.system, r.prompt.user) for r in requests])]
     report["prompt_tokens"] = {"mean": round(float(np.mean(lengths)), 1), "max": int(max(lengths))}
     report["decisions"] = decisions_per_second(backend, requests, repeats=args.repeats)
+    if args.dtypes:
+        report["dtypes"] = dtype_comparison(requests, args.model, repeats=args.repeats)
     print(json.dumps(report, indent=2))
     return 0
 
