@@ -31,7 +31,7 @@ class CommonsConfig(StrictModel):
         min_length=2,
         description=(
             "the harvest options, as fractions of the current stock; default: 0, 0.5, 1, 1.5, 2, 3 and 4 "
-            "times the fair fraction f(K)/(n K) (for GovSim's lake with 5 fishers: 0% to 40%)"
+            "times the fair fraction f(R0)/(n R0) at the starting stock (GovSim's lake, 5 fishers: 0% to 40%)"
         ),
     )
     allocation: Literal["proportional", "random"] = "proportional"

@@ -94,7 +94,9 @@ class CommonsModel(SocietyModel):
         self.norm_options = cfg.norm_options or [
             round(cfg.capacity / (2 * n) * k, 2) for k in (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
         ]
-        fair_fraction = sustainable_catch(cfg.capacity, cfg) / (n * cfg.capacity * cfg.alpha)
+        # The fair fraction at the starting stock: at capacity, logistic regrowth is zero,
+        # so measuring there would make every default option 0 %.
+        fair_fraction = sustainable_catch(self.stock, cfg) / (n * self.stock * cfg.alpha)
         self.efforts = cfg.efforts or [round(min(1.0, fair_fraction * k), 4) for k in (0, 0.5, 1, 1.5, 2, 3, 4)]
         self.make_agents(Fisher)
         for agent in self.society:
