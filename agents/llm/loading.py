@@ -22,6 +22,8 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,8 +162,9 @@ def load(name: str = DEFAULT_MODEL, *, dtype: str = "auto", device: str = "auto"
         source_path, source, local_only = _locate(name)
         kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code, "local_files_only": local_only}
         try:
-            tokenizer = AutoTokenizer.from_pretrained(source_path, **kwargs)
-            model = AutoModelForCausalLM.from_pretrained(source_path, dtype=torch_dtype, **kwargs)
+            with _quiet_progress():  # a sub-second load needs no "Loading weights" bar on every run
+                tokenizer = AutoTokenizer.from_pretrained(source_path, **kwargs)
+                model = AutoModelForCausalLM.from_pretrained(source_path, dtype=torch_dtype, **kwargs)
         except OSError as err:
             raise ModelNotAvailable(
                 f"model '{name}' is not a local checkpoint and not in the Hugging Face cache; nothing is downloaded "
@@ -170,6 +173,19 @@ def load(name: str = DEFAULT_MODEL, *, dtype: str = "auto", device: str = "auto"
     model.to(device=dev, dtype=torch_dtype)
     model.eval()
     return Loaded(model, tokenizer, name, dev, torch_dtype, time.perf_counter() - started, source)
+
+
+@contextmanager
+def _quiet_progress() -> Iterator[None]:
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
 
 
 def _locate(name: str) -> tuple[str, str, bool]:
