@@ -22,11 +22,9 @@ def build_policy(cfg: Any, env_type: str, backend: Any = None, steering: Any = N
         return ScriptedPolicy(env_type)
     if cfg.type == "llm":
         if backend is not None and backend.kind == "ray":
-            if steering is not None:
-                raise ValueError("steering runs with the in-process backend only (backend.kind: local)")
             from agents.host import remote_policy_for
 
-            return remote_policy_for(cfg, backend)
+            return remote_policy_for(cfg, backend, steering)
         from agents.llm import policy_for  # torch loads only when an LLM is used
 
         return policy_for(cfg, steering)

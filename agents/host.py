@@ -16,20 +16,27 @@ host is restarted by Ray (``max_restarts``) and its in-flight calls re-sent
 (``max_task_retries``); the proxy also retries calls that fail because the host died,
 so a run fails only after ``retries`` attempts, with the error in its traceback.
 
-Steering vectors are registered once per host, keyed by the hash of their content
-(:meth:`ModelHost.register_vector`, :meth:`RemoteBackend.register_vector`); applying
-them per batch row on the host awaits the backend's steering API (see the TODO there).
+Steering: a group's vector is resolved where the simulation runs (``steering.fit.resolve``,
+so fits and labels are a local run's) and registered once per host under the hash of
+its files (:meth:`RemoteBackend.register_vector`); items carry that key instead of a
+path, and the host's backend steers each row as in-process (:mod:`steering.engine`). A
+restarted host answers :class:`MissingVector` and the proxy registers its vectors again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
+import os
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from sim.backend import BackendConfig, ensure_ray, host_resources
@@ -41,6 +48,9 @@ _proxies: dict[tuple[str, ...], RemoteBackend] = {}
 # destroyed once its owner holds no handle to it, so the owner keeps them here until
 # stop_hosts (or the end of the process).
 _owned: dict[str, Any] = {}
+# Where hosts keep the steering vectors sent to them: named by content, so the hosts of
+# a node, and a host after a restart, share one copy per vector.
+VECTOR_DIR = Path(tempfile.gettempdir()) / "normsim-host-vectors"
 
 
 def model_spec(cfg: Any) -> dict[str, Any]:
@@ -67,6 +77,18 @@ def host_slot(slot: int) -> Iterator[None]:
         _slot = previous
 
 
+def vector_key(tensors: bytes, meta: bytes) -> str:
+    """Content hash of a saved steering vector: its tensors file and its metadata file."""
+    digest = hashlib.sha256(len(tensors).to_bytes(8, "little"))
+    digest.update(tensors)
+    digest.update(meta)
+    return digest.hexdigest()
+
+
+class MissingVector(LookupError):
+    """A request names a steering vector the host does not hold (it restarted since)."""
+
+
 # ----------------------------------------------------------------------------- host
 class ModelHost:
     """The actor: one backend, its calls serialised on one thread, concurrent batches merged."""
@@ -86,7 +108,7 @@ class ModelHost:
         self.merge = merge
         self.pending: list[tuple[str, list[Any], asyncio.Future]] = []
         self.flusher: asyncio.Task | None = None
-        self.vectors: dict[str, bytes] = {}
+        self.vectors: dict[str, str] = {}  # content key -> this host's copy of the vector
         threads_used = self.executor.submit(torch.get_num_threads).result()
         self.stats = {"backend_calls": 0, "requests": 0, "items": 0, "threads": threads_used}
 
@@ -100,23 +122,46 @@ class ModelHost:
     async def generate(self, items: Sequence[Any]) -> list[str]:
         return await self._submit("generate", items)
 
-    async def register_vector(self, key: str, payload: bytes) -> bool:
-        """Keep a steering vector (safetensors bytes) under its content hash; False if known."""
+    async def model_info(self) -> dict[str, Any]:
+        """The model facts steering checks vectors against (name, hidden size, layer count)."""
+        from steering.fit import model_info
+
+        return dataclasses.asdict(model_info(self.backend))
+
+    async def register_vector(self, key: str, tensors: bytes, meta: bytes) -> bool:
+        """Keep a steering vector (.safetensors and .json bytes) under its content key, checked
+        against the model; False, doing nothing, if the key is known."""
         if key in self.vectors:
             return False
-        if hashlib.sha256(payload).hexdigest() != key:
-            raise ValueError("steering vector payload does not match its key")
-        # TODO(steering): once Backend takes per-row steering (vector key, coefficient) in
-        # its items, load the payload into the backend's Steerer here, once per host.
-        self.vectors[key] = payload
+        if vector_key(tensors, meta) != key:
+            raise ValueError("steering vector content does not match its key")
+        from steering.fit import model_info
+        from steering.vectors import load_vector
+
+        VECTOR_DIR.mkdir(parents=True, exist_ok=True)
+        path = VECTOR_DIR / f"{key}.safetensors"
+        for target, data in ((path, tensors), (path.with_suffix(".json"), meta)):
+            tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")  # hosts of one node may write it at once
+            tmp.write_bytes(data)
+            tmp.replace(target)
+        info = model_info(self.backend)
+        load_vector(path, hidden_size=info.hidden_size, num_layers=info.num_layers, model_id=info.model_id)
+        self.vectors[key] = str(path)
         return True
 
-    async def has_vectors(self, keys: Sequence[str]) -> list[bool]:
-        return [key in self.vectors for key in keys]
+    def _local(self, item: Any) -> Any:
+        """An item whose steering names a vector key, pointed at this host's copy."""
+        spec = getattr(item, "steer", None)
+        if spec is None:
+            return item
+        if spec.vector not in self.vectors:
+            raise MissingVector(spec.vector)
+        return dataclasses.replace(item, steer=dataclasses.replace(spec, vector=self.vectors[spec.vector]))
 
     async def _submit(self, kind: str, items: Sequence[Any]) -> list[Any]:
+        local = [self._local(item) for item in items]  # before queuing: a missing vector fails only its sender
         future = asyncio.get_running_loop().create_future()
-        self.pending.append((kind, list(items), future))
+        self.pending.append((kind, local, future))
         if self.flusher is None or self.flusher.done():
             self.flusher = asyncio.ensure_future(self._flush())
         return await future
@@ -252,21 +297,48 @@ class RemoteBackend:
         # Fronts of one model share a batch key, so a phase's groups reach the host together.
         self.key = ("host", spec["model"], spec["dtype"], spec["device"])
         self._handle: Any = None
-        self._registered: set[str] = set()
+        self._vectors: dict[str, tuple[str, bytes, bytes]] = {}  # vector path -> (key, tensors, metadata)
+        self._registered: set[str] = set()  # keys the host holds, as far as this proxy knows
 
     def score(self, items: Sequence[Any]) -> list[Any]:
-        return self._call("score", list(items))
+        return self._serve("score", items)
 
     def generate(self, items: Sequence[Any]) -> list[str]:
-        return self._call("generate", list(items))
+        return self._serve("generate", items)
 
-    def register_vector(self, payload: bytes) -> str:
-        """Send a steering vector (safetensors bytes) to the host once; returns its key."""
-        key = hashlib.sha256(payload).hexdigest()
+    def model_info(self) -> dict[str, Any]:
+        return self._call("model_info")
+
+    def register_vector(self, path: str) -> str:
+        """Send a saved steering vector (``path``: its .safetensors) to the host once; returns its key."""
+        if path not in self._vectors:
+            stem = Path(path).with_suffix("") if Path(path).suffix in (".safetensors", ".json") else Path(path)
+            # the pair STEM.safetensors + STEM.json, as steering.vectors names them
+            tensors, meta = (stem.with_name(stem.name + ext).read_bytes() for ext in (".safetensors", ".json"))
+            self._vectors[path] = (vector_key(tensors, meta), tensors, meta)
+        key, tensors, meta = self._vectors[path]
         if key not in self._registered:
-            self._call("register_vector", key, payload)
+            self._call("register_vector", key, tensors, meta)
             self._registered.add(key)
         return key
+
+    def _serve(self, method: str, items: Sequence[Any]) -> list[Any]:
+        try:
+            return self._call(method, self._keyed(items))
+        except MissingVector:  # the host restarted and lost its vectors: register them again
+            self._registered.clear()
+            return self._call(method, self._keyed(items))
+
+    def _keyed(self, items: Sequence[Any]) -> list[Any]:
+        """Items whose steering names its vector by content key instead of by path."""
+        out = []
+        for item in items:
+            spec = getattr(item, "steer", None)
+            if spec is not None:
+                key = self.register_vector(spec.vector)
+                item = dataclasses.replace(item, steer=dataclasses.replace(spec, vector=key))
+            out.append(item)
+        return out
 
     def _call(self, method: str, *args: Any) -> Any:
         import ray
@@ -296,18 +368,35 @@ class RemoteBackend:
         return self._handle
 
 
-def remote_policy_for(cfg: Any, backend: BackendConfig) -> Any:
-    """An LLM group's front whose model runs on a host; same settings as ``agents.llm.policy_for``."""
+def remote_policy_for(cfg: Any, backend: BackendConfig, steering: Any = None) -> Any:
+    """An LLM group's front whose model runs on a host; same settings as ``agents.llm.policy_for``.
+    ``steering``: the group's ``steering:`` block, resolved here as a local run resolves it."""
     from agents.llm.policy import LLMPolicy
 
     ensure_ray(backend)
     key = (host_names(cfg, backend)[_slot % backend.hosts], backend.model_dump_json())
     if key not in _proxies:
         _proxies[key] = RemoteBackend(cfg, backend, _slot)
+    proxy = _proxies[key]
+    steer = None
+    if steering is not None:
+        from steering.fit import resolve
+
+        steer = resolve(steering, _model_view(proxy))
+        proxy.register_vector(steer.vector)  # now: a vector the host rejects fails before the run starts
     return LLMPolicy(
-        _proxies[key],
+        proxy,
         temperature=cfg.temperature,
         greedy=cfg.greedy,
         max_new_tokens=cfg.max_new_tokens,
         capture_layers=cfg.capture_layers,
+        steer=steer,
     )
+
+
+def _model_view(proxy: RemoteBackend) -> Any:
+    """What ``steering.fit`` reads of a backend (its name and sizes, and ``score`` for
+    prompt-set fits), answered by the host: fits and checks run where the simulation runs."""
+    info = proxy.model_info()
+    return SimpleNamespace(name=info["model_id"], model=SimpleNamespace(config=SimpleNamespace(
+        hidden_size=info["hidden_size"])), layers=range(info["num_layers"]), score=proxy.score)  # fmt: skip

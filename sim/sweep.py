@@ -63,6 +63,9 @@ class SweepFile(StrictModel):
     backend: BackendConfig = Field(default_factory=lambda: BackendConfig(kind="ray"))
     out: str | None = Field(None, description="output directory (the command's --out wins)")
     imports: list[str] = Field(default_factory=list, description="modules every worker imports first (custom rules)")
+    report: bool = Field(
+        True, description="write OUT/report.html (per-cell metrics with 95 % CI, plots) when the sweep ends"
+    )
 
     @field_validator("grid", "zip")
     @classmethod
@@ -115,6 +118,7 @@ class SweepResult:
     ran: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    report: Path | None = None  # OUT/report.html, unless the sweep file says report: false
 
 
 # ------------------------------------------------------------------------- loading
@@ -139,7 +143,7 @@ def expand(sweep: SweepFile, base_dir: Path) -> list[RunSpec]:
     """Every (cell, seed) of the sweep, each cell's scenario validated up front."""
     base = read_yaml(base_dir / sweep.base) if isinstance(sweep.base, str) else copy.deepcopy(sweep.base)
     # A sweep decides where its runs go and how they run. Per-run HTML reports are off
-    # unless the base asks for them: the sweep's own tables are its report.
+    # unless the base asks for them: the sweep report (and its tables) covers the runs.
     output = {"report": bool((base.pop("output", None) or {}).get("report", False))}
     base.pop("backend", None)
     grid_keys, zip_keys = list(sweep.grid), list(sweep.zip)
@@ -189,7 +193,7 @@ def run_sweep(
     backend: dict[str, Any] | None = None,
     on_run: Callable[[dict[str, Any], int, int], None] | None = None,
 ) -> SweepResult:
-    """Run every unfinished (cell, seed) of a sweep and write results and summary.
+    """Run every unfinished (cell, seed) of a sweep and write results, summary and report.
 
     ``backend`` overrides fields of the sweep's backend block (``{"workers": 2}``).
     ``on_run(row, done, total)`` is called as each run ends.
@@ -222,7 +226,12 @@ def run_sweep(
         summary = summarise(results, list(sweep.grid) + list(sweep.zip))
         write_results(root, results, summary)
     failed = [name for name, row in outcomes.items() if row["status"] != "finished"]
-    return SweepResult(root, results, summary, ran=list(outcomes), skipped=skipped, failed=failed)
+    report = None
+    if sweep.report:  # only once every run has ended: an interrupted sweep keeps its tables and no report
+        from sim.report import write_report  # matplotlib loads only here
+
+        report = write_report(root)
+    return SweepResult(root, results, summary, ran=list(outcomes), skipped=skipped, failed=failed, report=report)
 
 
 # --------------------------------------------------------------------------- command
@@ -247,6 +256,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         f"{n} runs: {n - len(result.failed)} finished ({len(result.skipped)} already done), "
         f"{len(result.failed)} failed, {time.perf_counter() - started:.1f} s\n"
         f"results: {result.dir / 'results.parquet'}\nsummary: {result.dir / 'summary.csv'}"
+        + (f"\nreport: {result.report}" if result.report else "")
     )
     return 1 if result.failed else 0
 
@@ -257,7 +267,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="run a grid of scenarios x seeds (resumable, parallel on Ray)",
         description=(
             "Run every (cell, seed) of a sweep file as a Ray task, write each run's directory as it finishes, "
-            "then OUT/results.parquet (one row per run) and OUT/summary.csv (mean and 95% CI per cell and metric). "
+            "then OUT/results.parquet (one row per run), OUT/summary.csv (mean and 95% CI per cell and metric) "
+            "and OUT/report.html (unless the sweep file says report: false). "
             "Running the same command again skips the runs already finished."
         ),
         epilog="example: normsim sweep scenarios/commons_grid.yaml --out runs/grid --workers 2",

@@ -20,12 +20,13 @@ BASE = REPO / "scenarios" / "commons_grid_base.yaml"
 
 
 def sweep_file(tmp_path: Path, **fields) -> Path:
-    """A small sweep (2 cells x 2 seeds, 6 steps) written next to a copy of the grid base."""
+    """A small sweep (2 cells x 2 seeds, 6 steps) written next to a copy of the grid base.
+    No report unless asked (``report=True``): plotting costs seconds per sweep."""
     base = yaml.safe_load(BASE.read_text())
     base["run"]["steps"] = 6
     (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
     data = {"base": "base.yaml", "grid": {"mechanics.punishment.enabled": [True, False]}, "seeds": 2,
-            "backend": {"kind": "ray", "workers": 2}} | fields  # fmt: skip
+            "backend": {"kind": "ray", "workers": 2}, "report": False} | fields  # fmt: skip
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
@@ -121,8 +122,12 @@ def test_rerun_resumes_and_skips_finished_runs(ray_cluster, tmp_path):
 def test_failing_run_is_recorded_while_the_others_finish(ray_cluster, tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(REPO))  # the fault module, importable as in the workers
     path = sweep_file(tmp_path, zip={"population.0.policy": ["sustainable", "faulty"]},
-                      imports=["tests.sim.sweep_faults"])  # fmt: skip
+                      imports=["tests.sim.sweep_faults"], report=True)  # fmt: skip
     result = run_sweep(path, tmp_path / "out")
+    # the report is written, failed runs included with their errors
+    assert result.report == tmp_path / "out" / "report.html"
+    page = result.report.read_text()
+    assert "4 failed" in page and page.count("RuntimeError: faulty rule: deliberate failure") == 4
     res = result.results.set_index("run")
     failed = res[res["status"] == "failed"]
     assert len(failed) == 4 and sorted(result.failed) == sorted(failed.index)
@@ -153,7 +158,7 @@ def test_local_and_ray_give_identical_runs(ray_cluster, tmp_path):
 def test_interrupted_sweep_leaves_nothing_that_counts_as_finished(tmp_path, monkeypatch, capsys):
     from environments.commons.model import CommonsModel
 
-    path, out = sweep_file(tmp_path, backend={"kind": "local"}), tmp_path / "out"
+    path, out = sweep_file(tmp_path, backend={"kind": "local"}, report=True), tmp_path / "out"
     real_step, models = CommonsModel.step, []
 
     def step(self):  # Ctrl-C in the second step of the second run
@@ -169,11 +174,25 @@ def test_interrupted_sweep_leaves_nothing_that_counts_as_finished(tmp_path, monk
     assert len(left) == 1 and is_finished(left[0])  # the first run; no partial directory
     res = pd.read_parquet(out / "results.parquet")
     assert list(res["status"]) == ["finished", "pending", "pending", "pending"]
+    assert not (out / "report.html").exists()  # a report is written only once every run has ended
     monkeypatch.setattr(CommonsModel, "step", real_step)
     assert main(["sweep", str(path), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "4 runs: 4 finished (1 already done), 0 failed" in printed
+    assert f"report: {out / 'report.html'}" in printed
+    page = (out / "report.html").read_text()
+    assert "normsim sweep report" in page and "2 cells" in page and "4 finished" in page
     assert json.loads((out / "runs" / left[0].name / "metrics.json").read_text())["status"] == "finished"
+
+
+def test_report_false_writes_no_report(tmp_path, capsys):
+    path, out = sweep_file(tmp_path, backend={"kind": "local"}, seeds=1, report=False), tmp_path / "out"
+    assert main(["sweep", str(path), "--out", str(out), "--quiet"]) == 0
+    assert "report:" not in capsys.readouterr().out and not (out / "report.html").exists()
+    assert (out / "summary.csv").exists() and yaml.safe_load((out / "sweep.yaml").read_text())["report"] is False
+    data = yaml.safe_load(path.read_text())
+    del data["report"]
+    assert load_sweep(data)[0].report is True  # without the key, a sweep writes its report
 
 
 def test_interrupted_ray_sweep_cancels_runs_in_flight(ray_cluster, tmp_path):
