@@ -38,6 +38,14 @@ class CommonsConfig(StrictModel):
     consumption: float = Field(2.0, ge=0, description="c, paid by every agent every round")
     insolvency: Literal["debt", "remove"] = Field("debt", description="an agent that cannot pay c: goes into debt, or leaves")
     public_catches: bool = Field(True, description="everyone sees everyone's catch after the harvest")
+    public_record: int = Field(
+        5,
+        ge=0,
+        description=(
+            "entries of the public record (each month's catches and stock, each vote) every fisher reads; it opens "
+            "every prompt, so all agents share it as one prefix that an LLM policy prefills once per step"
+        ),
+    )
     norm_options: list[float] | None = Field(
         None, description="ceilings (tons per agent) agents may propose; default derived from capacity"
     )

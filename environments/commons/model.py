@@ -22,6 +22,7 @@ when catches are public. There is no reward function in any prompt.
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -89,6 +90,9 @@ class CommonsModel(SocietyModel):
         self.last_catch_total = 0.0
         self.round_punishments = 0
         self.round_violations = 0
+        # What every fisher saw (catches, stock, votes). It opens every prompt, ahead of the
+        # agent's own persona and memory, so all prompts of a step share it as a prefix.
+        self.public_record: deque[str] = deque(maxlen=cfg.public_record)
         self.f_t = sustainable_catch(self.stock, cfg)
         n = scenario.n_agents
         self.norm_options = cfg.norm_options or [
@@ -153,6 +157,9 @@ class CommonsModel(SocietyModel):
             **extra,
         }
 
+    def record_text(self) -> str:
+        return "\n".join(f"- {line}" for line in self.public_record) if self.public_record else "- (nothing yet)"
+
     def _peers_mean_catch(self, agent: Fisher) -> float | None:
         if not self.cfg.public_catches or self.steps <= 1:
             return None
@@ -177,7 +184,10 @@ class CommonsModel(SocietyModel):
 
     def harvest_phase(self) -> None:
         cfg, fishers = self.cfg, self.society
-        labels = tuple(f"{e * 100:g}% of the stock ({cfg.alpha * e * self.stock:.1f} tons)" for e in self.efforts)
+        # Short labels: every option's tokens are scored for every agent, so they are most of
+        # the per-agent work after the shared prefix (a "3.12% of the stock (3.1 tons)" label
+        # was 14 tokens, as many as the agent's own prompt text).
+        labels = tuple(f"{cfg.alpha * e * self.stock:.3g} tons" for e in self.efforts)
         requests = [
             DecisionRequest(
                 agent_id=a.unique_id,
@@ -186,8 +196,9 @@ class CommonsModel(SocietyModel):
                 values=tuple(self.efforts),
                 observation=self._observation(a),
                 prompt=prompts.harvest_prompt(
-                    self.system, persona=a.persona, memory=a.memory_text(), stock=self.stock,
-                    norm=self.group_norm, own_norm=a.strategy.norm, note=a.strategy.note, options=labels,
+                    self.system, record=self.record_text(), fisher=a.unique_id, persona=a.persona,
+                    memory=a.memory_text(), stock=self.stock, norm=self.group_norm, own_norm=a.strategy.norm,
+                    note=a.strategy.note,
                 ),
             )  # fmt: skip
             for a in fishers
@@ -207,10 +218,11 @@ class CommonsModel(SocietyModel):
             self.annotate(dec, value=float(catch), violation=violation,
                           info={"requested": float(demand), "fair_share": self.f_t / len(fishers)})  # fmt: skip
         self.collapsed = self.stock < cfg.collapse_threshold
+        catches_text = ", ".join(f"{b.unique_id}: {b.catch:.1f}" for b in fishers)
+        seen = f"fishers caught (fisher: tons) {catches_text}; " if cfg.public_catches else ""
+        self.public_record.append(f"Month {self.steps}: {seen}{self.stock:.0f} tons were left.")
         for agent in fishers:
-            others = ", ".join(f"{b.unique_id}: {b.catch:.1f}" for b in fishers if b is not agent)
-            seen = f"; others caught {others}" if cfg.public_catches and others else ""
-            agent.remember(f"Month {self.steps}: you caught {agent.catch:.1f} tons{seen}; {self.stock:.0f} tons were left.")
+            agent.remember(f"Month {self.steps}: you caught {agent.catch:.1f} tons.")
 
     def consumption_phase(self) -> None:
         c = self.cfg.consumption
@@ -245,8 +257,9 @@ class CommonsModel(SocietyModel):
                     values=(0.0, 1.0),
                     observation=self._observation(agent, peer_catch=peer.catch, fine=fine),
                     prompt=prompts.punish_prompt(
-                        self.system, persona=agent.persona, memory=agent.memory_text(), peer=peer.unique_id,
-                        peer_catch=peer.catch, norm=limit, fine=fine, cost=cfg.cost,
+                        self.system, record=self.record_text(), fisher=agent.unique_id, persona=agent.persona,
+                        memory=agent.memory_text(), peer=peer.unique_id, peer_catch=peer.catch, norm=limit,
+                        fine=fine, cost=cfg.cost, stock=self.stock,
                     ),
                 )  # fmt: skip
             )
@@ -286,8 +299,9 @@ class CommonsModel(SocietyModel):
                 values=tuple(self.norm_options),
                 observation=self._observation(a),
                 prompt=prompts.vote_prompt(
-                    self.system, persona=a.persona, memory=a.memory_text(), stock=self.stock,
-                    n_agents=len(fishers), options=labels, free_text=free_text,
+                    self.system, record=self.record_text(), fisher=a.unique_id, persona=a.persona,
+                    memory=a.memory_text(), stock=self.stock, n_agents=len(fishers), options=labels,
+                    free_text=free_text,
                 ),
                 kind="text" if free_text else "choice",
                 parse=self._parse_proposal if free_text else None,
@@ -301,8 +315,7 @@ class CommonsModel(SocietyModel):
             agent.strategy.norm = value  # the individual norm is what the agent stands for
             self.annotate(dec, value=float(value))
         self.group_norm = mechanics.aggregate_norm(proposals, cfg.rule)
-        for agent in fishers:
-            agent.remember(f"Month {self.steps}: the fishers voted a limit of {self.group_norm:g} tons per fisher.")
+        self.public_record.append(f"Month {self.steps}: the fishers voted a limit of {self.group_norm:g} tons per fisher.")
 
     def _parse_proposal(self, text: str) -> int | None:
         """Free-text proposal -> the nearest allowed ceiling; None if no number is found."""

@@ -1,8 +1,10 @@
 """Text the LLM agents of the commons read. Scripted agents never see it.
 
-The system text is the same for every agent of a run, so an LLM policy prefills it
-once and reuses its KV cache for the whole batch; everything agent-specific goes in
-the user turn.
+Every prompt opens with what all fishers share: the system text (the rules, the same
+for a whole run), then the public record and the stock (the same for every fisher of a
+step). An LLM policy prefills that prefix once per step and reuses its KV cache for the
+whole batch; only the agent's own part (who it is, its persona, its memory, its belief)
+and the question follow, so the per-agent work is a short suffix.
 """
 
 from __future__ import annotations
@@ -40,41 +42,45 @@ def system_text(*, n_agents: int, capacity: float, regrowth: str, collapse: floa
     return " ".join(lines)
 
 
-def harvest_prompt(system: str, *, persona: str, memory: str, stock: float, norm: float | None,
-                   own_norm: float | None, note: str, options: Sequence[str]) -> Prompt:
+def _shared(record: str, stock: float) -> str:
+    """The part of the user turn that is the same for every fisher of a step."""
+    return f"What everyone saw:\n{record}\nThe lake now holds {stock:.0f} tons."
+
+
+def _own(fisher: int, persona: str, memory: str) -> str:
+    return f"You are fisher {fisher}. {PERSONAS[persona]}\nWhat you remember:\n{memory}"
+
+
+def harvest_prompt(system: str, *, record: str, fisher: int, persona: str, memory: str, stock: float,
+                   norm: float | None, own_norm: float | None, note: str) -> Prompt:  # fmt: skip
     limit = f"The agreed limit is {norm:g} tons per fisher." if norm is not None else "There is no agreed limit yet."
-    belief = f" You think a fair catch is about {own_norm:g} tons." if own_norm is not None else ""
+    belief = f"You think a fair catch is about {own_norm:g} tons. " if own_norm is not None else ""
     # The options are not listed: an LLM policy scores each one as a continuation, and a
     # listed menu made SmolLM2-135M put 72-84% on the last-listed option whatever the
     # persona or belief (unlisted, its catch follows the belief and the stock).
     user = (
-        f"{PERSONAS[persona]}{belief}{(' ' + note) if note else ''}\n"
-        f"What you remember:\n{memory}\n"
-        f"The lake now holds {stock:.0f} tons. {limit}\n"
-        "How much of the stock do you catch this month?"
+        f"{_shared(record, stock)} {limit}\n\n{_own(fisher, persona, memory)}\n"
+        f"{belief}{(note + ' ') if note else ''}How many tons do you catch this month?"
     )
     return Prompt(system=system, user=user, answer_prefix="I catch ")
 
 
-def punish_prompt(system: str, *, persona: str, memory: str, peer: int, peer_catch: float,
-                  norm: float, fine: float, cost: float) -> Prompt:
+def punish_prompt(system: str, *, record: str, fisher: int, persona: str, memory: str, peer: int,
+                  peer_catch: float, norm: float, fine: float, cost: float, stock: float) -> Prompt:  # fmt: skip
     user = (
-        f"{PERSONAS[persona]}\nWhat you remember:\n{memory}\n"
-        f"You watched fisher {peer}, who caught {peer_catch:.1f} tons; the limit is {norm:.1f} tons per fisher. "
-        f"Fining them takes {fine:g} tons from them and costs you {cost:g}. Do you fine fisher {peer}? Options: yes; no."
+        f"{_shared(record, stock)} The limit is {norm:.1f} tons per fisher.\n\n{_own(fisher, persona, memory)}\n"
+        f"You watched fisher {peer}, who caught {peer_catch:.1f} tons. Fining them takes {fine:g} tons from them "
+        f"and costs you {cost:g}. Do you fine fisher {peer}? Options: yes; no."
     )
     return Prompt(system=system, user=user, answer_prefix="Answer: ")
 
 
-def vote_prompt(system: str, *, persona: str, memory: str, stock: float, n_agents: int,
-                options: Sequence[str], free_text: bool) -> Prompt:
+def vote_prompt(system: str, *, record: str, fisher: int, persona: str, memory: str, stock: float,
+                n_agents: int, options: Sequence[str], free_text: bool) -> Prompt:  # fmt: skip
     ask = (
         "Write the catch limit per fisher you propose, as a number of tons."
         if free_text
         else f"Which catch limit per fisher do you propose? Options: {'; '.join(options)}."
     )
-    user = (
-        f"{PERSONAS[persona]}\nWhat you remember:\n{memory}\n"
-        f"The lake holds {stock:.0f} tons and {n_agents} fishers share it. {ask}"
-    )
+    user = f"{_shared(record, stock)} {n_agents} fishers share it.\n\n{_own(fisher, persona, memory)}\n{ask}"
     return Prompt(system=system, user=user, answer_prefix="I propose ")
