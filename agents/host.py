@@ -39,6 +39,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from agents.merging import plan_merges
 from sim.backend import BackendConfig, ensure_ray, host_resources
 
 HOST_PREFIX = "normsim-host"
@@ -179,14 +180,10 @@ class ModelHost:
             for kind in ("score", "generate"):
                 group = [(items, fut) for k, items, fut in batch if k == kind]
                 # Exact mode serves each request alone, as a local run would. Otherwise
-                # requests of the same shape are merged: mixing phases (long harvest
-                # prompts with short punish ones) pads every row to the longest and cost
-                # ~35 % more CPU than two calls in a measurement on 2 cores.
-                parts: dict[Any, list[tuple[list[Any], Any]]] = {}
-                for n, request in enumerate(group):
-                    parts.setdefault(_shape(request[0]) if self.merge else n, []).append(request)
-                for part in parts.values():
-                    await self._serve(loop, kind, part)
+                # requests merge where that keeps their shared prefixes (agents/merging.py).
+                plan = plan_merges([items for items, _ in group]) if self.merge else [[n] for n in range(len(group))]
+                for members in plan:
+                    await self._serve(loop, kind, [group[n] for n in members])
 
     async def _serve(self, loop: asyncio.AbstractEventLoop, kind: str, group: list[tuple[list[Any], Any]]) -> None:
         merged = [item for items, _ in group for item in items]
@@ -213,13 +210,6 @@ class ModelHost:
             if not fut.done():
                 fut.set_result(answers[start : start + len(items)])
             start += len(items)
-
-
-def _shape(items: Sequence[Any]) -> tuple[Any, ...]:
-    """What decides whether two requests batch well together: same system text, answer
-    prefix and option count (in practice: the same phase of the same scenario)."""
-    first = items[0] if items else None
-    return (getattr(first, "system", None), getattr(first, "answer_prefix", None), len(getattr(first, "options", ())))
 
 
 def ensure_hosts(cfg: Any, backend: BackendConfig, *, wait: bool = True) -> list[Any]:

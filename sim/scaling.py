@@ -11,6 +11,7 @@ Both connect to Ray themselves (a private local cluster) unless a connection exi
 
 from __future__ import annotations
 
+import copy
 import shutil
 import tempfile
 import time
@@ -60,13 +61,14 @@ def sweep_workers(
 
 
 def host_sharing(
-    scenario: str | Path = "scenarios/commons_grid_llm_base.yaml",
+    scenario: str | Path | dict[str, Any] = "scenarios/commons_grid_llm_base.yaml",
     sims: int = 4,
     *,
     steps: int = 1,
     repeats: int = 1,
     num_cpus: int | None = None,
     model: str | None = None,
+    device: str = "cpu",
 ) -> list[dict[str, Any]]:
     """Decisions per second of ``sims`` concurrent LLM simulations: one shared host vs one host each.
 
@@ -85,13 +87,12 @@ def host_sharing(
     from sim.config import load_scenario, read_yaml
     from sim.sweep import run_sweep
 
-    base = read_yaml(scenario)
+    base = copy.deepcopy(scenario) if isinstance(scenario, dict) else read_yaml(scenario)
     base.setdefault("run", {})["steps"] = steps
     base["output"] = {"report": False}
-    if model:
-        for group in base["population"]:
-            if isinstance(group.get("policy"), dict) and group["policy"].get("type") == "llm":
-                group["policy"]["model"] = model
+    for group in base["population"]:
+        if isinstance(group.get("policy"), dict) and group["policy"].get("type") == "llm":
+            group["policy"].update({"model": model} if model else {}, device=device)
     llm = next(g.policy for g in load_scenario(base).population if g.policy.type == "llm")
     started = ensure_ray(BackendConfig(kind="ray"), num_cpus=num_cpus)
     cpus = float(ray.cluster_resources().get("CPU", 1.0))
@@ -101,6 +102,8 @@ def host_sharing(
         for k in range(repeats):
             for label, hosts in [("shared", 1), ("one_each", sims)][:: 1 if k % 2 == 0 else -1]:
                 backend = {"kind": "ray", "hosts": hosts, "num_cpus": cpus / hosts, "workers": sims}
+                if device == "cuda":
+                    backend["num_gpus"] = 1.0 / hosts  # the hosts share the one GPU
                 config = BackendConfig.model_validate(backend)
                 ensure_hosts(llm, config)  # load the models before the clock starts
                 warm = {"base": {**base, "run": {**base["run"], "steps": 1}}, "seeds": hosts, "backend": backend}

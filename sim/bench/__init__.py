@@ -62,6 +62,7 @@ class Plan:
     sweep_sims: int = 2  # simulations at once in the sweep section
     sweep_agents: int = 4
     sweep_steps: int = 2
+    sweep_repeats: int = 2  # rounds of (shared, one each), alternating order
     sections: tuple[str, ...] = SECTIONS
 
 
@@ -74,6 +75,7 @@ QUICK = Plan(
     steer_batch=8,
     steer_prompt_len=64,
     steer_repeats=4,
+    sweep_repeats=1,
 )
 
 

@@ -108,10 +108,12 @@ def _memory(sec: dict[str, Any], results: dict[str, Any]) -> list[str]:
 
 def _sweep(sec: dict[str, Any], results: dict[str, Any]) -> list[str]:
     out = [f"{sec['simulations']} simulations x {sec['agents_per_simulation']} LLM agents x {sec['steps']} steps at "
-           f"once on one Ray cluster of {sec['cpus']:g} CPUs; each setting warmed up first (hosts loaded)."]  # fmt: skip
+           f"once on one Ray cluster of {sec['cpus']:g} CPUs (the same CPUs for both settings); hosts loaded and "
+           "warmed before the clock starts; best of the repeats."]  # fmt: skip
     for name, s in sec["settings"].items():
-        out.append(f"- {name} ({s['hosts']} host(s)): {s['decisions']} decisions in {s['seconds']:.2f} s; warm-up "
-                   f"sweep incl. host start {s['warmup_seconds']:.1f} s.")  # fmt: skip
+        out.append(f"- {name} ({s['hosts']} host(s), {s['threads_per_host']} torch thread(s) each): {s['decisions']} "
+                   f"decisions in {s['seconds']:.2f} s; host CPU {s['host_cpu_seconds_per_decision']:.3f} s per "
+                   f"decision; {s['requests_per_backend_call']:.2f} simulation batches per forward call.")  # fmt: skip
     return out
 
 

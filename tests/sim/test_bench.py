@@ -147,3 +147,18 @@ def test_cli_has_the_bench_command():
     args = build_parser().parse_args(["bench", "--quick", "--device", "cpu", "--out", "x"])
     assert args.quick and args.device == "cpu" and args.out == "x"
     assert set(SECTIONS) >= set(TINY.sections)
+
+
+def test_sweep_section_runs_the_same_simulations_on_one_shared_host_and_on_one_host_each(ray_cluster):
+    from sim.bench import Bench
+    from sim.bench import sweep as bench_sweep
+
+    plan = plan_for(True, model="tiny-random-llama", sweep_sims=2, sweep_agents=2, sweep_steps=1, sweep_repeats=1)
+    sec = bench_sweep.section(Bench(plan, "cpu", "tiny-random-llama"))
+    shared, each = sec["settings"]["shared_host"], sec["settings"]["host_each"]
+    assert (shared["hosts"], each["hosts"]) == (1, 2)
+    assert shared["decisions"] == each["decisions"] > 0  # the same seeds decide the same number of times
+    assert shared["failed"] == each["failed"] == 0
+    assert sec["ratio"] == round(each["seconds"] / shared["seconds"], 2)
+    rows = bench_report.sweep_rows(sec, {})
+    assert [r["figure"] for r in rows] == ["Sweep, 2 simulations: one host each", "Sweep, 2 simulations: one shared host"]
