@@ -25,8 +25,9 @@ def _vector(model: Any, layers: Sequence[int], seed: int) -> SteeringVector:
     gen = torch.Generator().manual_seed(seed)
     hidden = int(model.config.hidden_size)
     n = len(find_decoder_layers(model))
+    model_id = str(getattr(model.config, "name_or_path", "") or "bench")  # the model's own id: no mismatch warning
     return SteeringVector(directions={layer: torch.randn(hidden, generator=gen) for layer in layers},
-                          model_id="bench", hidden_size=hidden, num_layers=n, method="random")  # fmt: skip
+                          model_id=model_id, hidden_size=hidden, num_layers=n, method="random")  # fmt: skip
 
 
 def middle_layers(n_layers: int, k: int) -> list[int]:

@@ -48,6 +48,18 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_layers(args: argparse.Namespace) -> int:
+    from steering.fit import layer_report
+
+    rows = layer_report(args.runs, args.layers, phase=args.phase)
+    print("| layer | resid norm | within-episode spread | EAST norm | spread/EAST norm | opposite | separation "
+          "| separation/spread |\n|---:|---:|---:|---:|---:|:---:|---:|---:|")  # fmt: skip
+    for r in rows:
+        print(f"| {r['layer']} | {r['resid_norm']:.1f} | {r['spread']:.2f} | {r['east_norm']:.3f} | "
+              f"{r['unit_coef']:.1f} | {'yes' if r['opposite'] else 'no'} | {r['separation']:.3f} | {r['snr']:.3f} |")  # fmt: skip
+    return 0
+
+
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from sim.config import parse_overrides
     from steering.sweep import markdown, sweep
@@ -56,9 +68,15 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     table = sweep(args.scenario, args.vector, args.coefficients, args.out, layer_sets=layer_sets,
                   groups=args.groups.split(",") if args.groups else None, positions=args.positions.split(","),
                   operator=args.operator, control=args.control, overrides=parse_overrides(args.set or []),
-                  progress=not args.quiet)  # fmt: skip
-    print(markdown(table))
-    print(f"table: {Path(args.out) / 'sweep.csv'}")
+                  seeds=args.seeds, metric=args.metric, progress=not args.quiet)  # fmt: skip
+    if args.seeds:  # the per-run rows are in sweep.csv; the summary over seeds is the answer
+        from steering.sweep import summarize
+
+        print(markdown(summarize(table, args.metric)))
+        print(f"tables: {Path(args.out) / 'summary.csv'}, per run: {Path(args.out) / 'sweep.csv'}")
+    else:
+        print(markdown(table))
+        print(f"table: {Path(args.out) / 'sweep.csv'}")
     return 0
 
 
@@ -119,18 +137,45 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("scenario")
     p.add_argument("--vector", required=True, help="a saved steering vector")
-    p.add_argument("--coefficients", type=_floats, required=True, help="comma-separated, e.g. 0,2,4,8")
+    p.add_argument(
+        "--coefficients",
+        type=_floats,
+        required=True,
+        help="comma-separated, e.g. 0,2,4,8; a list starting with a negative number needs '=': --coefficients=-4,0,4",
+    )
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--layers", action="append", help="a layer set to apply, e.g. 15 or 10,15; repeat for a grid")
     p.add_argument("--groups", help="comma-separated groups to steer (default: every LLM group)")
     p.add_argument("--positions", default="last_prompt,generated", help="last_prompt, all_prompt, generated")
     p.add_argument("--operator", default="add", choices=["add", "add_norm", "rotate", "ablate"])
     p.add_argument("--control", choices=["shuffled"], help="also run a shuffled-vector control")
+    p.add_argument(
+        "--seeds",
+        type=_ints,
+        help="run every setting once per seed (e.g. 10,11,12); adds summary.csv with the mean and sd over seeds",
+    )
+    p.add_argument("--metric", default="mean_action_entropy",
+                   help="what the summary over seeds reports, e.g. entropy.harvest (one phase)")  # fmt: skip
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a scenario field")
     p.set_defaults(func=_cmd_sweep)
 
-    p = cmds.add_parser("bench", help="steered vs unsteered batched forward time (1 and 4 layers)",
-                        epilog="example: normsim steer bench --batch 16 --repeats 10 --out steer_bench.json")
+    p = cmds.add_parser(
+        "layers",
+        help="EAST layer choice and coefficient scale from captured runs",
+        description="Per layer: residual-stream norm, within-episode spread, EAST vector norm, and "
+        "Selective Steering's opposite-sign criterion (high- vs low-entropy decisions), best first.",
+        epilog="example: normsim steer layers --from runs/bandit_llm-seed0 --layers 6,9,12,15",
+    )
+    p.add_argument("--from", dest="runs", action="append", required=True, metavar="RUN_DIR")
+    p.add_argument("--layers", type=_ints, required=True)
+    p.add_argument("--phase", help="only decisions of this phase")
+    p.set_defaults(func=_cmd_layers)
+
+    p = cmds.add_parser(
+        "bench",
+        help="steered vs unsteered batched forward time (1 and 4 layers)",
+        epilog="example: normsim steer bench --batch 16 --repeats 10 --out steer_bench.json",
+    )
     p.add_argument("--model", default="smollm2-135m")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--prompt-len", type=int, default=64)

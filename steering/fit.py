@@ -85,6 +85,44 @@ def fit_east(run_dirs: Sequence[str | Path], layers: Sequence[int], model: Model
     return _vector(dirs, planes, model, "east", run_dirs, {"phase": phase, "decisions": n})
 
 
+def layer_report(run_dirs: Sequence[str | Path], layers: Sequence[int], *,
+                 phase: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """Which layers to steer with EAST, and at what coefficient scale, best first.
+
+    Per layer: ``resid_norm``, the mean norm of the captured activations; ``spread``, the
+    mean distance of an activation from its episode's mean (what EAST's centring keeps);
+    ``east_norm``, the norm of the EAST vector; ``unit_coef`` = spread / east_norm, the
+    coefficient at which the shift is as large as that typical within-episode
+    difference. ``opposite``: Selective Steering's criterion
+    (:func:`extract.opposite_sign_layers`) with high-entropy decisions (above the median)
+    as positives and low-entropy ones (below it) as negatives; ``snr``: its separation
+    divided by the spread. Order: qualifying layers first, then by ``snr``: the raw
+    separation grows with the residual norm, which grows with depth, so ranked by it
+    the last layer would always win.
+    """
+    info, pos, neg = {}, {}, {}
+    for layer in layers:
+        acts, rows = _gather(run_dirs, layer, phase)
+        episodes = list(zip(rows["source"], rows["agent_id"], strict=True))
+        ent = torch.tensor(rows["entropy"].to_numpy(dtype="float32"))
+        codes = torch.as_tensor(extract._codes(episodes))
+        means = torch.zeros(int(codes.max()) + 1, acts.shape[1]).index_add_(0, codes, acts.float())
+        means /= torch.bincount(codes).float()[:, None]
+        spread = float((acts.float() - means[codes]).norm(dim=1).mean())
+        u = extract.east(acts, ent, episodes)
+        info[layer] = {"resid_norm": float(acts.float().norm(dim=1).mean()), "spread": spread,
+                       "east_norm": float(u.norm()), "unit_coef": spread / max(float(u.norm()), 1e-12)}  # fmt: skip
+        median = float(ent.median())
+        pos[layer], neg[layer] = acts[ent > median], acts[ent < median]
+        if not len(pos[layer]) or not len(neg[layer]):
+            raise ValueError(f"layer {layer}: every decision has the same entropy; no high/low split")
+    rows = [{"layer": sc.layer, **info[sc.layer], "opposite": sc.opposite, "pos_projection": sc.pos_projection,
+             "neg_projection": sc.neg_projection, "separation": sc.separation,
+             "snr": sc.separation / max(info[sc.layer]["spread"], 1e-12)}
+            for sc in extract.opposite_sign_layers(pos, neg)]  # fmt: skip
+    return sorted(rows, key=lambda r: (not r["opposite"], -r["snr"]))
+
+
 def fit_success(run_dirs: Sequence[str | Path], layers: Sequence[int], model: ModelInfo, *,
                 phase: str | None = None, quantile: float = 0.5) -> SteeringVector:  # fmt: skip
     """High-payoff minus low-payoff decisions (payoff: the event's ``value``)."""

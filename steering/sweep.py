@@ -7,6 +7,13 @@ environment's headline metrics per (vector, layers, coefficient); with
 ``control="shuffled"`` every setting is repeated with the shuffled vector (same norm
 per layer, no direction), EAST's control. Coefficient 0 is run once: it is
 bit-identical whichever vector is loaded.
+
+With ``seeds``, every setting runs once per seed (``run.seed``; the shuffled control
+stays the one vector drawn from the scenario's own seed) and the table gains a
+``seed`` column; ``summarize`` then gives each metric's mean, standard deviation and
+seed count per setting, and the vector-minus-shuffled difference paired by seed.
+Settings share each seed's random numbers, so paired differences carry less noise
+than the spread across seeds.
 """
 
 from __future__ import annotations
@@ -39,9 +46,13 @@ def sweep(
     operator: str = "add",
     control: str | None = None,
     overrides: dict[str, Any] | None = None,
+    seeds: Sequence[int] | None = None,
+    metric: str = "mean_action_entropy",
     progress: bool = False,
 ) -> pd.DataFrame:
-    """Run every (vector, layers, coefficient) and write ``sweep.csv`` and ``sweep.md``."""
+    """Run every (seed, vector, layers, coefficient) and write ``sweep.csv`` (one row per
+    run) and ``sweep.md``; with seeds also ``summary.csv``, :func:`summarize` of ``metric``
+    (a column of the table: a key metric, or ``entropy.PHASE`` for one phase's decisions)."""
     from sim.config import load_scenario
     from sim.runner import run
 
@@ -60,29 +71,62 @@ def sweep(
     elif control is not None:
         raise ValueError(f"unknown control '{control}'; allowed: shuffled")
     rows: list[dict[str, Any]] = []
-    zero: dict[str, Any] | None = None
-    for layers in layer_sets:
-        for name, path in variants.items():
-            for coef in coefficients:
-                label = f"{name}-L{'all' if layers is None else '_'.join(map(str, layers))}-c{coef:g}"
-                if coef == 0 and zero is not None:
-                    rows.append({**zero, "vector": name, "layers": _layers(layers), "run": zero["run"]})
-                    continue
-                block = {"vector": str(path), "layers": None if layers is None else list(layers),
-                         "coefficient": float(coef), "positions": list(positions), "operator": operator}  # fmt: skip
-                steer = {f"population.{names.index(g)}.steering": block for g in targets}
-                result = run(scenario, overrides={**(overrides or {}), **steer}, run_dir=out / "runs" / label,
-                             progress=progress, report=False)  # fmt: skip
-                row = {"vector": name, "layers": _layers(layers), "coefficient": float(coef),
-                       **{k: result.metrics.get(k) for k in KEY_METRICS if _scalar(result.metrics.get(k))},
-                       "run": str(result.dir)}  # fmt: skip
-                rows.append(row)
-                if coef == 0:
-                    zero = row
+    for seed in seeds if seeds else [None]:
+        zero: dict[str, Any] | None = None  # coefficient 0 is run once per seed
+        seeded = {**(overrides or {}), **({} if seed is None else {"run.seed": int(seed)})}
+        for layers in layer_sets:
+            for name, path in variants.items():
+                for coef in coefficients:
+                    label = f"{name}-L{'all' if layers is None else '_'.join(map(str, layers))}-c{coef:g}"
+                    label += "" if seed is None else f"-s{seed}"
+                    head = {} if seed is None else {"seed": int(seed)}
+                    if coef == 0 and zero is not None:
+                        rows.append({**zero, "vector": name, "layers": _layers(layers)})
+                        continue
+                    block = {"vector": str(path), "layers": None if layers is None else list(layers),
+                             "coefficient": float(coef), "positions": list(positions), "operator": operator}  # fmt: skip
+                    steer = {f"population.{names.index(g)}.steering": block for g in targets}
+                    result = run(scenario, overrides={**seeded, **steer}, run_dir=out / "runs" / label,
+                                 progress=progress, report=False)  # fmt: skip
+                    row = {**head, "vector": name, "layers": _layers(layers), "coefficient": float(coef),
+                           **{k: result.metrics.get(k) for k in KEY_METRICS if _scalar(result.metrics.get(k))},
+                           **_by_phase(result.metrics), "run": str(result.dir)}  # fmt: skip
+                    rows.append(row)
+                    pd.DataFrame(rows).to_csv(out / "sweep.csv", index=False)  # an interrupted sweep keeps its runs
+                    if coef == 0:
+                        zero = row
     table = pd.DataFrame(rows)
     table.to_csv(out / "sweep.csv", index=False)
-    (out / "sweep.md").write_text(markdown(table) + "\n")
+    text = markdown(table)
+    if seeds:
+        summary = summarize(table, metric)
+        summary.to_csv(out / "summary.csv", index=False)
+        text = markdown(summary) + "\n\nper run:\n\n" + text
+    (out / "sweep.md").write_text(text + "\n")
     return table
+
+
+def summarize(table: pd.DataFrame, metric: str = "mean_action_entropy") -> pd.DataFrame:
+    """Per (vector, layers, coefficient) over seeds: ``metric`` mean, sd (ddof 1) and
+    seed count, and, when a shuffled control ran, ``minus_shuffled``: the mean and sd
+    over seeds of (vector - shuffled) at the same seed, layers and coefficient."""
+    keys = ["vector", "layers", "coefficient"]
+    if metric not in table.columns:
+        raise ValueError(f"no column '{metric}' in the sweep table; columns: {list(table.columns)}")
+    stats = table.groupby(keys, sort=False)[metric].agg(["mean", "std", "count"]).reset_index()
+    stats = stats.rename(columns={"mean": f"{metric}_mean", "std": f"{metric}_sd", "count": "seeds"})
+    if {"vector", "shuffled"} <= set(table["vector"]):
+        wide = table.pivot_table(index=["seed", "layers", "coefficient"], columns="vector", values=metric)
+        diff = (wide["vector"] - wide["shuffled"]).groupby(level=["layers", "coefficient"]).agg(["mean", "std"])
+        diff = diff.rename(columns={"mean": "minus_shuffled_mean", "std": "minus_shuffled_sd"}).reset_index()
+        stats = stats.merge(diff.assign(vector="vector"), on=keys, how="left")
+    return stats
+
+
+def _by_phase(metrics: dict[str, Any]) -> dict[str, float]:
+    """Mean action entropy of each phase (``entropy.harvest``), when there are several."""
+    phases = metrics.get("mean_action_entropy_by_phase") or {}
+    return {f"entropy.{k}": float(v) for k, v in phases.items() if _scalar(v)} if len(phases) > 1 else {}
 
 
 def _layers(layers: Sequence[int] | None) -> str:

@@ -48,6 +48,10 @@ def test_prompt_shows_history_as_text(tmp_path):
     p = pull_prompt(system, arms=["blue", "red"], pulls=[(0, 3.14), (1, -1.0)], round_no=3, rounds=5, history=1)
     assert "Round 2: you pressed red and won -1.0 points." in p.user and "Round 1" not in p.user
     assert "round 3 of 5" in p.user and p.answer_prefix == "I press "
+    # the totals cover every round, also those the history window hides
+    assert "Totals: blue pressed 1 time, average 3.1 points; red pressed 1 time, average -1.0 points." in p.user
+    first = pull_prompt(system, arms=["blue", "red"], pulls=[(1, 2.0), (1, 5.0)], round_no=3, rounds=5, history=None)
+    assert "Totals: blue never pressed; red pressed 2 times, average 3.5 points." in first.user
     assert "blue and red" in system and "5 rounds" in system
 
 
