@@ -62,6 +62,9 @@ def overhead(model: Any, *, batch: int = 16, prompt_len: int = 64, layer_counts:
             steerers[k] = (s, [(a, b, 0)[i % 3] for i in range(batch)])
     times: dict[str, list[float]] = {name: [] for name, _, _ in configs}
 
+    # Inference mode, as the decision path runs: with autograd on, the hooks' in-place
+    # writes into activations that require grad add copies the real path never pays.
+    @torch.inference_mode()
     def once(name: str, k: int, pos: str) -> float:
         if k == 0:
             start = time.perf_counter()

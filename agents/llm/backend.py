@@ -8,9 +8,11 @@ serialisable batch requests (so a Ray actor can host it in another process):
 * :meth:`Backend.generate`: seeded free text for every item (:mod:`agents.llm.generation`).
 
 Both start with :meth:`Backend.prefill`: the longest token prefix that all items share
-(the chat header and the environment's system text) is computed once, kept in a small
-LRU cache across calls, and its KV cache is broadcast to the batch; then every item's
-own context runs in one padded forward pass.
+(the chat header and the environment's system text) is computed once and kept in a small
+LRU cache across calls; then every item's own context runs in one padded forward pass.
+Where the model supports it (:mod:`agents.llm.attention`), the prefix's keys and values
+stay a single copy that every row attends to (the rows' cache holds only their own
+tokens); otherwise they are broadcast into each row's cache.
 
 Every forward pass goes through :meth:`Backend._forward`. While it runs,
 ``backend.active`` says which stage runs and which item each batch row belongs to
@@ -90,8 +92,8 @@ class ActiveForward:
 class Prefilled:
     """Contexts run through the model: what scoring and generation continue from."""
 
-    cache: Any  # transformers DynamicCache, batch = len(rows)
-    valid: torch.Tensor  # (N, T) bool: which cache columns hold real tokens of that row
+    cache: Any  # transformers DynamicCache (an attention.PrefixedCache when the prefix is shared), batch = len(rows)
+    valid: torch.Tensor  # (N, T) bool: which (per-row) cache columns hold real tokens of that row
     next_pos: torch.Tensor  # (N,) long: position id of each row's next token
     last_logits: torch.Tensor  # (N, V) float32: logits at each row's last context token
     activations: dict[int, torch.Tensor]  # layer -> (N, hidden) output at the last context token
@@ -101,7 +103,7 @@ class Backend:
     """One model copy and its tokenizer; all batch work of every policy using it."""
 
     def __init__(self, model: Any, tokenizer: Any, *, name: str, reuse_prefix: bool = True,
-                 padding_side: PaddingSide = "right", token_budget: int = 8192, logit_budget: int = 1 << 26,
+                 padding_side: PaddingSide = "right", token_budget: int = 1024, logit_budget: int = 1 << 24,
                  prefix_cache_size: int = 8) -> None:  # fmt: skip
         self.model = model
         self.tokenizer = tokenizer
@@ -121,6 +123,9 @@ class Backend:
         self._keeps_logits = "logits_to_keep" in inspect.signature(model.forward).parameters
         self._steering: Any = None  # steering.engine.BackendSteering, made on the first steered call
         self._own_prefix = False  # the current call steers all prompt tokens of some item: share no prefix
+        # Rows attend to one copy of the shared prefix (no per-row copies) where the model
+        # verifiably runs through agents.llm.attention; otherwise the prefix is broadcast.
+        self.share_prefix_kv = self._install_shared_attention()
 
     # ------------------------------------------------------------------ public API
     def score(self, items: Sequence[ScoreItem]) -> list[ScoreResult]:
@@ -196,7 +201,8 @@ class Backend:
                 capture: Sequence[int] = ()) -> Prefilled:  # fmt: skip
         """Run contexts (sharing their first ``prefix_len`` tokens) in one padded batch."""
         n = len(contexts)
-        cache = self._broadcast_prefix(tuple(contexts[0][:prefix_len]), n)
+        cache, columns = self._prefix_cache(tuple(contexts[0][:prefix_len]), n)
+        past_valid = torch.ones((n, columns), dtype=torch.bool)
         lengths = [len(c) - prefix_len for c in contexts]
         width = max(lengths)
         ids = torch.full((n, width), self.pad_id, dtype=torch.long)
@@ -208,7 +214,6 @@ class Backend:
             valid[i, cols] = True
             pos[i, cols] = torch.arange(prefix_len, prefix_len + length)
         last = torch.tensor([width - 1 if self.padding_side == "left" else length - 1 for length in lengths])
-        past_valid = torch.ones((n, prefix_len), dtype=torch.bool)
         mask = self.attention_mask(past_valid, valid, torch.zeros_like(ids))
         with self.capturing(capture, last) as captured:
             active = ActiveForward("context", tuple(rows), valid=valid, last=last)
@@ -221,11 +226,25 @@ class Backend:
             activations=captured,
         )
 
-    def _broadcast_prefix(self, prefix: tuple[int, ...], n: int) -> Any:
+    def _prefix_cache(self, prefix: tuple[int, ...], n: int) -> tuple[Any, int]:
+        """A cache for n rows continuing after ``prefix``, and how many columns each row holds."""
         from transformers import DynamicCache
 
+        from agents.llm.attention import PrefixedCache, SharedPrefix
+
         if not prefix:
-            return DynamicCache(config=self.model.config)
+            return DynamicCache(config=self.model.config), 0
+        kv = self._prefix_kv(prefix)
+        if self.share_prefix_kv:  # one copy for all rows; their cache starts empty
+            return PrefixedCache(self.model.config, SharedPrefix(kv)), 0
+        # expand() is free; the cache's first update concatenates, which copies once per row.
+        data = [(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in kv]
+        return DynamicCache(ddp_cache_data=data, config=self.model.config), len(prefix)
+
+    def _prefix_kv(self, prefix: tuple[int, ...]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per-layer (keys, values) of the prefix (batch 1), from the LRU cache or computed."""
+        from transformers import DynamicCache
+
         kv = self._prefixes.get(prefix)
         if kv is None:
             cache = DynamicCache(config=self.model.config)
@@ -240,9 +259,29 @@ class Backend:
             while len(self._prefixes) > self._prefix_cache_size:
                 self._prefixes.popitem(last=False)
         self._prefixes.move_to_end(prefix)
-        # expand() is free; the cache's first update concatenates, which copies once.
-        data = [(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in kv]
-        return DynamicCache(ddp_cache_data=data, config=self.model.config)
+        return kv
+
+    def _install_shared_attention(self) -> bool:
+        """Route attention through agents.llm.attention and check on a few tokens that
+        rows attending to a shared prefix get what a plain forward of the whole
+        sequence gives (models with their own attention code would skip the prefix)."""
+        from agents.llm.attention import install
+
+        if not install(self.model):
+            return False
+        self.share_prefix_kv = True
+        vocab = int(self.model.config.get_text_config().vocab_size)
+        seqs = [[(7 * i + 3) % vocab for i in range(n)] for n in (9, 7)]  # rows of different lengths
+        try:
+            state = self.prefill(seqs, [0, 1], prefix_len=5)
+            with torch.inference_mode():
+                want = [self.model(input_ids=torch.tensor([s], device=self.device)).logits[0, -1].float() for s in seqs]
+        except Exception:
+            return False
+        finally:
+            self._prefixes.clear()
+        got, want = state.last_logits, torch.stack(want)
+        return bool((got - want).abs().max() <= 1e-2 * (1 + want.abs().max()))
 
     # -------------------------------------------------------------------- forward
     def attention_mask(self, past_valid: torch.Tensor, valid: torch.Tensor, segments: torch.Tensor) -> torch.Tensor:
@@ -267,9 +306,11 @@ class Backend:
         kwargs: dict[str, Any] = {}
         if keep is not None and self._keeps_logits:
             kwargs["logits_to_keep"] = keep.to(self.device)
+        from agents.llm.attention import sharing
+
         self.active = active
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), sharing(getattr(cache, "prefix", None)):
                 out = self.model(
                     input_ids=ids.to(self.device),
                     attention_mask=mask,

@@ -121,10 +121,20 @@ def _score_options(backend: Backend, state: Prefilled, tails: Sequence[Sequence[
     r_idx = torch.tensor([t[0] for t in targets])
     s_idx = torch.tensor([slot[(t[0], t[1])] for t in targets])
     tok_idx = torch.tensor([t[2] for t in targets])
-    picked = logits[r_idx, s_idx, tok_idx] - torch.logsumexp(logits, dim=-1)[r_idx, s_idx]
+    with torch.inference_mode():  # logits is an inference tensor; in-place updates need the mode
+        picked = logits[r_idx, s_idx, tok_idx]  # read before the in-place logsumexp overwrites logits
+        picked -= _logsumexp_(logits)[r_idx, s_idx]
     for (r, _, _, k), value in zip(targets, picked.double().cpu().numpy(), strict=True):
         scores[r][k] += value
     return scores
+
+
+def _logsumexp_(logits: torch.Tensor) -> torch.Tensor:
+    """logsumexp over the last dimension, overwriting ``logits``: the option stage's
+    logits (rows x positions x vocabulary) are the largest tensor of a call, and
+    torch.logsumexp would allocate a temporary of the same size."""
+    top = logits.amax(dim=-1, keepdim=True)
+    return logits.sub_(top).exp_().sum(dim=-1).log_() + top.squeeze(-1)
 
 
 def score_reference(backend: Backend, items: Sequence[ScoreItem]) -> list[np.ndarray]:

@@ -57,8 +57,8 @@ class Plan:
     memory_agents: tuple[int, ...] = (10, 50, 100)
     memory_warmup: int = 0  # rounds before the measured decision in the memory processes
     # Experiment beside the default: the same smallest and largest counts with these
-    # (token_budget, logit_budget) chunk budgets of the Backend; None skips it.
-    memory_budgets: tuple[int, int] | None = (1024, 1 << 24)
+    # (token_budget, logit_budget) chunk budgets of the Backend; None (default) skips it.
+    memory_budgets: tuple[int, int] | None = None
     sweep_sims: int = 2  # simulations at once in the sweep section
     sweep_agents: int = 4
     sweep_steps: int = 2

@@ -98,12 +98,12 @@ def _memory(sec: dict[str, Any], results: dict[str, Any]) -> list[str]:
                   f"{r['peak_method']} |" for r in bounded["rows"]]  # fmt: skip
         lines += ["", f"Experiment: the same with `Backend(token_budget={bounded['token_budget']}, "
                   f"logit_budget={bounded['logit_budget']})` (smaller chunks): growth {bounded['growth_pct']:+.1f} % "
-                  f"instead of {sec['growth_pct']:+.1f} %. A chunk's memory is its rows' KV cache (the shared prefix "
-                  "is copied into every row) plus the option stage's logits (rows x option tokens x vocabulary, in "
-                  "float32, and log-sum-exp temporaries of the same size); the default budgets bound neither the "
-                  "prefix's share of the KV cache nor the logits tightly."]  # fmt: skip
+                  f"instead of {sec['growth_pct']:+.1f} % with the default budgets."]  # fmt: skip
     return [f"Each count in a fresh process, one batched decision round (prompts after {sec['prompt_warmup_rounds']} "
-            "scripted rounds); growth is over the smallest count.", ""] + lines  # fmt: skip
+            "scripted rounds); growth is over the smallest count. Agents are scored in chunks of bounded size (the "
+            "Backend's token and logit budgets); the shared prefix's KV cache is held once, not per row, so a chunk's "
+            "memory does not grow with the agent count; what grows is the allocator's retained heap and per-agent "
+            "prompts.", ""] + lines  # fmt: skip
 
 
 def _sweep(sec: dict[str, Any], results: dict[str, Any]) -> list[str]:
