@@ -374,14 +374,7 @@ def remote_policy_for(cfg: Any, backend: BackendConfig, steering: Any = None) ->
 
         steer = resolve(steering, _model_view(proxy))
         proxy.register_vector(steer.vector)  # now: a vector the host rejects fails before the run starts
-    return LLMPolicy(
-        proxy,
-        temperature=cfg.temperature,
-        greedy=cfg.greedy,
-        max_new_tokens=cfg.max_new_tokens,
-        capture_layers=cfg.capture_layers,
-        steer=steer,
-    )
+    return LLMPolicy.from_config(proxy, cfg, steer)
 
 
 def _model_view(proxy: RemoteBackend) -> Any:

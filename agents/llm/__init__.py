@@ -49,14 +49,7 @@ def policy_for(cfg: Any, steering: Any = None) -> LLMPolicy:
         from steering.fit import resolve
 
         steer = resolve(steering, backend)
-    return LLMPolicy(
-        backend,
-        temperature=cfg.temperature,
-        greedy=cfg.greedy,
-        max_new_tokens=cfg.max_new_tokens,
-        capture_layers=cfg.capture_layers,
-        steer=steer,
-    )
+    return LLMPolicy.from_config(backend, cfg, steer)
 
 
 __all__ = ["get_backend", "policy_for"]

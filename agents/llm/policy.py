@@ -50,6 +50,12 @@ class LLMPolicy:
         self.capture_layers = tuple(capture_layers)
         self._captures: list[dict[str, Any]] = []
 
+    @classmethod
+    def from_config(cls, backend: BatchBackend, cfg: Any, steer: Any = None) -> LLMPolicy:
+        """The front of a population group's ``policy: {type: llm, ...}`` block, local or on a host."""
+        return cls(backend, temperature=cfg.temperature, greedy=cfg.greedy, max_new_tokens=cfg.max_new_tokens,
+                   capture_layers=cfg.capture_layers, steer=steer)  # fmt: skip
+
     @property
     def batch_key(self) -> tuple[Any, ...]:
         return ("llm", *self.backend.key)
