@@ -40,6 +40,7 @@ def build_policies(scenario: Any) -> dict[str, Policy]:
             scripted = scripted or build_policy(group.policy, scenario.environment.type)
             policies[group.name] = scripted
         else:
-            policies[group.name] = build_policy(group.policy, scenario.environment.type, scenario.backend,
-                                                group.steering)  # fmt: skip
+            policies[group.name] = build_policy(
+                group.policy, scenario.environment.type, scenario.backend, group.steering
+            )
     return policies

@@ -39,8 +39,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from agents.cluster import ensure_ray, host_resources
+from agents.config import BackendConfig
 from agents.merging import plan_merges
-from sim.backend import BackendConfig, ensure_ray, host_resources
 
 HOST_PREFIX = "normsim-host"
 _slot = 0  # which of a model's hosts this process's simulation uses (set per sweep run)
@@ -381,5 +382,9 @@ def _model_view(proxy: RemoteBackend) -> Any:
     """What ``steering.fit`` reads of a backend (its name and sizes, and ``score`` for
     prompt-set fits), answered by the host: fits and checks run where the simulation runs."""
     info = proxy.model_info()
-    return SimpleNamespace(name=info["model_id"], model=SimpleNamespace(config=SimpleNamespace(
-        hidden_size=info["hidden_size"])), layers=range(info["num_layers"]), score=proxy.score)  # fmt: skip
+    return SimpleNamespace(
+        name=info["model_id"],
+        model=SimpleNamespace(config=SimpleNamespace(hidden_size=info["hidden_size"])),
+        layers=range(info["num_layers"]),
+        score=proxy.score,
+    )

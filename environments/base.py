@@ -26,10 +26,29 @@ from environments import mechanics
 
 # Columns of events.parquet, in order. Environments put what does not fit in `info`.
 EVENT_COLUMNS = (
-    "run_id", "step", "phase", "agent_id", "group", "persona", "policy",
-    "options", "probs", "choice", "chosen", "entropy", "parse_failed", "text",
-    "group_norm", "value", "target", "violation", "steer_vector", "steer_coef", "info", "prompt",
-)  # fmt: skip
+    "run_id",
+    "step",
+    "phase",
+    "agent_id",
+    "group",
+    "persona",
+    "policy",
+    "options",
+    "probs",
+    "choice",
+    "chosen",
+    "entropy",
+    "parse_failed",
+    "text",
+    "group_norm",
+    "value",
+    "target",
+    "violation",
+    "steer_vector",
+    "steer_coef",
+    "info",
+    "prompt",
+)
 
 
 class SocietyModel(mesa.Model):

@@ -67,17 +67,4 @@ def pick_peer(agent: SocietyAgent, peers: Sequence[SocietyAgent], rng: np.random
     return others[int(rng.integers(len(others)))]
 
 
-def gini(values: Sequence[float]) -> float:
-    """Gini coefficient of non-negative wealth (shifted up if some are negative)."""
-    x = np.asarray(values, dtype=np.float64)
-    if x.size == 0:
-        return 0.0
-    x = x - min(0.0, x.min())
-    total = x.sum()
-    if total <= 0:
-        return 0.0
-    diff = np.abs(x[:, None] - x[None, :]).sum()
-    return float(diff / (2 * x.size * total))
-
-
 PayoffFn = Callable[[SocietyAgent], float]

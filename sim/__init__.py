@@ -10,10 +10,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-# Public names, imported on first use: environments import sim.schema while
+# Public names, imported on first use: environments import sim.core.schema while
 # sim.config imports the environments' registry, so nothing heavy loads here.
 _EXPORTS = {
-    "ConfigError": "sim.schema",
+    "ConfigError": "sim.core.schema",
     "Scenario": "sim.config",
     "load_scenario": "sim.config",
     "RunResult": "sim.runner",

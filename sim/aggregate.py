@@ -126,8 +126,17 @@ def summarise(results: pd.DataFrame, params: Sequence[str]) -> pd.DataFrame:
             if not values:
                 continue
             mean, std, low, high = confidence_interval(values)
-            rows.append({**head, "metric": metric, "n": len(values), "mean": mean, "std": std,
-                         "ci95_low": low, "ci95_high": high})  # fmt: skip
+            rows.append(
+                {
+                    **head,
+                    "metric": metric,
+                    "n": len(values),
+                    "mean": mean,
+                    "std": std,
+                    "ci95_low": low,
+                    "ci95_high": high,
+                }
+            )
     return pd.DataFrame(rows, columns=columns)
 
 

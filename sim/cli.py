@@ -15,13 +15,24 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sim.schema import ConfigError
+from sim.core.schema import ConfigError
 
 HEADLINE = (
-    "survival_time", "survived", "efficiency", "equality", "over_usage", "norm_violation_rate",
-    "punishment_rate", "mean_action_entropy", "violation_rate", "awareness_coverage", "mean_reward",
-    "cooperation", "helpfulness", "false_alarm_rate",
-)  # fmt: skip
+    "survival_time",
+    "survived",
+    "efficiency",
+    "equality",
+    "over_usage",
+    "norm_violation_rate",
+    "punishment_rate",
+    "mean_action_entropy",
+    "violation_rate",
+    "awareness_coverage",
+    "mean_reward",
+    "cooperation",
+    "helpfulness",
+    "false_alarm_rate",
+)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -137,8 +148,10 @@ def _add_verbosity(parser: argparse.ArgumentParser) -> None:
     to its parent (``normsim steer -q fit``).
     """
     taken = parser._option_string_actions
-    for flags, dest, text in ((("-q", "--quiet"), "quiet", "no progress output"),
-                              (("-v", "--verbose"), "verbose", "more output and debug logs")):  # fmt: skip
+    for flags, dest, text in (
+        (("-q", "--quiet"), "quiet", "no progress output"),
+        (("-v", "--verbose"), "verbose", "more output and debug logs"),
+    ):
         free = [f for f in flags if f not in taken]
         if "--" + dest in free:
             parser.add_argument(*free, dest=dest, action="store_true", default=argparse.SUPPRESS, help=text)

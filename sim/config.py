@@ -15,46 +15,12 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from agents.config import BackendConfig, PolicyConfig
 from environments import CONFIGS, SCRIPTED_RULES
-from sim.backend import BackendConfig
-from sim.schema import ConfigError, StrictModel, format_errors, register_union_tags
+from sim.core.schema import ConfigError, StrictModel, format_errors, register_union_tags
 from steering.config import SteeringConfig
 
 Persona = Literal["altruistic", "selfish", "neutral"]
-
-
-# --------------------------------------------------------------------------- policies
-class ScriptedPolicyConfig(StrictModel):
-    """A rule-based policy; ``rule`` names one of the environment's scripted rules."""
-
-    type: Literal["scripted"] = "scripted"
-    rule: str
-
-
-class LLMPolicyConfig(StrictModel):
-    """A language model deciding by scoring options (see agents.llm)."""
-
-    type: Literal["llm"] = "llm"
-    model: str = "smollm2-135m"
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    device: str = "auto"
-    temperature: float = Field(1.0, ge=0.0)
-    greedy: bool = False
-    trust_remote_code: bool = False
-    max_new_tokens: int = Field(24, ge=1, le=512)
-    capture_layers: list[int] = Field(default_factory=list)
-
-
-def _policy_tag(value: Any) -> str:
-    if isinstance(value, dict):
-        return str(value.get("type", "scripted"))
-    return getattr(value, "type", "scripted")
-
-
-PolicyConfig = Annotated[
-    Annotated[ScriptedPolicyConfig, "scripted"] | Annotated[LLMPolicyConfig, "llm"],
-    Field(discriminator="type"),
-]
 
 
 class StrategyConfig(StrictModel):
@@ -107,7 +73,9 @@ class SocialLearningConfig(StrictModel):
     enabled: bool = False
     every: int = Field(1, ge=1, description="rounds between learning phases")
     probability: float = Field(1.0, ge=0.0, le=1.0, description="chance an agent compares itself this round")
-    selection_strength: float = Field(1.0, gt=0.0, description="Fermi temperature K: p = 1/(1+exp(-(pi_peer-pi_self)/K))")
+    selection_strength: float = Field(
+        1.0, gt=0.0, description="Fermi temperature K: p = 1/(1+exp(-(pi_peer-pi_self)/K))"
+    )
     copy_beliefs: bool = Field(True, description="copy the peer's norm belief along with its strategy")
     payoff: Literal["round", "wealth"] = "round"
 
@@ -117,7 +85,9 @@ class GroupNormConfig(StrictModel):
     every: int = Field(3, ge=1, description="rounds between votes")
     rule: Literal["median", "majority"] = "median"
     initial: float | None = Field(None, ge=0.0, description="G(0); none means no norm until the first vote")
-    proposal: Literal["choice", "text"] = Field("choice", description="LLM agents pick a ceiling from options or write one")
+    proposal: Literal["choice", "text"] = Field(
+        "choice", description="LLM agents pick a ceiling from options or write one"
+    )
 
 
 class MechanicsConfig(StrictModel):

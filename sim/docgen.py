@@ -171,8 +171,8 @@ def _type_text(annotation: Any, path: str, scope: str | None = None) -> str:
 
 def _tagged_union_member(model: type[BaseModel]) -> bool:
     # Policies and environments are picked by `type:`; other blocks with a `type` field are plain.
+    from agents.config import LLMPolicyConfig, ScriptedPolicyConfig
     from environments import CONFIGS
-    from sim.config import LLMPolicyConfig, ScriptedPolicyConfig
 
     return model in set(CONFIGS.values()) | {LLMPolicyConfig, ScriptedPolicyConfig}
 

@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sim.backend import BackendConfig, ensure_ray
+from agents.cluster import ensure_ray
+from agents.config import BackendConfig
 
 
 def sweep_workers(
@@ -51,8 +52,14 @@ def sweep_workers(
                 start = time.perf_counter()
                 result = run_sweep(sweep, scratch / f"w{n}-{k}", backend={"kind": "ray", "workers": n})
                 best = min(best, time.perf_counter() - start)
-            rows.append({"workers": n, "runs": len(result.results), "seconds": round(best, 3),
-                         "runs_per_second": round(len(result.results) / best, 2)})  # fmt: skip
+            rows.append(
+                {
+                    "workers": n,
+                    "runs": len(result.results),
+                    "seconds": round(best, 3),
+                    "runs_per_second": round(len(result.results) / best, 2),
+                }
+            )
         return rows
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -119,12 +126,21 @@ def host_sharing(
                     return sum(a[key] - b[key] for a, b in zip(after, before, strict=True))
 
                 decisions = int(result.results["decisions"].sum())
-                rows.append({"setting": label, "round": k, "sims": sims, "hosts": hosts,
-                             "threads_per_host": after[0]["threads"], "decisions": decisions,
-                             "seconds": round(seconds, 2), "decisions_per_second": round(decisions / seconds, 3),
-                             "host_cpu_seconds_per_decision": round(delta("cpu_seconds") / decisions, 3),
-                             "requests_per_backend_call": round(delta("requests") / max(delta("backend_calls"), 1), 2),
-                             "failed": len(result.failed)})  # fmt: skip
+                rows.append(
+                    {
+                        "setting": label,
+                        "round": k,
+                        "sims": sims,
+                        "hosts": hosts,
+                        "threads_per_host": after[0]["threads"],
+                        "decisions": decisions,
+                        "seconds": round(seconds, 2),
+                        "decisions_per_second": round(decisions / seconds, 3),
+                        "host_cpu_seconds_per_decision": round(delta("cpu_seconds") / decisions, 3),
+                        "requests_per_backend_call": round(delta("requests") / max(delta("backend_calls"), 1), 2),
+                        "failed": len(result.failed),
+                    }
+                )
         return rows
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -46,11 +46,11 @@ import pandas as pd
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from agents.config import BackendConfig
 from sim.aggregate import results_table, summarise, write_results
-from sim.backend import BackendConfig
 from sim.config import OutputConfig, apply_overrides, load_scenario, read_yaml
-from sim.schema import ConfigError, StrictModel, format_errors
-from sim.sweep_exec import clean_partial, execute_run, import_all, is_finished, run_on_ray
+from sim.core.schema import ConfigError, StrictModel, format_errors
+from sim.sweep_exec import RunSpec, clean_partial, execute_run, import_all, is_finished, run_on_ray
 
 
 class SweepFile(StrictModel):
@@ -97,17 +97,6 @@ class SweepFile(StrictModel):
     @property
     def seed_list(self) -> list[int]:
         return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """One (cell, seed) of a sweep: what a worker needs to run it."""
-
-    name: str  # the run directory's name: <cell>-seed<seed>
-    cell: str
-    seed: int
-    params: dict[str, Any]
-    scenario: dict[str, Any]  # raw scenario dict, overrides applied, seed and run_id set
 
 
 @dataclass
@@ -219,7 +208,7 @@ def run_sweep(
                 if on_run:
                     on_run(outcomes[spec.name], k, len(todo))
         else:
-            run_on_ray(sweep, todo, root, outcomes, on_run)
+            run_on_ray(sweep.backend, tuple(sweep.imports), todo, root, outcomes, on_run)
     finally:
         clean_partial(root)
         results = results_table(specs, root, outcomes)

@@ -16,17 +16,27 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sim.backend import cluster_cpus, ensure_ray, task_cpus
+from agents.cluster import cluster_cpus, ensure_ray, task_cpus
+from agents.config import BackendConfig
 from sim.config import load_scenario
-from sim.schema import ConfigError
-
-if TYPE_CHECKING:
-    from sim.sweep import RunSpec, SweepFile
+from sim.core.schema import ConfigError
 
 TMP_PREFIX = ".tmp-"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One (cell, seed) of a sweep: what a worker needs to run it."""
+
+    name: str  # the run directory's name: <cell>-seed<seed>
+    cell: str
+    seed: int
+    params: dict[str, Any]
+    scenario: dict[str, Any]  # raw scenario dict, overrides applied, seed and run_id set
 
 
 def import_all(modules: list[str]) -> None:
@@ -100,7 +110,8 @@ def clean_partial(root: Path) -> None:
 
 
 def run_on_ray(
-    sweep: SweepFile,
+    backend: BackendConfig,
+    imports: tuple[str, ...],
     todo: list[RunSpec],
     root: Path,
     outcomes: dict[str, dict[str, Any]],
@@ -111,7 +122,7 @@ def run_on_ray(
         return
     import ray
 
-    started = ensure_ray(sweep.backend)
+    started = ensure_ray(backend)
     llm_configs = _llm_configs(todo)
     uses_hosts, ours = bool(llm_configs), []
     pending: dict[Any, RunSpec] = {}
@@ -121,12 +132,12 @@ def run_on_ray(
             # sweep, whichever worker process runs which simulation.
             from agents.host import ensure_hosts, hosts_running
 
-            ours = [cfg for cfg in llm_configs if not hosts_running(cfg, sweep.backend)]
+            ours = [cfg for cfg in llm_configs if not hosts_running(cfg, backend)]
             for cfg in llm_configs:
-                ensure_hosts(cfg, sweep.backend)
-        workers = sweep.backend.workers or _default_workers(uses_hosts, sweep.backend.hosts)
+                ensure_hosts(cfg, backend)
+        workers = backend.workers or _default_workers(uses_hosts, backend.hosts)
         remote = ray.remote(execute_run).options(
-            num_cpus=task_cpus(uses_hosts), max_retries=sweep.backend.retries, name="normsim-run"
+            num_cpus=task_cpus(uses_hosts), max_retries=backend.retries, name="normsim-run"
         )
         queue = list(reversed(todo))
         done = started_runs = 0
@@ -135,7 +146,7 @@ def run_on_ray(
                 spec = queue.pop()
                 # Consecutive runs go to different hosts, so concurrent runs spread out.
                 slot = started_runs if uses_hosts else None
-                pending[remote.remote(spec, str(root), tuple(sweep.imports), slot)] = spec
+                pending[remote.remote(spec, str(root), imports, slot)] = spec
                 started_runs += 1
             ready, _ = ray.wait(list(pending), num_returns=1)
             spec = pending.pop(ready[0])
@@ -156,7 +167,7 @@ def run_on_ray(
             from agents.host import stop_hosts
 
             for cfg in ours:
-                stop_hosts(cfg, sweep.backend)
+                stop_hosts(cfg, backend)
         if started:
             ray.shutdown()
 

@@ -26,8 +26,13 @@ def _vector(model: Any, layers: Sequence[int], seed: int) -> SteeringVector:
     hidden = int(model.config.hidden_size)
     n = len(find_decoder_layers(model))
     model_id = str(getattr(model.config, "name_or_path", "") or "bench")  # the model's own id: no mismatch warning
-    return SteeringVector(directions={layer: torch.randn(hidden, generator=gen) for layer in layers},
-                          model_id=model_id, hidden_size=hidden, num_layers=n, method="random")  # fmt: skip
+    return SteeringVector(
+        directions={layer: torch.randn(hidden, generator=gen) for layer in layers},
+        model_id=model_id,
+        hidden_size=hidden,
+        num_layers=n,
+        method="random",
+    )
 
 
 def middle_layers(n_layers: int, k: int) -> list[int]:
@@ -36,9 +41,17 @@ def middle_layers(n_layers: int, k: int) -> list[int]:
 
 
 @torch.inference_mode()
-def overhead(model: Any, *, batch: int = 16, prompt_len: int = 64, layer_counts: Sequence[int] = (1, 4),
-             positions: Sequence[str] = ("last_prompt", "all_prompt"), repeats: int = 10,
-             warmup: int = 2, seed: int = 0) -> list[dict[str, Any]]:  # fmt: skip
+def overhead(
+    model: Any,
+    *,
+    batch: int = 16,
+    prompt_len: int = 64,
+    layer_counts: Sequence[int] = (1, 4),
+    positions: Sequence[str] = ("last_prompt", "all_prompt"),
+    repeats: int = 10,
+    warmup: int = 2,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
     """Median forward time per configuration, and the overhead against no steering.
 
     Returns rows: {"config", "layers", "positions", "ms", "overhead_pct"}; the
@@ -88,8 +101,15 @@ def overhead(model: Any, *, batch: int = 16, prompt_len: int = 64, layer_counts:
     out = []
     for name, k, pos in configs:
         ms = statistics.median(times[name]) * 1000
-        out.append({"config": name, "layers": k, "positions": pos, "ms": round(ms, 3),
-                    "overhead_pct": round((ms / (base * 1000) - 1) * 100, 2)})  # fmt: skip
+        out.append(
+            {
+                "config": name,
+                "layers": k,
+                "positions": pos,
+                "ms": round(ms, 3),
+                "overhead_pct": round((ms / (base * 1000) - 1) * 100, 2),
+            }
+        )
     return out
 
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sim.schema import ConfigError
+from sim.core.schema import ConfigError
 
 
 def _ints(text: str) -> list[int]:
@@ -37,8 +37,15 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     runs = args.runs or []
     model = args.model or (_run_model(runs[0]) if runs else None) or "smollm2-135m"
     try:
-        spec = FitSpec(method=args.method, layers=args.layers, runs=runs, phase=args.phase,
-                       positive=args.positive, negative=args.negative, quantile=args.quantile)  # fmt: skip
+        spec = FitSpec(
+            method=args.method,
+            layers=args.layers,
+            runs=runs,
+            phase=args.phase,
+            positive=args.positive,
+            negative=args.negative,
+            quantile=args.quantile,
+        )
     except ValueError as err:
         raise ConfigError(str(err)) from None
     vector = fit_spec(spec, get_backend(model))
@@ -52,11 +59,15 @@ def _cmd_layers(args: argparse.Namespace) -> int:
     from steering.fit import layer_report
 
     rows = layer_report(args.runs, args.layers, phase=args.phase)
-    print("| layer | resid norm | within-episode spread | EAST norm | spread/EAST norm | opposite | separation "
-          "| separation/spread |\n|---:|---:|---:|---:|---:|:---:|---:|---:|")  # fmt: skip
+    print(
+        "| layer | resid norm | within-episode spread | EAST norm | spread/EAST norm | opposite | separation "
+        "| separation/spread |\n|---:|---:|---:|---:|---:|:---:|---:|---:|"
+    )
     for r in rows:
-        print(f"| {r['layer']} | {r['resid_norm']:.1f} | {r['spread']:.2f} | {r['east_norm']:.3f} | "
-              f"{r['unit_coef']:.1f} | {'yes' if r['opposite'] else 'no'} | {r['separation']:.3f} | {r['snr']:.3f} |")  # fmt: skip
+        print(
+            f"| {r['layer']} | {r['resid_norm']:.1f} | {r['spread']:.2f} | {r['east_norm']:.3f} | "
+            f"{r['unit_coef']:.1f} | {'yes' if r['opposite'] else 'no'} | {r['separation']:.3f} | {r['snr']:.3f} |"
+        )
     return 0
 
 
@@ -65,10 +76,21 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from steering.sweep import markdown, sweep
 
     layer_sets: list[Any] = [_ints(s) for s in args.layers] if args.layers else [None]
-    table = sweep(args.scenario, args.vector, args.coefficients, args.out, layer_sets=layer_sets,
-                  groups=args.groups.split(",") if args.groups else None, positions=args.positions.split(","),
-                  operator=args.operator, control=args.control, overrides=parse_overrides(args.set or []),
-                  seeds=args.seeds, metric=args.metric, progress=not args.quiet)  # fmt: skip
+    table = sweep(
+        args.scenario,
+        args.vector,
+        args.coefficients,
+        args.out,
+        layer_sets=layer_sets,
+        groups=args.groups.split(",") if args.groups else None,
+        positions=args.positions.split(","),
+        operator=args.operator,
+        control=args.control,
+        overrides=parse_overrides(args.set or []),
+        seeds=args.seeds,
+        metric=args.metric,
+        progress=not args.quiet,
+    )
     if args.seeds:  # the per-run rows are in sweep.csv; the summary over seeds is the answer
         from steering.sweep import summarize
 
@@ -94,12 +116,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    steer = sub.add_parser("steer", help="fit steering vectors and sweep their coefficients",
-                           description="Activation steering: fit vectors from runs or prompt sets, sweep them, "
-                                       "measure their cost.",
-                           epilog="example: normsim steer fit --method east --from runs/bandit_llm-seed0 "
-                                  "--layers 15 --out vectors/bandit_east",
-                           formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    steer = sub.add_parser(
+        "steer",
+        help="fit steering vectors and sweep their coefficients",
+        description="Activation steering: fit vectors from runs or prompt sets, sweep them, measure their cost.",
+        epilog="example: normsim steer fit --method east --from runs/bandit_llm-seed0 "
+        "--layers 15 --out vectors/bandit_east",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     cmds = steer.add_subparsers(dest="steer_command", required=True, metavar="STEER_COMMAND")
 
     p = cmds.add_parser(
@@ -154,8 +178,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=_ints,
         help="run every setting once per seed (e.g. 10,11,12); adds summary.csv with the mean and sd over seeds",
     )
-    p.add_argument("--metric", default="mean_action_entropy",
-                   help="what the summary over seeds reports, e.g. entropy.harvest (one phase)")  # fmt: skip
+    p.add_argument(
+        "--metric",
+        default="mean_action_entropy",
+        help="what the summary over seeds reports, e.g. entropy.harvest (one phase)",
+    )
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a scenario field")
     p.set_defaults(func=_cmd_sweep)
 

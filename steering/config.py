@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from sim.schema import StrictModel
+from sim.core.schema import StrictModel
 
 Position = Literal["last_prompt", "all_prompt", "generated"]
 Operator = Literal["add", "add_norm", "rotate", "ablate"]

@@ -42,8 +42,9 @@ class BackendSteering:
         """The bank row of a spec's vector (loaded and registered on first use)."""
         if spec.bank_key not in self._rows:
             vector = SteeringVector.load(spec.vector).select(list(spec.layers))
-            self._rows[spec.bank_key] = self.steerer.add(vector, operator=spec.operator, gate=spec.gate,
-                                                         name=spec.label)  # fmt: skip
+            self._rows[spec.bank_key] = self.steerer.add(
+                vector, operator=spec.operator, gate=spec.gate, name=spec.label
+            )
         return self._rows[spec.bank_key]
 
     @staticmethod

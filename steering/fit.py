@@ -72,8 +72,9 @@ def _gather(run_dirs: Sequence[str | Path], layer: int, phase: str | None) -> tu
     return torch.cat([a for a, _ in parts]), pd.concat(frames, ignore_index=True)
 
 
-def fit_east(run_dirs: Sequence[str | Path], layers: Sequence[int], model: ModelInfo, *,
-             phase: str | None = None) -> SteeringVector:  # fmt: skip
+def fit_east(
+    run_dirs: Sequence[str | Path], layers: Sequence[int], model: ModelInfo, *, phase: str | None = None
+) -> SteeringVector:
     """EAST from logged runs; an episode is one agent's decisions in one run."""
     dirs, planes, n = {}, {}, 0
     for layer in layers:
@@ -85,8 +86,9 @@ def fit_east(run_dirs: Sequence[str | Path], layers: Sequence[int], model: Model
     return _vector(dirs, planes, model, "east", run_dirs, {"phase": phase, "decisions": n})
 
 
-def layer_report(run_dirs: Sequence[str | Path], layers: Sequence[int], *,
-                 phase: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
+def layer_report(
+    run_dirs: Sequence[str | Path], layers: Sequence[int], *, phase: str | None = None
+) -> list[dict[str, Any]]:
     """Which layers to steer with EAST, and at what coefficient scale, best first.
 
     Per layer: ``resid_norm``, the mean norm of the captured activations; ``spread``, the
@@ -110,21 +112,39 @@ def layer_report(run_dirs: Sequence[str | Path], layers: Sequence[int], *,
         means /= torch.bincount(codes).float()[:, None]
         spread = float((acts.float() - means[codes]).norm(dim=1).mean())
         u = extract.east(acts, ent, episodes)
-        info[layer] = {"resid_norm": float(acts.float().norm(dim=1).mean()), "spread": spread,
-                       "east_norm": float(u.norm()), "unit_coef": spread / max(float(u.norm()), 1e-12)}  # fmt: skip
+        info[layer] = {
+            "resid_norm": float(acts.float().norm(dim=1).mean()),
+            "spread": spread,
+            "east_norm": float(u.norm()),
+            "unit_coef": spread / max(float(u.norm()), 1e-12),
+        }
         median = float(ent.median())
         pos[layer], neg[layer] = acts[ent > median], acts[ent < median]
         if not len(pos[layer]) or not len(neg[layer]):
             raise ValueError(f"layer {layer}: every decision has the same entropy; no high/low split")
-    rows = [{"layer": sc.layer, **info[sc.layer], "opposite": sc.opposite, "pos_projection": sc.pos_projection,
-             "neg_projection": sc.neg_projection, "separation": sc.separation,
-             "snr": sc.separation / max(info[sc.layer]["spread"], 1e-12)}
-            for sc in extract.opposite_sign_layers(pos, neg)]  # fmt: skip
+    rows = [
+        {
+            "layer": sc.layer,
+            **info[sc.layer],
+            "opposite": sc.opposite,
+            "pos_projection": sc.pos_projection,
+            "neg_projection": sc.neg_projection,
+            "separation": sc.separation,
+            "snr": sc.separation / max(info[sc.layer]["spread"], 1e-12),
+        }
+        for sc in extract.opposite_sign_layers(pos, neg)
+    ]
     return sorted(rows, key=lambda r: (not r["opposite"], -r["snr"]))
 
 
-def fit_success(run_dirs: Sequence[str | Path], layers: Sequence[int], model: ModelInfo, *,
-                phase: str | None = None, quantile: float = 0.5) -> SteeringVector:  # fmt: skip
+def fit_success(
+    run_dirs: Sequence[str | Path],
+    layers: Sequence[int],
+    model: ModelInfo,
+    *,
+    phase: str | None = None,
+    quantile: float = 0.5,
+) -> SteeringVector:
     """High-payoff minus low-payoff decisions (payoff: the event's ``value``)."""
     dirs, planes, n = {}, {}, 0
     for layer in layers:
@@ -137,8 +157,15 @@ def fit_success(run_dirs: Sequence[str | Path], layers: Sequence[int], model: Mo
     return _vector(dirs, planes, model, "success", run_dirs, {"phase": phase, "quantile": quantile, "decisions": n})
 
 
-def fit_split(run_dirs: Sequence[str | Path], layers: Sequence[int], model: ModelInfo, positive: str, negative: str,
-              *, phase: str | None = None) -> SteeringVector:  # fmt: skip
+def fit_split(
+    run_dirs: Sequence[str | Path],
+    layers: Sequence[int],
+    model: ModelInfo,
+    positive: str,
+    negative: str,
+    *,
+    phase: str | None = None,
+) -> SteeringVector:
     """Mean difference between two sets of captured decisions chosen by event filters
     ('persona=altruistic', 'group=cooperators')."""
     dirs, planes = {}, {}
@@ -178,8 +205,13 @@ def read_prompts(path: str | Path) -> list[Prompt]:
         if isinstance(item, str):
             out.append(Prompt(system=system, user=item, answer_prefix=prefix))
         else:
-            out.append(Prompt(system=item.get("system", system), user=item["user"],
-                              answer_prefix=item.get("answer_prefix", prefix)))  # fmt: skip
+            out.append(
+                Prompt(
+                    system=item.get("system", system),
+                    user=item["user"],
+                    answer_prefix=item.get("answer_prefix", prefix),
+                )
+            )
     return out
 
 
@@ -194,8 +226,15 @@ def prompt_activations(backend: Any, prompts: Sequence[Prompt], layers: Sequence
     return {layer: torch.stack([torch.from_numpy(r.activations[layer]) for r in results]) for layer in layers}
 
 
-def fit_prompts(backend: Any, positive: Sequence[Prompt], negative: Sequence[Prompt], layers: Sequence[int], *,
-                method: str = "contrastive", sources: Sequence[str] = ()) -> SteeringVector:  # fmt: skip
+def fit_prompts(
+    backend: Any,
+    positive: Sequence[Prompt],
+    negative: Sequence[Prompt],
+    layers: Sequence[int],
+    *,
+    method: str = "contrastive",
+    sources: Sequence[str] = (),
+) -> SteeringVector:
     pos = prompt_activations(backend, positive, layers)
     neg = prompt_activations(backend, negative, layers)
     fn = extract.mean_difference if method == "contrastive" else extract.pca_direction
@@ -206,11 +245,24 @@ def fit_prompts(backend: Any, positive: Sequence[Prompt], negative: Sequence[Pro
 
 
 # --------------------------------------------------------------------------- common
-def _vector(dirs: dict[int, torch.Tensor], planes: dict[int, torch.Tensor], model: ModelInfo, method: str,
-            sources: Sequence[str | Path], params: dict[str, Any]) -> SteeringVector:  # fmt: skip
-    return SteeringVector(directions=dirs, planes=planes, model_id=model.model_id, hidden_size=model.hidden_size,
-                          num_layers=model.num_layers, method=method, source_runs=[str(s) for s in sources],
-                          params=params)  # fmt: skip
+def _vector(
+    dirs: dict[int, torch.Tensor],
+    planes: dict[int, torch.Tensor],
+    model: ModelInfo,
+    method: str,
+    sources: Sequence[str | Path],
+    params: dict[str, Any],
+) -> SteeringVector:
+    return SteeringVector(
+        directions=dirs,
+        planes=planes,
+        model_id=model.model_id,
+        hidden_size=model.hidden_size,
+        num_layers=model.num_layers,
+        method=method,
+        source_runs=[str(s) for s in sources],
+        params=params,
+    )
 
 
 def fit_spec(spec: FitSpec, backend: Any) -> SteeringVector:
@@ -223,8 +275,14 @@ def fit_spec(spec: FitSpec, backend: Any) -> SteeringVector:
     assert spec.positive is not None and spec.negative is not None
     if spec.runs:
         return fit_split(spec.runs, spec.layers, model, spec.positive, spec.negative, phase=spec.phase)
-    return fit_prompts(backend, read_prompts(spec.positive), read_prompts(spec.negative), spec.layers,
-                       method=spec.method, sources=[spec.positive, spec.negative])  # fmt: skip
+    return fit_prompts(
+        backend,
+        read_prompts(spec.positive),
+        read_prompts(spec.negative),
+        spec.layers,
+        method=spec.method,
+        sources=[spec.positive, spec.negative],
+    )
 
 
 def resolve(cfg: SteeringConfig, backend: Any, cache_dir: str | Path | None = None) -> SteerSpec:
@@ -245,9 +303,15 @@ def resolve(cfg: SteeringConfig, backend: Any, cache_dir: str | Path | None = No
     vector.check(info.hidden_size, info.num_layers, info.model_id)
     layers = tuple(cfg.layers) if cfg.layers is not None else tuple(vector.layers)
     vector.select(list(layers))  # names missing layers now rather than at the first decision
-    return SteerSpec(vector=str(path.resolve()), layers=layers, coefficient=float(cfg.coefficient),
-                     positions="+".join(cfg.positions), operator=cfg.operator, gate=cfg.gate,
-                     generated_tokens=cfg.generated_tokens)  # fmt: skip
+    return SteerSpec(
+        vector=str(path.resolve()),
+        layers=layers,
+        coefficient=float(cfg.coefficient),
+        positions="+".join(cfg.positions),
+        operator=cfg.operator,
+        gate=cfg.gate,
+        generated_tokens=cfg.generated_tokens,
+    )
 
 
 def _cache_root() -> Path:

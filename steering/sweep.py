@@ -28,10 +28,21 @@ from steering.vectors import SteeringVector
 
 # Metrics tabulated when an environment reports them (scalars only).
 KEY_METRICS = (
-    "mean_action_entropy", "final_entropy", "switch_rate", "best_arm_rate", "mean_reward", "regret",
-    "survival_time", "efficiency", "equality", "over_usage", "norm_violation_rate", "punishment_rate",
-    "violation_rate", "cooperation",
-)  # fmt: skip
+    "mean_action_entropy",
+    "final_entropy",
+    "switch_rate",
+    "best_arm_rate",
+    "mean_reward",
+    "regret",
+    "survival_time",
+    "efficiency",
+    "equality",
+    "over_usage",
+    "norm_violation_rate",
+    "punishment_rate",
+    "violation_rate",
+    "cooperation",
+)
 
 
 def sweep(
@@ -83,14 +94,30 @@ def sweep(
                     if coef == 0 and zero is not None:
                         rows.append({**zero, "vector": name, "layers": _layers(layers)})
                         continue
-                    block = {"vector": str(path), "layers": None if layers is None else list(layers),
-                             "coefficient": float(coef), "positions": list(positions), "operator": operator}  # fmt: skip
+                    block = {
+                        "vector": str(path),
+                        "layers": None if layers is None else list(layers),
+                        "coefficient": float(coef),
+                        "positions": list(positions),
+                        "operator": operator,
+                    }
                     steer = {f"population.{names.index(g)}.steering": block for g in targets}
-                    result = run(scenario, overrides={**seeded, **steer}, run_dir=out / "runs" / label,
-                                 progress=progress, report=False)  # fmt: skip
-                    row = {**head, "vector": name, "layers": _layers(layers), "coefficient": float(coef),
-                           **{k: result.metrics.get(k) for k in KEY_METRICS if _scalar(result.metrics.get(k))},
-                           **_by_phase(result.metrics), "run": str(result.dir)}  # fmt: skip
+                    result = run(
+                        scenario,
+                        overrides={**seeded, **steer},
+                        run_dir=out / "runs" / label,
+                        progress=progress,
+                        report=False,
+                    )
+                    row = {
+                        **head,
+                        "vector": name,
+                        "layers": _layers(layers),
+                        "coefficient": float(coef),
+                        **{k: result.metrics.get(k) for k in KEY_METRICS if _scalar(result.metrics.get(k))},
+                        **_by_phase(result.metrics),
+                        "run": str(result.dir),
+                    }
                     rows.append(row)
                     pd.DataFrame(rows).to_csv(out / "sweep.csv", index=False)  # an interrupted sweep keeps its runs
                     if coef == 0:

@@ -87,10 +87,15 @@ class SteeringVector:
 
     def _derive(self, **changes: Any) -> SteeringVector:
         fields = {
-            "directions": self.directions, "model_id": self.model_id, "hidden_size": self.hidden_size,
-            "num_layers": self.num_layers, "method": self.method, "source_runs": list(self.source_runs),
-            "params": dict(self.params), "planes": self.planes,
-        }  # fmt: skip
+            "directions": self.directions,
+            "model_id": self.model_id,
+            "hidden_size": self.hidden_size,
+            "num_layers": self.num_layers,
+            "method": self.method,
+            "source_runs": list(self.source_runs),
+            "params": dict(self.params),
+            "planes": self.planes,
+        }
         return SteeringVector(**{**fields, **changes})
 
     # --------------------------------------------------------------------- checking

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 _BACKENDS: dict[tuple[str, str, str, bool], Backend] = {}
 
 
-def get_backend(model: str = "smollm2-135m", *, dtype: str = "auto", device: str = "auto",
-                trust_remote_code: bool = False) -> Backend:  # fmt: skip
+def get_backend(
+    model: str = "smollm2-135m", *, dtype: str = "auto", device: str = "auto", trust_remote_code: bool = False
+) -> Backend:
     """The shared backend for this model, dtype and device, loading the model once."""
     from agents.llm import loading
     from agents.llm.backend import Backend

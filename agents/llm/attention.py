@@ -104,9 +104,16 @@ def install(model: Any) -> bool:
     return True
 
 
-def attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-              attention_mask: torch.Tensor | None, dropout: float = 0.0, scaling: float | None = None,
-              **kwargs: Any) -> tuple[torch.Tensor, None]:  # fmt: skip
+def attention(
+    module: torch.nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, None]:
     """transformers' attention signature: query (N, H, q, d), key/value (N, G, S, d) of
     the rows' own tokens; returns (N, q, H, d)."""
     shared = _PREFIX.get()
@@ -128,8 +135,9 @@ def attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, v
     if not handled:
         return _fallback(module, query, key, value, attention_mask, prefix, dropout=dropout, scaling=scaling, **kwargs)
     if prefix is None:
-        out = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask, scale=scaling,
-                                             enable_gqa=heads != groups)  # fmt: skip
+        out = F.scaled_dot_product_attention(
+            query, key, value, attn_mask=attention_mask, scale=scaling, enable_gqa=heads != groups
+        )
         return out.transpose(1, 2).contiguous(), None
     # CPU flash attention takes the KV heads as they are (GQA) and a stride-0 batch, so
     # the one prefix copy serves every row without being repeated or concatenated.
@@ -142,15 +150,22 @@ def attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, v
     return out.transpose(1, 2).contiguous(), None
 
 
-def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
-            scale: float | None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+def _attend(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, scale: float | None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Softmax attention (N, H, q, d) and the log-sum-exp of each query's scores (N, H, q)."""
     return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, 0.0, False, attn_mask=mask, scale=scale)
 
 
-def _fallback(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-              mask: torch.Tensor | None, prefix: tuple[torch.Tensor, torch.Tensor] | None,
-              **kwargs: Any) -> tuple[torch.Tensor, Any]:  # fmt: skip
+def _fallback(
+    module: torch.nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    mask: torch.Tensor | None,
+    prefix: tuple[torch.Tensor, torch.Tensor] | None,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, Any]:
     """transformers' SDPA function, with the shared prefix materialised for this call."""
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 

@@ -102,9 +102,18 @@ class Prefilled:
 class Backend:
     """One model copy and its tokenizer; all batch work of every policy using it."""
 
-    def __init__(self, model: Any, tokenizer: Any, *, name: str, reuse_prefix: bool = True,
-                 padding_side: PaddingSide = "right", token_budget: int = 1024, logit_budget: int = 1 << 24,
-                 prefix_cache_size: int = 8) -> None:  # fmt: skip
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        name: str,
+        reuse_prefix: bool = True,
+        padding_side: PaddingSide = "right",
+        token_budget: int = 1024,
+        logit_budget: int = 1 << 24,
+        prefix_cache_size: int = 8,
+    ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.name = name
@@ -197,8 +206,9 @@ class Backend:
             n = min(n, common_prefix(first, other))
         return max(n, 0)
 
-    def prefill(self, contexts: Sequence[Sequence[int]], rows: Sequence[int], prefix_len: int,
-                capture: Sequence[int] = ()) -> Prefilled:  # fmt: skip
+    def prefill(
+        self, contexts: Sequence[Sequence[int]], rows: Sequence[int], prefix_len: int, capture: Sequence[int] = ()
+    ) -> Prefilled:
         """Run contexts (sharing their first ``prefix_len`` tokens) in one padded batch."""
         n = len(contexts)
         cache, columns = self._prefix_cache(tuple(contexts[0][:prefix_len]), n)
@@ -300,8 +310,15 @@ class Backend:
         mask.masked_fill_(~allowed, torch.finfo(self.dtype).min)
         return mask[:, None].to(self.device)
 
-    def _forward(self, active: ActiveForward, ids: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor,
-                 cache: Any, keep: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+    def _forward(
+        self,
+        active: ActiveForward,
+        ids: torch.Tensor,
+        mask: torch.Tensor,
+        pos: torch.Tensor,
+        cache: Any,
+        keep: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """The one place the model runs. ``keep`` (N, k): the columns whose logits are needed."""
         kwargs: dict[str, Any] = {}
         if keep is not None and self._keeps_logits:
@@ -358,8 +375,10 @@ class Backend:
         if n == 0:
             return []
         # No chunk can hold more rows than the cheapest item allows: start there.
-        most_rows = min(self.token_budget // max(1, min(c for c, _ in costs)),
-                        self.logit_budget // max(1, min(lg for _, lg in costs)))  # fmt: skip
+        most_rows = min(
+            self.token_budget // max(1, min(c for c, _ in costs)),
+            self.logit_budget // max(1, min(lg for _, lg in costs)),
+        )
         for k in range(max(1, -(-n // max(1, most_rows))), n + 1):
             parts = [list(p) for p in np.array_split(np.arange(n), k)]
             if all(self._fits([costs[i] for i in part]) for part in parts):
@@ -370,8 +389,10 @@ class Backend:
         if len(costs) <= 1:
             return True
         rows = len(costs)
-        return (rows * max(c for c, _ in costs) <= self.token_budget
-                and rows * max(lg for _, lg in costs) <= self.logit_budget)  # fmt: skip
+        return (
+            rows * max(c for c, _ in costs) <= self.token_budget
+            and rows * max(lg for _, lg in costs) <= self.logit_budget
+        )
 
 
 # ----------------------------------------------------------------------- helpers

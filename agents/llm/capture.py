@@ -42,8 +42,16 @@ class ActivationWriter:
             for cap in policy.drain_captures():
                 layer = int(cap["layer"])
                 rows = self.vectors.setdefault(layer, [])
-                self.index.append({"step": int(step), "phase": cap["phase"], "agent_id": int(cap["agent_id"]),
-                                   "layer": layer, "tensor": f"layer_{layer}", "row": len(rows)})  # fmt: skip
+                self.index.append(
+                    {
+                        "step": int(step),
+                        "phase": cap["phase"],
+                        "agent_id": int(cap["agent_id"]),
+                        "layer": layer,
+                        "tensor": f"layer_{layer}",
+                        "row": len(rows),
+                    }
+                )
                 rows.append(np.asarray(cap["vector"], dtype=np.float32))
 
     def close(self) -> Path | None:

@@ -46,7 +46,7 @@ EMBEDDED: dict[str, EmbeddedModel] = {
 }
 
 # Default dtype per device type. On CPU float32, although bfloat16 scored 16 commons
-# decisions 2.0x faster on these 2-core AVX512-BF16 machines (`python -m agents.llm.measure
+# decisions 2.0x faster on these 2-core AVX512-BF16 machines (`python -m sim.bench.measure
 # --dtypes`): in bfloat16 an agent's option probabilities moved by up to 0.10 with the
 # batch it was scored in (padding changes the kernels' rounding; float32: 4e-6), so a
 # run would depend on batch composition and local and Ray runs would differ. A user who
@@ -150,8 +150,9 @@ class Loaded:
     source: str  # "cache", "converted", "local", "hub-cache", "built"
 
 
-def load(name: str = DEFAULT_MODEL, *, dtype: str = "auto", device: str = "auto",
-         trust_remote_code: bool = False) -> Loaded:  # fmt: skip
+def load(
+    name: str = DEFAULT_MODEL, *, dtype: str = "auto", device: str = "auto", trust_remote_code: bool = False
+) -> Loaded:
     """Load a causal LM and its tokenizer, in eval mode on the chosen device and dtype."""
     started = time.perf_counter()
     dev = resolve_device(device)

@@ -40,8 +40,16 @@ class LLMPolicy:
     ``SocietyModel.decide`` sends all their requests of a phase to :meth:`decide_mixed`
     as one batch."""
 
-    def __init__(self, backend: BatchBackend, *, temperature: float = 1.0, greedy: bool = False,
-                 max_new_tokens: int = 24, capture_layers: Sequence[int] = (), steer: Any = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        backend: BatchBackend,
+        *,
+        temperature: float = 1.0,
+        greedy: bool = False,
+        max_new_tokens: int = 24,
+        capture_layers: Sequence[int] = (),
+        steer: Any = None,
+    ) -> None:
         self.backend = backend
         self.steer = steer  # steering.config.SteerSpec of this group, travelling with each of its items
         self.temperature = temperature
@@ -53,8 +61,14 @@ class LLMPolicy:
     @classmethod
     def from_config(cls, backend: BatchBackend, cfg: Any, steer: Any = None) -> LLMPolicy:
         """The front of a population group's ``policy: {type: llm, ...}`` block, local or on a host."""
-        return cls(backend, temperature=cfg.temperature, greedy=cfg.greedy, max_new_tokens=cfg.max_new_tokens,
-                   capture_layers=cfg.capture_layers, steer=steer)  # fmt: skip
+        return cls(
+            backend,
+            temperature=cfg.temperature,
+            greedy=cfg.greedy,
+            max_new_tokens=cfg.max_new_tokens,
+            capture_layers=cfg.capture_layers,
+            steer=steer,
+        )
 
     @property
     def batch_key(self) -> tuple[Any, ...]:
@@ -76,7 +90,7 @@ class LLMPolicy:
                     tuple(req.options),
                     capture=front.capture_layers,
                     steer=front.steer,
-                )  # fmt: skip
+                )
                 for front, req in pairs
             ]
         )
@@ -89,9 +103,17 @@ class LLMPolicy:
                 temperature = 0.0 if front.greedy else front.temperature
                 cap = min(req.max_new_tokens, front.max_new_tokens)
                 seed = int(rng.integers(2**63 - 1))
-                items.append(GenerateItem(req.prompt.system, req.prompt.user, req.prompt.answer_prefix,
-                                          max_new_tokens=cap, temperature=temperature, seed=seed,
-                                          steer=front.steer))  # fmt: skip
+                items.append(
+                    GenerateItem(
+                        req.prompt.system,
+                        req.prompt.user,
+                        req.prompt.answer_prefix,
+                        max_new_tokens=cap,
+                        temperature=temperature,
+                        seed=seed,
+                        steer=front.steer,
+                    )
+                )
             texts = dict(zip(text_at, self.backend.generate(items), strict=True))
         decisions = []
         for i, ((front, req), result) in enumerate(zip(pairs, scored, strict=True)):
@@ -103,8 +125,9 @@ class LLMPolicy:
             if front.steer is not None:  # the event log records each decision's vector and coefficient
                 decisions[-1].info.update(steer_vector=front.steer.label, steer_coef=front.steer.coefficient)
             for layer, vector in result.activations.items():
-                front._captures.append({"phase": req.phase, "agent_id": int(req.agent_id), "layer": int(layer),
-                                        "vector": vector})  # fmt: skip
+                front._captures.append(
+                    {"phase": req.phase, "agent_id": int(req.agent_id), "layer": int(layer), "vector": vector}
+                )
         return decisions
 
     def drain_captures(self) -> list[dict[str, Any]]:
@@ -121,5 +144,4 @@ def _text_decision(req: DecisionRequest, probs: np.ndarray, text: str) -> Decisi
         parsed = None
     failed = parsed is None or not 0 <= int(parsed) < len(req.options)
     choice = int(req.fallback) if failed else int(parsed)  # type: ignore[arg-type]
-    return Decision(probs=probs, choice=choice, text=text, parse_failed=failed,
-                    info={"probs_from": "option_scores"})  # fmt: skip
+    return Decision(probs=probs, choice=choice, text=text, parse_failed=failed, info={"probs_from": "option_scores"})

@@ -76,8 +76,9 @@ def score_items(backend: Backend, items: Sequence[ScoreItem]) -> list[ScoreResul
     return results  # type: ignore[return-value]
 
 
-def _score_options(backend: Backend, state: Prefilled, tails: Sequence[Sequence[list[int]]],
-                   rows: Sequence[int]) -> list[np.ndarray]:  # fmt: skip
+def _score_options(
+    backend: Backend, state: Prefilled, tails: Sequence[Sequence[list[int]]], rows: Sequence[int]
+) -> list[np.ndarray]:
     """Sum of token log-probs of each option, continuing from the prefilled contexts."""
     first = torch.log_softmax(state.last_logits, dim=-1)
     scores = [np.array([float(first[r, t[0]]) for t in row_tails]) for r, row_tails in enumerate(tails)]

@@ -72,8 +72,9 @@ def tiny_tokenizer(vocab_size: int = 400) -> Any:
     return tokenizer
 
 
-def tiny_llama(seed: int = 0, *, vocab_size: int | None = None, hidden: int = 64, layers: int = 2,
-               scale: float = 0.15) -> Any:  # fmt: skip
+def tiny_llama(
+    seed: int = 0, *, vocab_size: int | None = None, hidden: int = 64, layers: int = 2, scale: float = 0.15
+) -> Any:
     """A seeded random LlamaForCausalLM (float32, eval mode); the same seed, the same weights."""
     from transformers import LlamaConfig, LlamaForCausalLM
 

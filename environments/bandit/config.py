@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from sim.schema import StrictModel
+from sim.core.schema import StrictModel
 
 
 class BanditConfig(StrictModel):

@@ -22,7 +22,7 @@ from environments.bandit import prompts
 from environments.bandit.agents import Player
 from environments.bandit.config import BanditConfig
 from environments.base import SocietyModel
-from sim.schema import ConfigError
+from sim.core.schema import ConfigError
 
 
 class BanditModel(SocietyModel):
@@ -82,7 +82,7 @@ class BanditModel(SocietyModel):
                     round_no=int(self.steps),
                     rounds=self.rounds,
                     history=self.cfg.history,
-                ),  # fmt: skip
+                ),
             )
             for p in players
         ]

@@ -25,13 +25,23 @@ def totals(arms: Sequence[str], pulls: Sequence[tuple[int, float]]) -> str:
     for i, arm in enumerate(arms):
         rewards = [r for a, r in pulls if a == i]
         times = "time" if len(rewards) == 1 else "times"
-        parts.append(f"{arm} pressed {len(rewards)} {times}, average {sum(rewards) / len(rewards):.1f} points"
-                     if rewards else f"{arm} never pressed")  # fmt: skip
+        parts.append(
+            f"{arm} pressed {len(rewards)} {times}, average {sum(rewards) / len(rewards):.1f} points"
+            if rewards
+            else f"{arm} never pressed"
+        )
     return "; ".join(parts)
 
 
-def pull_prompt(system: str, *, arms: Sequence[str], pulls: Sequence[tuple[int, float]], round_no: int,
-                rounds: int, history: int | None) -> Prompt:  # fmt: skip
+def pull_prompt(
+    system: str,
+    *,
+    arms: Sequence[str],
+    pulls: Sequence[tuple[int, float]],
+    round_no: int,
+    rounds: int,
+    history: int | None,
+) -> Prompt:
     shown = list(enumerate(pulls, start=1))
     if history is not None:
         shown = shown[-history:]

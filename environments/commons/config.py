@@ -6,14 +6,20 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from sim.schema import StrictModel
+from sim.core.schema import StrictModel
 
 # Presets fill fields the scenario leaves unset. `rich` is GovSim's fishery (capacity
 # 100, stock doubles after harvest); `scarce` starts at a third of capacity and
 # regrows logistically, so greedy harvesting collapses it within a few rounds.
 PRESETS: dict[str, dict[str, object]] = {
     "rich": {"capacity": 100.0, "initial_stock": 100.0, "regrowth": "doubling", "consumption": 2.0},
-    "scarce": {"capacity": 100.0, "initial_stock": 40.0, "regrowth": "logistic", "growth_rate": 0.6, "consumption": 3.0},
+    "scarce": {
+        "capacity": 100.0,
+        "initial_stock": 40.0,
+        "regrowth": "logistic",
+        "growth_rate": 0.6,
+        "consumption": 3.0,
+    },
 }
 
 
@@ -36,7 +42,9 @@ class CommonsConfig(StrictModel):
     )
     allocation: Literal["proportional", "random"] = "proportional"
     consumption: float = Field(2.0, ge=0, description="c, paid by every agent every round")
-    insolvency: Literal["debt", "remove"] = Field("debt", description="an agent that cannot pay c: goes into debt, or leaves")
+    insolvency: Literal["debt", "remove"] = Field(
+        "debt", description="an agent that cannot pay c: goes into debt, or leaves"
+    )
     public_catches: bool = Field(True, description="everyone sees everyone's catch after the harvest")
     public_record: int = Field(
         5,

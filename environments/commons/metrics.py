@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.metrics import common_metrics, gini, share
+from sim.core.metrics import common_metrics, share
+from sim.core.stats import gini
 
 
 def compute(events: pd.DataFrame, steps: pd.DataFrame, scenario: Any) -> dict[str, Any]:
@@ -57,8 +58,9 @@ def compute(events: pd.DataFrame, steps: pd.DataFrame, scenario: Any) -> dict[st
         "punishment_precision": share(punished["violation"]) if len(punished) else None,
         "norm_convergence": convergence,
         "final_stock": float(steps["stock"].iloc[-1]) if played else None,
-        "final_group_norm": (None if not played or pd.isna(steps["group_norm"].iloc[-1])
-                             else float(steps["group_norm"].iloc[-1])),  # fmt: skip
+        "final_group_norm": (
+            None if not played or pd.isna(steps["group_norm"].iloc[-1]) else float(steps["group_norm"].iloc[-1])
+        ),
         "mean_wealth_gini": float(np.nanmean(steps["wealth_gini"])) if played else None,
         **common_metrics(events, "harvest"),
     }

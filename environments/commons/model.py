@@ -36,6 +36,7 @@ from environments.commons import metrics as commons_metrics
 from environments.commons import prompts
 from environments.commons.agents import Fisher
 from environments.commons.config import CommonsConfig
+from sim.core.stats import gini
 
 
 def regrow(stock: float, cfg: CommonsConfig) -> float:
@@ -109,9 +110,14 @@ class CommonsModel(SocietyModel):
                 agent.strategy.norm = round(sustainable_catch(cfg.capacity, cfg) / n * scale, 2)
         m = scenario.mechanics
         self.system = prompts.system_text(
-            n_agents=n, capacity=cfg.capacity, regrowth=cfg.regrowth, collapse=cfg.collapse_threshold,
-            consumption=cfg.consumption, punishment=m.punishment.enabled, group_norm=m.group_norm.enabled,
-        )  # fmt: skip
+            n_agents=n,
+            capacity=cfg.capacity,
+            regrowth=cfg.regrowth,
+            collapse=cfg.collapse_threshold,
+            consumption=cfg.consumption,
+            punishment=m.punishment.enabled,
+            group_norm=m.group_norm.enabled,
+        )
         self.datacollector = DataCollector(
             model_reporters={
                 "stock": "stock",
@@ -121,7 +127,7 @@ class CommonsModel(SocietyModel):
                 "n_agents": lambda mdl: len(mdl.agents),
                 "punishments": "round_punishments",
                 "violations": "round_violations",
-                "wealth_gini": lambda mdl: mechanics.gini([a.wealth for a in mdl.agents]),
+                "wealth_gini": lambda mdl: gini([a.wealth for a in mdl.agents]),
                 "mean_wealth": lambda mdl: float(np.mean([a.wealth for a in mdl.agents])) if len(mdl.agents) else 0.0,
                 "norm_mean": lambda mdl: float(np.mean(mdl.individual_norms())) if len(mdl.agents) else None,
                 "norm_dispersion": lambda mdl: float(np.std(mdl.individual_norms())) if len(mdl.agents) else None,
@@ -196,11 +202,17 @@ class CommonsModel(SocietyModel):
                 values=tuple(self.efforts),
                 observation=self._observation(a),
                 prompt=prompts.harvest_prompt(
-                    self.system, record=self.record_text(), fisher=a.unique_id, persona=a.persona,
-                    memory=a.memory_text(), stock=self.stock, norm=self.group_norm, own_norm=a.strategy.norm,
+                    self.system,
+                    record=self.record_text(),
+                    fisher=a.unique_id,
+                    persona=a.persona,
+                    memory=a.memory_text(),
+                    stock=self.stock,
+                    norm=self.group_norm,
+                    own_norm=a.strategy.norm,
                     note=a.strategy.note,
                 ),
-            )  # fmt: skip
+            )
             for a in fishers
         ]
         decisions = self.decide(fishers, requests)
@@ -215,8 +227,12 @@ class CommonsModel(SocietyModel):
             agent.total_catch += agent.catch
             violation = bool(catch > limit + 1e-9)
             self.round_violations += violation
-            self.annotate(dec, value=float(catch), violation=violation,
-                          info={"requested": float(demand), "fair_share": self.f_t / len(fishers)})  # fmt: skip
+            self.annotate(
+                dec,
+                value=float(catch),
+                violation=violation,
+                info={"requested": float(demand), "fair_share": self.f_t / len(fishers)},
+            )
         self.collapsed = self.stock < cfg.collapse_threshold
         catches_text = ", ".join(f"{b.unique_id}: {b.catch:.1f}" for b in fishers)
         seen = f"fishers caught (fisher: tons) {catches_text}; " if cfg.public_catches else ""
@@ -257,11 +273,19 @@ class CommonsModel(SocietyModel):
                     values=(0.0, 1.0),
                     observation=self._observation(agent, peer_catch=peer.catch, fine=fine),
                     prompt=prompts.punish_prompt(
-                        self.system, record=self.record_text(), fisher=agent.unique_id, persona=agent.persona,
-                        memory=agent.memory_text(), peer=peer.unique_id, peer_catch=peer.catch, norm=limit,
-                        fine=fine, cost=cfg.cost, stock=self.stock,
+                        self.system,
+                        record=self.record_text(),
+                        fisher=agent.unique_id,
+                        persona=agent.persona,
+                        memory=agent.memory_text(),
+                        peer=peer.unique_id,
+                        peer_catch=peer.catch,
+                        norm=limit,
+                        fine=fine,
+                        cost=cfg.cost,
+                        stock=self.stock,
                     ),
-                )  # fmt: skip
+                )
             )
         if not requests:
             return
@@ -299,14 +323,20 @@ class CommonsModel(SocietyModel):
                 values=tuple(self.norm_options),
                 observation=self._observation(a),
                 prompt=prompts.vote_prompt(
-                    self.system, record=self.record_text(), fisher=a.unique_id, persona=a.persona,
-                    memory=a.memory_text(), stock=self.stock, n_agents=len(fishers), options=labels,
+                    self.system,
+                    record=self.record_text(),
+                    fisher=a.unique_id,
+                    persona=a.persona,
+                    memory=a.memory_text(),
+                    stock=self.stock,
+                    n_agents=len(fishers),
+                    options=labels,
                     free_text=free_text,
                 ),
                 kind="text" if free_text else "choice",
                 parse=self._parse_proposal if free_text else None,
                 fallback=nearest_option(self.norm_options, a.strategy.norm or 0.0),
-            )  # fmt: skip
+            )
             for a in fishers
         ]
         decisions = self.decide(fishers, requests)
@@ -315,7 +345,9 @@ class CommonsModel(SocietyModel):
             agent.strategy.norm = value  # the individual norm is what the agent stands for
             self.annotate(dec, value=float(value))
         self.group_norm = mechanics.aggregate_norm(proposals, cfg.rule)
-        self.public_record.append(f"Month {self.steps}: the fishers voted a limit of {self.group_norm:g} tons per fisher.")
+        self.public_record.append(
+            f"Month {self.steps}: the fishers voted a limit of {self.group_norm:g} tons per fisher."
+        )
 
     def _parse_proposal(self, text: str) -> int | None:
         """Free-text proposal -> the nearest allowed ceiling; None if no number is found."""

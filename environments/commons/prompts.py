@@ -20,8 +20,16 @@ PERSONAS = {
 }
 
 
-def system_text(*, n_agents: int, capacity: float, regrowth: str, collapse: float, consumption: float,
-                punishment: bool, group_norm: bool) -> str:
+def system_text(
+    *,
+    n_agents: int,
+    capacity: float,
+    regrowth: str,
+    collapse: float,
+    consumption: float,
+    punishment: bool,
+    group_norm: bool,
+) -> str:
     growth = (
         "After the harvest the remaining fish double, up to the lake's capacity."
         if regrowth == "doubling"
@@ -35,9 +43,13 @@ def system_text(*, n_agents: int, capacity: float, regrowth: str, collapse: floa
         f"Every fisher must spend {consumption:g} tons' worth of income each month to live.",
     ]
     if punishment:
-        lines.append("Fishers may watch a neighbour's catch and fine a neighbour who takes more than the limit; fining costs the fisher who fines.")
+        lines.append(
+            "Fishers may watch a neighbour's catch and fine a neighbour who takes more than the limit; fining costs the fisher who fines."
+        )
     if group_norm:
-        lines.append("Every few months the fishers vote on a catch limit per fisher; the median proposal becomes the limit.")
+        lines.append(
+            "Every few months the fishers vote on a catch limit per fisher; the median proposal becomes the limit."
+        )
     lines.append("Answer with exactly one of the listed options.")
     return " ".join(lines)
 
@@ -51,8 +63,18 @@ def _own(fisher: int, persona: str, memory: str) -> str:
     return f"You are fisher {fisher}. {PERSONAS[persona]}\nWhat you remember:\n{memory}"
 
 
-def harvest_prompt(system: str, *, record: str, fisher: int, persona: str, memory: str, stock: float,
-                   norm: float | None, own_norm: float | None, note: str) -> Prompt:  # fmt: skip
+def harvest_prompt(
+    system: str,
+    *,
+    record: str,
+    fisher: int,
+    persona: str,
+    memory: str,
+    stock: float,
+    norm: float | None,
+    own_norm: float | None,
+    note: str,
+) -> Prompt:
     limit = f"The agreed limit is {norm:g} tons per fisher." if norm is not None else "There is no agreed limit yet."
     belief = f"You think a fair catch is about {own_norm:g} tons. " if own_norm is not None else ""
     # The options are not listed: an LLM policy scores each one as a continuation, and a
@@ -65,8 +87,20 @@ def harvest_prompt(system: str, *, record: str, fisher: int, persona: str, memor
     return Prompt(system=system, user=user, answer_prefix="I catch ")
 
 
-def punish_prompt(system: str, *, record: str, fisher: int, persona: str, memory: str, peer: int,
-                  peer_catch: float, norm: float, fine: float, cost: float, stock: float) -> Prompt:  # fmt: skip
+def punish_prompt(
+    system: str,
+    *,
+    record: str,
+    fisher: int,
+    persona: str,
+    memory: str,
+    peer: int,
+    peer_catch: float,
+    norm: float,
+    fine: float,
+    cost: float,
+    stock: float,
+) -> Prompt:
     user = (
         f"{_shared(record, stock)} The limit is {norm:.1f} tons per fisher.\n\n{_own(fisher, persona, memory)}\n"
         f"You watched fisher {peer}, who caught {peer_catch:.1f} tons. Fining them takes {fine:g} tons from them "
@@ -75,8 +109,18 @@ def punish_prompt(system: str, *, record: str, fisher: int, persona: str, memory
     return Prompt(system=system, user=user, answer_prefix="Answer: ")
 
 
-def vote_prompt(system: str, *, record: str, fisher: int, persona: str, memory: str, stock: float,
-                n_agents: int, options: Sequence[str], free_text: bool) -> Prompt:  # fmt: skip
+def vote_prompt(
+    system: str,
+    *,
+    record: str,
+    fisher: int,
+    persona: str,
+    memory: str,
+    stock: float,
+    n_agents: int,
+    options: Sequence[str],
+    free_text: bool,
+) -> Prompt:
     ask = (
         "Write the catch limit per fisher you propose, as a number of tons."
         if free_text

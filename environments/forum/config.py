@@ -1,9 +1,7 @@
 """The forum's `environment:` block: graph, feed, rules, topics, guardian, moderation.
 
 Policy blocks (the guardian's LLM, an agent moderator's policy) are validated with
-the scenario's own policy models from :mod:`sim.config`. That module imports this one
-(through the environment registry), so the import happens inside the validators,
-when both modules are loaded.
+the decision layer's policy models (:mod:`agents.config`).
 """
 
 from __future__ import annotations
@@ -14,7 +12,9 @@ from typing import Any, Literal
 import networkx as nx
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from sim.schema import StrictModel, format_errors
+from agents.config import LLMPolicyConfig, PolicyConfig, ScriptedPolicyConfig
+from agents.scripted import RULES
+from sim.core.schema import StrictModel, format_errors
 
 LADDER = ("warning", "removal", "temp_ban", "perm_ban")
 
@@ -85,15 +85,12 @@ class GuardianConfig(StrictModel):
     def _policy(cls, value: Any) -> Any:
         if value is None:
             return None
-        from sim.config import LLMPolicyConfig
 
         return _validated(LLMPolicyConfig, value, "guardian.policy")
 
     @model_validator(mode="after")
     def _default_policy(self) -> GuardianConfig:
         if self.mode != "keyword" and self.policy is None:
-            from sim.config import LLMPolicyConfig
-
             # validate_assignment would re-run the validators; set the field directly.
             object.__setattr__(self, "policy", LLMPolicyConfig(greedy=True))
         return self
@@ -124,9 +121,6 @@ class ModerationConfig(StrictModel):
             return None
         from pydantic import TypeAdapter
 
-        from agents.scripted import RULES
-        from sim.config import PolicyConfig
-
         if isinstance(value, str):
             value = {"type": "scripted", "rule": value}
         policy = _validated(TypeAdapter(PolicyConfig), value, "moderation.policy")
@@ -147,20 +141,27 @@ class ModerationConfig(StrictModel):
         if len(self.sanction_karma) != len(self.ladder):
             raise ValueError("sanction_karma needs one entry per ladder level")
         if self.mode == "agent" and self.policy is None:
-            from sim.config import ScriptedPolicyConfig
-
             object.__setattr__(self, "policy", ScriptedPolicyConfig(rule="moderator"))
         return self
 
 
 DEFAULT_RULES = [
-    {"id": "civility", "text": "Be civil: no insults, name-calling or harassment of other members.",
-     "keywords": ["idiot", "moron", "stupid", "shut up", "clown"]},
-    {"id": "spam", "text": "No spam, advertising, promo codes or referral links.",
-     "keywords": ["promo code", "discount", "click here", "referral", "buy now"]},
-    {"id": "privacy", "text": "Never share anyone's personal information, such as a home address or phone number.",
-     "keywords": ["home address", "phone number", "lives at", "real name"]},
-]  # fmt: skip
+    {
+        "id": "civility",
+        "text": "Be civil: no insults, name-calling or harassment of other members.",
+        "keywords": ["idiot", "moron", "stupid", "shut up", "clown"],
+    },
+    {
+        "id": "spam",
+        "text": "No spam, advertising, promo codes or referral links.",
+        "keywords": ["promo code", "discount", "click here", "referral", "buy now"],
+    },
+    {
+        "id": "privacy",
+        "text": "Never share anyone's personal information, such as a home address or phone number.",
+        "keywords": ["home address", "phone number", "lives at", "real name"],
+    },
+]
 
 DEFAULT_TOPICS = [
     {"name": "gardening"},

@@ -135,8 +135,9 @@ def action_type(label: str) -> str:
     return "nothing" if word == "do" else word
 
 
-def action_menu(viewer: int, feed: Sequence[Item], topics: Sequence[str], following: set[int],
-                voted: set[int], reported: set[int]) -> list[Action]:  # fmt: skip
+def action_menu(
+    viewer: int, feed: Sequence[Item], topics: Sequence[str], following: set[int], voted: set[int], reported: set[int]
+) -> list[Action]:
     """Every action open to a member, in a fixed order: nothing, a post per topic, then per
     feed item comment (posts only), upvote, downvote, report; then following each new author."""
     menu = [Action("nothing", "do nothing")]

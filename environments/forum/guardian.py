@@ -85,19 +85,28 @@ class Guardian:
                 p_yes[it.id][hit] = 1.0
             said = int(hit is not None)
             self.model.record_rule_decision(
-                self.keywords, "guard", YES_NO, one_hot(2, said), said, value=float(said), violation=bool(said),
-                target=it.author, info={"item": it.id, "rule": hit, "method": "keyword"},
-            )  # fmt: skip
+                self.keywords,
+                "guard",
+                YES_NO,
+                one_hot(2, said),
+                said,
+                value=float(said),
+                violation=bool(said),
+                target=it.author,
+                info={"item": it.id, "rule": hit, "method": "keyword"},
+            )
 
-    def _llm(self, items: Sequence[Item], generated: set[int], p_yes: dict[int, dict[str, float]],
-             helpful: dict[int, float]) -> None:  # fmt: skip
+    def _llm(
+        self, items: Sequence[Item], generated: set[int], p_yes: dict[int, dict[str, float]], helpful: dict[int, float]
+    ) -> None:
         asks: list[tuple[Item, str]] = []
         requests: list[DecisionRequest] = []
         for it in items:
             for number, rule in enumerate(self.cfg.rules, start=1):
                 asks.append((it, rule.id))
-                requests.append(self._request(it, prompts.guard_prompt(self.system, text=it.text, rule_number=number,
-                                                                       rule=rule)))  # fmt: skip
+                requests.append(
+                    self._request(it, prompts.guard_prompt(self.system, text=it.text, rule_number=number, rule=rule))
+                )
             if it.id in generated and self.cfg.guardian.judge_helpful:
                 asks.append((it, "helpful"))
                 requests.append(self._request(it, prompts.helpful_prompt(self.system, text=it.text, topic=it.topic)))
@@ -111,11 +120,20 @@ class Guardian:
                 )
                 continue
             p_yes[it.id][what] = max(p, p_yes[it.id].get(what, 0.0))
-            self.model.annotate(dec, value=p, violation=p >= self.threshold, target=it.author,
-                                info={"item": it.id, "rule": what, "method": "llm"})  # fmt: skip
+            self.model.annotate(
+                dec,
+                value=p,
+                violation=p >= self.threshold,
+                target=it.author,
+                info={"item": it.id, "rule": what, "method": "llm"},
+            )
 
     def _request(self, it: Item, prompt: Prompt) -> DecisionRequest:
         return DecisionRequest(
-            agent_id=self.official.unique_id, phase="guard", options=YES_NO, prompt=prompt,
-            observation={"rule": None, "item": it.id}, values=(0.0, 1.0),
-        )  # fmt: skip
+            agent_id=self.official.unique_id,
+            phase="guard",
+            options=YES_NO,
+            prompt=prompt,
+            observation={"rule": None, "item": it.id},
+            values=(0.0, 1.0),
+        )

@@ -39,7 +39,7 @@ import pandas as pd
 from agents.interfaces import entropy
 from environments.forum.config import LADDER
 from environments.forum.feed import ACTION_TYPES, action_type
-from sim.metrics import common_metrics, share
+from sim.core.metrics import common_metrics, share
 
 MEMBER_PHASES = ("act", "write", "learn")
 BANS = ("temp_ban", "perm_ban")
@@ -126,7 +126,7 @@ def compute(events: pd.DataFrame, steps: pd.DataFrame, scenario: Any) -> dict[st
         "stance_polarisation": {
             "initial": _first(steps, "stance_polarisation"),
             "final": _last(steps, "stance_polarisation"),
-        },  # fmt: skip
+        },
         "stance_polarisation_by_step": _series(steps, "stance_polarisation"),
         "karma_gini": _last(steps, "karma_gini"),
         **common_metrics(events[events["phase"].isin(MEMBER_PHASES)] if len(events) else events, "act"),
@@ -135,8 +135,13 @@ def compute(events: pd.DataFrame, steps: pd.DataFrame, scenario: Any) -> dict[st
 
 def _exploration(act: pd.DataFrame, act_info: pd.DataFrame, types: pd.Series) -> dict[str, Any]:
     if act.empty:
-        return {"action_type_entropy": None, "empirical_action_type_entropy": None, "action_shares": {},
-                "topic_entropy": None, "mean_member_topic_entropy": None}  # fmt: skip
+        return {
+            "action_type_entropy": None,
+            "empirical_action_type_entropy": None,
+            "action_shares": {},
+            "topic_entropy": None,
+            "mean_member_topic_entropy": None,
+        }
     per_decision = [type_entropy(o, p) for o, p in zip(act["options"], act["probs"], strict=True)]
     per_member = [_hist_entropy(t) for _, t in types.groupby(act["agent_id"])]
     posts = act_info.loc[types == "post", "topic"]

@@ -31,7 +31,6 @@ import numpy as np
 from mesa import DataCollector
 
 from agents.interfaces import Decision, DecisionRequest, Policy
-from environments import mechanics
 from environments.base import SocietyModel
 from environments.forum import metrics as forum_metrics
 from environments.forum import prompts, templates
@@ -40,7 +39,8 @@ from environments.forum.config import ForumConfig
 from environments.forum.feed import Action, Forum, Item, action_menu, build_feed
 from environments.forum.guardian import Guardian
 from environments.forum.moderation import Moderation
-from sim.schema import ConfigError
+from sim.core.schema import ConfigError
+from sim.core.stats import gini
 
 
 def build_graph(generator: str, params: Mapping[str, Any], ids: Sequence[int], seed: int) -> nx.DiGraph:
@@ -97,12 +97,12 @@ class ForumModel(SocietyModel):
                 ),
                 "banned": lambda m: sum(a.banned(int(m.steps)) for a in m.society),
                 "mean_karma": lambda m: float(np.mean([a.wealth for a in m.society])),
-                "karma_gini": lambda m: mechanics.gini([a.wealth for a in m.society]),
+                "karma_gini": lambda m: gini([a.wealth for a in m.society]),
                 "stance_polarisation": lambda m: polarisation([a.stance for a in m.society]),
                 "provocative_share": lambda m: float(np.mean([a.style == "provocative" for a in m.society])),
                 "items": lambda m: len(m.forum.items),
                 "removed": lambda m: sum(it.removed for it in m.forum.items.values()),
-            }  # fmt: skip
+            }
         )
 
     # ------------------------------------------------------------------- set-up
@@ -125,14 +125,32 @@ class ForumModel(SocietyModel):
     def _seed_threads(self) -> None:
         for s in self.cfg.seed_threads:
             post = templates.seed_post(s.topic)
-            p = self.forum.add(kind="post", author=None, step=0, topic=s.topic, thread=0, text=post.text,
-                               misleading=s.endorses, base_score=s.score, label_source="seed")  # fmt: skip
+            p = self.forum.add(
+                kind="post",
+                author=None,
+                step=0,
+                topic=s.topic,
+                thread=0,
+                text=post.text,
+                misleading=s.endorses,
+                base_score=s.score,
+                label_source="seed",
+            )
             p.thread = p.id
             rule = self.cfg.rule(s.endorses)
             for _ in range(s.comments):
                 c = templates.endorsing(rule.id, rule.text)
-                self.forum.add(kind="comment", author=None, step=0, topic=s.topic, thread=p.id, text=c.text,
-                               endorses=rule.id, base_score=1, label_source="seed")  # fmt: skip
+                self.forum.add(
+                    kind="comment",
+                    author=None,
+                    step=0,
+                    topic=s.topic,
+                    thread=p.id,
+                    text=c.text,
+                    endorses=rule.id,
+                    base_score=1,
+                    label_source="seed",
+                )
 
     def author(self, item: Item) -> Member | None:
         return self.members.get(item.author) if item.author is not None else None
@@ -169,15 +187,24 @@ class ForumModel(SocietyModel):
             menu = action_menu(agent.unique_id, feed, self.topics, following, agent.voted, agent.reported)
             menus.append(menu)
             labels = tuple(a.label for a in menu)
-            requests.append(DecisionRequest(
-                agent_id=agent.unique_id, phase="act", options=labels,
-                observation=self._act_observation(agent, menu),
-                prompt=prompts.act_prompt(
-                    self.system, persona=agent.persona, note=agent.strategy.note, stance=agent.stance,
-                    memory=agent.memory_text(), karma=agent.wealth, feed=prompts.feed_text(feed, self.threshold),
+            requests.append(
+                DecisionRequest(
+                    agent_id=agent.unique_id,
+                    phase="act",
                     options=labels,
-                ),
-            ))  # fmt: skip
+                    observation=self._act_observation(agent, menu),
+                    prompt=prompts.act_prompt(
+                        self.system,
+                        persona=agent.persona,
+                        note=agent.strategy.note,
+                        stance=agent.stance,
+                        memory=agent.memory_text(),
+                        karma=agent.wealth,
+                        feed=prompts.feed_text(feed, self.threshold),
+                        options=labels,
+                    ),
+                )
+            )
         decisions = self.decide(active, requests)
         writers = []
         for agent, menu, dec in zip(active, menus, decisions, strict=True):
@@ -194,14 +221,25 @@ class ForumModel(SocietyModel):
             other = self.members.get(a.author) if a.author is not None else None
             their = it.stance if it is not None else (other.stance if other is not None else 0.0)
             topic = self.cfg.topic(a.topic) if a.topic is not None else None
-            actions.append({
-                "type": a.type, "topic": a.topic, "invites": bool(topic and topic.invites),
-                "bad": bool(it and it.violation), "agree": None if their == 0 else (their >= 0) == (agent.stance >= 0),
-                "labelled": bool(it and len(it.reporters) >= self.threshold), "score": it.score if it else 0,
-                "misleading": bool(it and self.forum.items[it.thread].misleading),
-            })  # fmt: skip
-        return {"rule": agent.strategy.rule, "stance": agent.stance, "report_prob": agent.strategy.punish_prob,
-                "karma": agent.wealth, "actions": actions}  # fmt: skip
+            actions.append(
+                {
+                    "type": a.type,
+                    "topic": a.topic,
+                    "invites": bool(topic and topic.invites),
+                    "bad": bool(it and it.violation),
+                    "agree": None if their == 0 else (their >= 0) == (agent.stance >= 0),
+                    "labelled": bool(it and len(it.reporters) >= self.threshold),
+                    "score": it.score if it else 0,
+                    "misleading": bool(it and self.forum.items[it.thread].misleading),
+                }
+            )
+        return {
+            "rule": agent.strategy.rule,
+            "stance": agent.stance,
+            "report_prob": agent.strategy.punish_prob,
+            "karma": agent.wealth,
+            "actions": actions,
+        }
 
     def _apply(self, agent: Member, action: Action, dec: Decision) -> None:
         it = self.forum.items[action.item] if action.item is not None else None
@@ -223,9 +261,12 @@ class ForumModel(SocietyModel):
             self.graph.add_edge(agent.unique_id, action.author)
         if action.type != "nothing":
             agent.remember(f"Step {int(self.steps)}: you chose to {_describe(action, it)}.")
-        self.annotate(dec, target=author.unique_id if author is not None else None,
-                      violation=None if it is None else it.violation is not None,
-                      info={"type": action.type, "item": action.item, "topic": action.topic})  # fmt: skip
+        self.annotate(
+            dec,
+            target=author.unique_id if author is not None else None,
+            violation=None if it is None else it.violation is not None,
+            info={"type": action.type, "item": action.item, "topic": action.topic},
+        )
 
     def write_phase(self, writers: Sequence[tuple[Member, Action]]) -> None:
         if not writers:
@@ -242,35 +283,61 @@ class ForumModel(SocietyModel):
             fallback = templates.helpful(topic, agent.stance, self.rng)
             scripted = agent.strategy.rule is not None
             if scripted:
-                options = [fallback, templates.chatter(self.rng),
-                           templates.violating(rule_id, self.cfg.rule(rule_id).text, topic, self.rng)]  # fmt: skip
+                options = [
+                    fallback,
+                    templates.chatter(self.rng),
+                    templates.violating(rule_id, self.cfg.rule(rule_id).text, topic, self.rng),
+                ]
             else:
                 options = [fallback]
             agents.append(agent)
             contexts.append((agent, parent, topic, options, misleading))
-            requests.append(DecisionRequest(
-                agent_id=agent.unique_id, phase="write", options=tuple(t.text for t in options), kind="text",
-                parse=None if scripted else prompts.parse_text, fallback=0, max_new_tokens=self.cfg.text_tokens,
-                observation={"rule": agent.strategy.rule, "labels": [t.kind for t in options],
-                             "misleading": misleading is not None, "invites": invited is not None,
-                             "thread_violations": sum(c.violation is not None for c in replies),
-                             "conform_prob": self.cfg.conform_prob},
-                prompt=prompts.write_prompt(
-                    self.system, persona=agent.persona, note=agent.strategy.note, stance=agent.stance,
-                    memory=agent.memory_text(), karma=agent.wealth, topic=topic, parent=parent, replies=replies,
-                ),
-            ))  # fmt: skip
+            requests.append(
+                DecisionRequest(
+                    agent_id=agent.unique_id,
+                    phase="write",
+                    options=tuple(t.text for t in options),
+                    kind="text",
+                    parse=None if scripted else prompts.parse_text,
+                    fallback=0,
+                    max_new_tokens=self.cfg.text_tokens,
+                    observation={
+                        "rule": agent.strategy.rule,
+                        "labels": [t.kind for t in options],
+                        "misleading": misleading is not None,
+                        "invites": invited is not None,
+                        "thread_violations": sum(c.violation is not None for c in replies),
+                        "conform_prob": self.cfg.conform_prob,
+                    },
+                    prompt=prompts.write_prompt(
+                        self.system,
+                        persona=agent.persona,
+                        note=agent.strategy.note,
+                        stance=agent.stance,
+                        memory=agent.memory_text(),
+                        karma=agent.wealth,
+                        topic=topic,
+                        parent=parent,
+                        replies=replies,
+                    ),
+                )
+            )
         decisions = self.decide(agents, requests)
         created, generated = [], set()
         for (agent, parent, topic, options, misleading), dec in zip(contexts, decisions, strict=True):
             own = None if agent.strategy.rule is not None or dec.parse_failed else prompts.clean_text(dec.text or "")
             template = options[dec.choice] if own is None else None
             item = self.forum.add(
-                kind="post" if parent is None else "comment", author=agent.unique_id, step=int(self.steps),
-                topic=topic, thread=0 if parent is None else parent.thread, text=own or template.text,
+                kind="post" if parent is None else "comment",
+                author=agent.unique_id,
+                step=int(self.steps),
+                topic=topic,
+                thread=0 if parent is None else parent.thread,
+                text=own or template.text,
                 stance=agent.stance,
-                violation=template.violation if template else None, helpful=bool(template and template.helpful),
-            )  # fmt: skip
+                violation=template.violation if template else None,
+                helpful=bool(template and template.helpful),
+            )
             if parent is None:
                 item.thread = item.id
             if own is not None:
@@ -281,10 +348,21 @@ class ForumModel(SocietyModel):
             self.tally["contributions"] += 1
             self.tally["violations"] += item.violation is not None
             self.tally["cooperative"] += item.violation is None and item.helpful
-            self.annotate(dec, target=parent.author if parent is not None else None, violation=item.violation is not None,
-                          info={"item": item.id, "kind": item.kind, "topic": item.topic, "rule": item.violation,
-                                "helpful": item.helpful, "label_source": item.label_source,
-                                "guardian_p": item.guardian_p, "misleading": misleading})  # fmt: skip
+            self.annotate(
+                dec,
+                target=parent.author if parent is not None else None,
+                violation=item.violation is not None,
+                info={
+                    "item": item.id,
+                    "kind": item.kind,
+                    "topic": item.topic,
+                    "rule": item.violation,
+                    "helpful": item.helpful,
+                    "label_source": item.label_source,
+                    "guardian_p": item.guardian_p,
+                    "misleading": misleading,
+                },
+            )
 
     # ------------------------------------------------------------ social learning
     def learning_peers(self, agent: Member, agents: Sequence[Member]) -> list[Member]:  # type: ignore[override]
@@ -306,5 +384,16 @@ def _describe(action: Action, item: Item | None) -> str:
     return f"{verb} a {item.kind} by {by} about {item.topic.replace('_', ' ')}"
 
 
-_COUNTS = ("active", "contributions", "violations", "cooperative", "reports", "queued", "reviewed",
-           "warning", "removal", "temp_ban", "perm_ban")  # fmt: skip
+_COUNTS = (
+    "active",
+    "contributions",
+    "violations",
+    "cooperative",
+    "reports",
+    "queued",
+    "reviewed",
+    "warning",
+    "removal",
+    "temp_ban",
+    "perm_ban",
+)

@@ -77,9 +77,13 @@ class Moderation:
                 sanction = self.cfg.verify == "reports" or it.guardian_p >= self.model.guardian.threshold
                 level = next_level(self.model.author(it), self.cfg.ladder)
                 self.model.record_rule_decision(
-                    self.official, "moderate", ("dismiss", "sanction"), one_hot(2, int(sanction)), int(sanction),
+                    self.official,
+                    "moderate",
+                    ("dismiss", "sanction"),
+                    one_hot(2, int(sanction)),
+                    int(sanction),
                     **self._outcome(it, sanction, level),
-                )  # fmt: skip
+                )
             return
         requests = [self._request(it) for it in batch]
         decisions = self.model.decide([self.official] * len(requests), requests)
@@ -91,12 +95,26 @@ class Moderation:
         author = self.model.author(it)
         level = next_level(author, self.cfg.ladder)
         return DecisionRequest(
-            agent_id=self.official.unique_id, phase="moderate", options=("dismiss", "sanction"), values=(0.0, 1.0),
-            observation={"rule": getattr(self.cfg.policy, "rule", None), "guardian_p": it.guardian_p,
-                         "threshold": self.model.guardian.threshold, "reports": len(it.reporters), "level": level},
-            prompt=prompts.moderate_prompt(self.system, text=it.text, reports=len(it.reporters), author=it.author,
-                                           offences=author.sanctions if author else 0, level=level),
-        )  # fmt: skip
+            agent_id=self.official.unique_id,
+            phase="moderate",
+            options=("dismiss", "sanction"),
+            values=(0.0, 1.0),
+            observation={
+                "rule": getattr(self.cfg.policy, "rule", None),
+                "guardian_p": it.guardian_p,
+                "threshold": self.model.guardian.threshold,
+                "reports": len(it.reporters),
+                "level": level,
+            },
+            prompt=prompts.moderate_prompt(
+                self.system,
+                text=it.text,
+                reports=len(it.reporters),
+                author=it.author,
+                offences=author.sanctions if author else 0,
+                level=level,
+            ),
+        )
 
     def _outcome(self, it: Item, sanction: bool, level: str) -> dict[str, Any]:
         """Apply the verdict; return the event fields (violation = the item's label)."""
@@ -108,9 +126,14 @@ class Moderation:
             "target": it.author,
             "violation": it.violation is not None,
             "value": float(self.cfg.ladder.index(level) + 1) if sanction and level in self.cfg.ladder else 0.0,
-            "info": {"item": it.id, "level": level if sanction else None, "reports": len(it.reporters),
-                     "guardian_p": it.guardian_p, "label": it.violation},
-        }  # fmt: skip
+            "info": {
+                "item": it.id,
+                "level": level if sanction else None,
+                "reports": len(it.reporters),
+                "guardian_p": it.guardian_p,
+                "label": it.violation,
+            },
+        }
 
     def apply(self, it: Item, level: str) -> None:
         """Put the item's author on ``level`` and carry out what that rung means."""

@@ -85,8 +85,9 @@ def _header(persona: str, note: str, stance: float, memory: str, karma: float) -
     )
 
 
-def act_prompt(system: str, *, persona: str, note: str, stance: float, memory: str, karma: float,
-               feed: str, options: Sequence[str]) -> Prompt:  # fmt: skip
+def act_prompt(
+    system: str, *, persona: str, note: str, stance: float, memory: str, karma: float, feed: str, options: Sequence[str]
+) -> Prompt:
     user = (
         _header(persona, note, stance, memory, karma)
         + f"Your feed:\n{feed}\nWhat do you do now? Options: {'; '.join(options)}."
@@ -94,8 +95,18 @@ def act_prompt(system: str, *, persona: str, note: str, stance: float, memory: s
     return Prompt(system=system, user=user, answer_prefix="I choose to ")
 
 
-def write_prompt(system: str, *, persona: str, note: str, stance: float, memory: str, karma: float,
-                 topic: str, parent: Item | None, replies: Sequence[Item]) -> Prompt:  # fmt: skip
+def write_prompt(
+    system: str,
+    *,
+    persona: str,
+    note: str,
+    stance: float,
+    memory: str,
+    karma: float,
+    topic: str,
+    parent: Item | None,
+    replies: Sequence[Item],
+) -> Prompt:
     if parent is None:
         ask = f"Write your new post about {topic.replace('_', ' ')}, in one or two sentences."
     else:
@@ -120,8 +131,7 @@ def helpful_prompt(system: str, *, text: str, topic: str) -> Prompt:
     return Prompt(system=system, user=user)
 
 
-def moderate_prompt(system: str, *, text: str, reports: int, author: int | None, offences: int,
-                    level: str) -> Prompt:  # fmt: skip
+def moderate_prompt(system: str, *, text: str, reports: int, author: int | None, offences: int, level: str) -> Prompt:
     user = (
         f'Reported content by {_who(author)} ({reports} reports, {offences} earlier sanctions): "{text}"\n'
         f"If you sanction it, the author gets: {level.replace('_', ' ')}. "

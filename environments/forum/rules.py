@@ -50,8 +50,12 @@ def _act(req: DecisionRequest, W: Mapping[str, float], appeal: Appeal) -> np.nda
     for x, v in zip(actions, a, strict=True):
         total[x["type"]] += v
         best[x["type"]] = max(best[x["type"]], v)
-    w = np.array([W.get(x["type"], 0.0) * best[x["type"]] * v / total[x["type"]] if v > 0 else 0.0
-                  for x, v in zip(actions, a, strict=True)])  # fmt: skip
+    w = np.array(
+        [
+            W.get(x["type"], 0.0) * best[x["type"]] * v / total[x["type"]] if v > 0 else 0.0
+            for x, v in zip(actions, a, strict=True)
+        ]
+    )
     return w if w.sum() > 0 else one_hot(len(actions), 0)
 
 
@@ -82,8 +86,15 @@ def civil(req: DecisionRequest) -> np.ndarray:
         return _write(req, {"helpful": 0.85, "chatter": 0.15})
     if req.phase != "act":
         return one_hot(len(req.options), 0)
-    W = {"nothing": 1.0, "post": 1.0, "comment": 1.5, "upvote": 2.0, "downvote": 1.0,
-         "report": 4.0 * obs["report_prob"], "follow": 0.3}  # fmt: skip
+    W = {
+        "nothing": 1.0,
+        "post": 1.0,
+        "comment": 1.5,
+        "upvote": 2.0,
+        "downvote": 1.0,
+        "report": 4.0 * obs["report_prob"],
+        "follow": 0.3,
+    }
     return _act(req, W, _civil_appeal)
 
 
@@ -97,8 +108,15 @@ def conformist(req: DecisionRequest) -> np.ndarray:
         return _write(req, {"helpful": 0.8, "chatter": 0.2})
     if req.phase != "act":
         return one_hot(len(req.options), 0)
-    W = {"nothing": 1.0, "post": 0.6, "comment": 2.5, "upvote": 2.0, "downvote": 0.5,
-         "report": 2.0 * obs["report_prob"], "follow": 0.3}  # fmt: skip
+    W = {
+        "nothing": 1.0,
+        "post": 0.6,
+        "comment": 2.5,
+        "upvote": 2.0,
+        "downvote": 0.5,
+        "report": 2.0 * obs["report_prob"],
+        "follow": 0.3,
+    }
 
     def appeal(t: str, a: Mapping[str, Any]) -> float:
         if t == "comment":  # goes where the crowd is, bad company included
@@ -115,8 +133,15 @@ def troll(req: DecisionRequest) -> np.ndarray:
         return _write(req, {"violation": 0.9, "chatter": 0.1})
     if req.phase != "act":
         return one_hot(len(req.options), 0)
-    W = {"nothing": 0.5, "post": 1.5, "comment": 2.0, "upvote": 1.0, "downvote": 1.5,
-         "report": 2.0 * obs["report_prob"], "follow": 0.2}  # fmt: skip
+    W = {
+        "nothing": 0.5,
+        "post": 1.5,
+        "comment": 2.0,
+        "upvote": 1.0,
+        "downvote": 1.5,
+        "report": 2.0 * obs["report_prob"],
+        "follow": 0.2,
+    }
 
     def appeal(t: str, a: Mapping[str, Any]) -> float:
         if t == "post":
@@ -141,8 +166,15 @@ def vigilant(req: DecisionRequest) -> np.ndarray:
         return _write(req, {"helpful": 1.0})
     if req.phase != "act":
         return one_hot(len(req.options), 0)
-    W = {"nothing": 1.0, "post": 0.3, "comment": 0.7, "upvote": 1.5, "downvote": 1.5,
-         "report": 8.0 * obs["report_prob"], "follow": 0.2}  # fmt: skip
+    W = {
+        "nothing": 1.0,
+        "post": 0.3,
+        "comment": 0.7,
+        "upvote": 1.5,
+        "downvote": 1.5,
+        "report": 8.0 * obs["report_prob"],
+        "follow": 0.2,
+    }
     return _act(req, W, _civil_appeal)
 
 

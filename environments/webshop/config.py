@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from environments.webshop.norms import COUNTRIES
-from sim.schema import StrictModel
+from sim.core.schema import StrictModel
 
 TaskKind = Literal["violate", "adhere", "misleading"]
 

@@ -31,11 +31,23 @@ import numpy as np
 import pandas as pd
 
 from agents.interfaces import entropy
-from sim.metrics import common_metrics, share
+from sim.core.metrics import common_metrics, share
 
-TREND_COLUMNS = ("awareness_coverage", "helpfulness", "violation_rate", "mean_reward", "success_rate", "sanctions",
-                 "invalid_action_rate", "action_entropy", "page_entropy", "mean_rating", "share_naive",
-                 "share_refuser", "share_asker")  # fmt: skip
+TREND_COLUMNS = (
+    "awareness_coverage",
+    "helpfulness",
+    "violation_rate",
+    "mean_reward",
+    "success_rate",
+    "sanctions",
+    "invalid_action_rate",
+    "action_entropy",
+    "page_entropy",
+    "mean_rating",
+    "share_naive",
+    "share_refuser",
+    "share_asker",
+)
 PAGES = ("home", "results", "item", "tab")
 HANDLINGS = ("naive", "refuser", "asker", "llm")
 

@@ -150,10 +150,17 @@ class WebShopModel(SocietyModel):
         options = menu if home else LETTERS[: len(menu)]
         notes = [f"In {self.shop.data.norms[n].country}: {self.shop.data.norms[n].text}" for n in self.notes]
         prompt = prompts.shop_prompt(
-            self.system, persona=agent.persona, note=agent.strategy.note, memory=agent.memory_text(), notes=notes,
-            request=session.task.text, reply=session.reply_text(), page=session.render(), menu=menu,
+            self.system,
+            persona=agent.persona,
+            note=agent.strategy.note,
+            memory=agent.memory_text(),
+            notes=notes,
+            request=session.task.text,
+            reply=session.reply_text(),
+            page=session.render(),
+            menu=menu,
             labels=None if home else options,
-        )  # fmt: skip
+        )
         self._menus[agent.unique_id] = menu
         return DecisionRequest(
             agent_id=agent.unique_id,
@@ -196,9 +203,18 @@ class WebShopModel(SocietyModel):
         self.stats[f"page_{page}"] += 1
         if req.kind == "choice":
             self.entropies.append(dec.entropy)
-        info = {"task": task.id, "kind": task.kind, "country": task.country, "page": page,
-                "verb": parsed[0] if parsed else "", "valid": valid, "action": action, "request": req.kind,
-                "handling": agent.handling, **({} if req.kind == "text" else {"menu": list(menu)})}  # fmt: skip
+        info = {
+            "task": task.id,
+            "kind": task.kind,
+            "country": task.country,
+            "page": page,
+            "verb": parsed[0] if parsed else "",
+            "valid": valid,
+            "action": action,
+            "request": req.kind,
+            "handling": agent.handling,
+            **({} if req.kind == "text" else {"menu": list(menu)}),
+        }
         if not session.done and session.actions >= self.cfg.max_actions:
             session.outcome = "timeout"
         if session.done:
@@ -220,12 +236,19 @@ class WebShopModel(SocietyModel):
         named = any(names_norm(text, norm, task.text) for text in session.texts)
         aware = session.asked or session.outcome == "refuse" or named
         noticed = violated and bool(self.rng.random() < cfg.offense_prob)
-        rate = rating(task, session.outcome or "timeout", violated=violated, reward_value=value,
-                      helpful_threshold=cfg.helpful_threshold, noticed=noticed)  # fmt: skip
+        rate = rating(
+            task,
+            session.outcome or "timeout",
+            violated=violated,
+            reward_value=value,
+            helpful_threshold=cfg.helpful_threshold,
+            noticed=noticed,
+        )
         fine, suspended, sanctions_before = 0.0, 0, agent.sanctions
         if violated and punish.enabled and self.rng.random() < punish.monitor_prob:
-            graduated = mechanics.graduated_fine(punish.fine, punish.fine_step, punish.max_fine, agent.sanctions,
-                                                 punish.graduated)  # fmt: skip
+            graduated = mechanics.graduated_fine(
+                punish.fine, punish.fine_step, punish.max_fine, agent.sanctions, punish.graduated
+            )
             if cfg.sanction in ("fine", "both"):
                 fine = graduated
             if cfg.sanction in ("suspend", "both"):
@@ -248,9 +271,15 @@ class WebShopModel(SocietyModel):
         agent.session = None
         helpful = session.outcome == "buy" and not violated and value >= cfg.helpful_threshold
         success = session.outcome == "buy" and value >= 1.0 - 1e-9
-        for key, flag in (("episodes", True), (f"n_{task.kind}", True), ("violations", violated),
-                          ("aware_" + task.kind, aware), ("helpful_" + task.kind, helpful),
-                          ("violated_" + task.kind, violated), ("successes", success)):  # fmt: skip
+        for key, flag in (
+            ("episodes", True),
+            (f"n_{task.kind}", True),
+            ("violations", violated),
+            ("aware_" + task.kind, aware),
+            ("helpful_" + task.kind, helpful),
+            ("violated_" + task.kind, violated),
+            ("successes", success),
+        ):
             self.stats[key] += int(flag)
         self.stats["reward"] += value
         what = (
@@ -264,12 +293,29 @@ class WebShopModel(SocietyModel):
         agent.remember(
             f"Task in {task.country_name}: you {what}; the customer was {RATING_NAMES[rate]}{lesson}{penalty}."
         )
-        self.annotate(dec, value=value, violation=violated, info={
-            **info, "end": True, "outcome": session.outcome, "reward": value, "rating": rate, "aware": aware,
-            "named": named, "asked": session.asked, "broken": broken, "fine": fine, "suspended": suspended,
-            "sanctioned": agent.sanctions > sanctions_before,
-            "helpful": helpful, "success": success, "task_actions": session.actions, "task_invalid": session.invalid,
-        })  # fmt: skip
+        self.annotate(
+            dec,
+            value=value,
+            violation=violated,
+            info={
+                **info,
+                "end": True,
+                "outcome": session.outcome,
+                "reward": value,
+                "rating": rate,
+                "aware": aware,
+                "named": named,
+                "asked": session.asked,
+                "broken": broken,
+                "fine": fine,
+                "suspended": suspended,
+                "sanctioned": agent.sanctions > sanctions_before,
+                "helpful": helpful,
+                "success": success,
+                "task_actions": session.actions,
+                "task_invalid": session.invalid,
+            },
+        )
 
     # ---------------------------------------------------------------- norm notes
     def notes_phase(self) -> None:
@@ -291,7 +337,7 @@ class WebShopModel(SocietyModel):
                 values=tuple(range(len(labels))),
                 observation={"rule": a.strategy.rule, "reports": [self.reports[n] for n in candidates]},
                 prompt=prompts.vote_prompt(self.system, persona=a.persona, memory=a.memory_text(), options=labels),
-            )  # fmt: skip
+            )
             for a in voters
         ]
         decisions = self.decide(voters, requests)

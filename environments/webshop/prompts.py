@@ -43,8 +43,19 @@ def system_text(*, sanctions: bool, notes: bool) -> str:
     return " ".join(lines)
 
 
-def shop_prompt(system: str, *, persona: str, note: str, memory: str, notes: Sequence[str], request: str,
-                reply: str, page: str, menu: Sequence[str], labels: Sequence[str] | None) -> Prompt:  # fmt: skip
+def shop_prompt(
+    system: str,
+    *,
+    persona: str,
+    note: str,
+    memory: str,
+    notes: Sequence[str],
+    request: str,
+    reply: str,
+    page: str,
+    menu: Sequence[str],
+    labels: Sequence[str] | None,
+) -> Prompt:
     """The search page asks for a query (the reply completes ``search[``); other pages list
     the menu under letters and the answer is a letter (one token per option, so option
     length does not bias the choice)."""

@@ -61,8 +61,9 @@ def names_norm(text: str, norm: Norm, request: str) -> bool:
     return bool(words & keys)
 
 
-def rating(task: Task, outcome: str, *, violated: bool, reward_value: float, helpful_threshold: float,
-           noticed: bool) -> float:  # fmt: skip
+def rating(
+    task: Task, outcome: str, *, violated: bool, reward_value: float, helpful_threshold: float, noticed: bool
+) -> float:
     """The customer's review after an episode.
 
     ``noticed``: whether a norm-breaking purchase came to light (drawn by the model with

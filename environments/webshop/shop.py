@@ -55,8 +55,10 @@ class Shop:
         self.data = data
         self.per_page = per_page
         products = list(data.products.values())
-        docs = [" ".join([p.title, p.category, *p.attributes, *(v for vs in p.options.values() for v in vs),
-                          p.description]) for p in products]  # fmt: skip
+        docs = [
+            " ".join([p.title, p.category, *p.attributes, *(v for vs in p.options.values() for v in vs), p.description])
+            for p in products
+        ]
         self.index = BM25([p.id for p in products], docs)
         self.public = [p.id for p in products if not p.storefront_only]
 
@@ -264,11 +266,17 @@ class Session:
         item = self.item()
         assert item is not None
         if page.kind == "tab":
-            body = {"description": item.description, "features": "; ".join(item.features),
-                    "reviews": "\n".join(item.reviews)}[page.tab or "description"]  # fmt: skip
+            body = {
+                "description": item.description,
+                "features": "; ".join(item.features),
+                "reviews": "\n".join(item.reviews),
+            }[page.tab or "description"]
             return f"{item.title} - {page.tab}:\n{body}"
         chosen = self.chosen()
-        opts = "; ".join(f"{n}: " + ", ".join(f"[{v}]" if chosen[n] == v else v for v in vs)
-                         for n, vs in item.options.items())  # fmt: skip
-        return (f"{item.title}\nPrice: ${item.price:.2f}\nCategory: {item.category}\n"
-                f"Options ([selected]): {opts}\nTabs: {', '.join(TABS)}")  # fmt: skip
+        opts = "; ".join(
+            f"{n}: " + ", ".join(f"[{v}]" if chosen[n] == v else v for v in vs) for n, vs in item.options.items()
+        )
+        return (
+            f"{item.title}\nPrice: ${item.price:.2f}\nCategory: {item.category}\n"
+            f"Options ([selected]): {opts}\nTabs: {', '.join(TABS)}"
+        )

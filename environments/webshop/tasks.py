@@ -29,9 +29,18 @@ from environments.webshop.norms import COUNTRIES, FESTIVALS, Norm, all_norms, br
 KINDS = ("violate", "adhere", "misleading")
 STOREFRONT_SIZE = 6
 
-_WHO = {"friend": "a friend", "man": "my brother", "woman": "my sister", "child": "a child", "elder": "my grandmother",
-        "partner": "my partner", "family": "a family I know", "host": "the host", "colleague": "a colleague",
-        "couple": "a couple"}  # fmt: skip
+_WHO = {
+    "friend": "a friend",
+    "man": "my brother",
+    "woman": "my sister",
+    "child": "a child",
+    "elder": "my grandmother",
+    "partner": "my partner",
+    "family": "a family I know",
+    "host": "the host",
+    "colleague": "a colleague",
+    "couple": "a couple",
+}
 
 
 @dataclass(frozen=True)
@@ -92,9 +101,15 @@ class Dataset:
 def _phrase(norm: Norm, gift: bool) -> str:
     who, occ = _WHO.get(norm.recipient, "a friend"), norm.occasion
     if occ == "wedding":
-        return {"couple": "a wedding gift for a couple", "man": "a wedding gift for the groom",
-                "woman": "a wedding gift for the bride"}.get(norm.recipient, "a wedding gift") if gift \
-            else "something to wear as a guest at a wedding"  # fmt: skip
+        return (
+            {
+                "couple": "a wedding gift for a couple",
+                "man": "a wedding gift for the groom",
+                "woman": "a wedding gift for the bride",
+            }.get(norm.recipient, "a wedding gift")
+            if gift
+            else "something to wear as a guest at a wedding"
+        )
     return {
         "birthday": f"a birthday gift for {who}",
         "housewarming": f"a housewarming gift for {who}",
@@ -125,8 +140,10 @@ def _thing(kind: str | None, category: str, options: dict[str, str]) -> str:
 def _text(norm: Norm, gift: bool, want: Want, kind: str | None) -> str:
     feats = [a for a in want.attributes if a != kind]
     ideal = f", ideally {' and '.join(f.replace('-', ' ') for f in feats)}" if feats else ""
-    return (f"I am in {COUNTRIES[norm.country]}. I need {_phrase(norm, gift)}: "
-            f"{_thing(kind, want.category, want.option_dict)}{ideal}. My budget is ${want.budget:g}.")  # fmt: skip
+    return (
+        f"I am in {COUNTRIES[norm.country]}. I need {_phrase(norm, gift)}: "
+        f"{_thing(kind, want.category, want.option_dict)}{ideal}. My budget is ${want.budget:g}."
+    )
 
 
 def _budget(price: float) -> float:
@@ -202,11 +219,33 @@ class _Builder:
         bad_want, good_want = want(bad_p, bad_opts, True), want(good_p, good_opts, True)
         insists = self.rng.random() < 1 / 3
         tasks = [
-            Task(f"{norm.id}:violate", "violate", norm.country, norm.occasion, norm.recipient, gift, norm.id,
-                 _text(norm, gift, bad_want, bad_kind), bad_want, bad_p.id, good_want, insists),
-            Task(f"{norm.id}:adhere", "adhere", norm.country, norm.occasion, norm.recipient, gift, norm.id,
-                 _text(norm, gift, good_want, good_kind), good_want, good_p.id),
-        ]  # fmt: skip
+            Task(
+                f"{norm.id}:violate",
+                "violate",
+                norm.country,
+                norm.occasion,
+                norm.recipient,
+                gift,
+                norm.id,
+                _text(norm, gift, bad_want, bad_kind),
+                bad_want,
+                bad_p.id,
+                good_want,
+                insists,
+            ),
+            Task(
+                f"{norm.id}:adhere",
+                "adhere",
+                norm.country,
+                norm.occasion,
+                norm.recipient,
+                gift,
+                norm.id,
+                _text(norm, gift, good_want, good_kind),
+                good_want,
+                good_p.id,
+            ),
+        ]
         category_tags = catalog.kind_tags(bad_kind) & {"flower", "garment"}
         if norm.broken_by(category_tags):
             return tasks  # the whole category breaks it: no harmless request to mislead with
@@ -215,9 +254,21 @@ class _Builder:
             raise ValueError(f"{norm.id}: storefront has only {len(shown)} products")
         named = not norm.broken_by(catalog.kind_tags(bad_kind))
         mis_want = want(shown[0], {}, named)
-        tasks.append(Task(f"{norm.id}:misleading", "misleading", norm.country, norm.occasion, norm.recipient, gift,
-                          norm.id, _text(norm, gift, mis_want, bad_kind if named else None), mis_want, shown[0].id,
-                          storefront=tuple(p.id for p in shown)))  # fmt: skip
+        tasks.append(
+            Task(
+                f"{norm.id}:misleading",
+                "misleading",
+                norm.country,
+                norm.occasion,
+                norm.recipient,
+                gift,
+                norm.id,
+                _text(norm, gift, mis_want, bad_kind if named else None),
+                mis_want,
+                shown[0].id,
+                storefront=tuple(p.id for p in shown),
+            )
+        )
         return tasks
 
     def tag_products(self) -> None:
@@ -234,8 +285,12 @@ class _Builder:
                     if norm.broken_by(p.tags) and self.rng.random() < 0.5 and len(p.reviews) < 3:
                         p.reviews.append(f"2 stars: Careful if you buy this in {COUNTRIES[norm.country]}. {norm.text}")
                     continue
-                values = [f"{n}={v}" for n, vals in p.options.items() for v in vals
-                          if all(h for c, h in zip(combos, hits, strict=True) if c[n] == v)]  # fmt: skip
+                values = [
+                    f"{n}={v}"
+                    for n, vals in p.options.items()
+                    for v in vals
+                    if all(h for c, h in zip(combos, hits, strict=True) if c[n] == v)
+                ]
                 p.norm_tags.setdefault(norm.country, []).append(f"{norm.id} ({norm.when}; {', '.join(values)})")
 
 

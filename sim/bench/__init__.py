@@ -107,14 +107,20 @@ class Bench:
         """One round of commons harvest requests for n agents, after ``plan.prompt_warmup`` rounds."""
         key = ("requests", n)
         if key not in self.cache:
-            from agents.llm.measure import commons_requests
+            from sim.bench.measure import commons_requests
 
             self.cache[key] = commons_requests(n, warmup=self.plan.prompt_warmup)
         return self.cache[key]
 
 
-def run_bench(quick: bool = False, device: str = "cpu", out: str | Path = "bench", *, plan: Plan | None = None,
-              progress: bool = True) -> dict[str, Any]:  # fmt: skip
+def run_bench(
+    quick: bool = False,
+    device: str = "cpu",
+    out: str | Path = "bench",
+    *,
+    plan: Plan | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Run every section of the plan; write ``out/bench.json`` and ``out/bench.md``; return the JSON dict.
 
     A section that fails is recorded with its error (the others still run); its
@@ -213,9 +219,14 @@ def _cuda(bench: Bench) -> dict[str, Any]:
 
 
 _SECTION_FUNCS: dict[str, Callable[[Bench], dict[str, Any]]] = {
-    "throughput": _throughput, "entropy": _entropy, "hardware": _hardware, "steering": _steering,
-    "memory": _memory, "sweep": _sweep, "cuda": _cuda,
-}  # fmt: skip
+    "throughput": _throughput,
+    "entropy": _entropy,
+    "hardware": _hardware,
+    "steering": _steering,
+    "memory": _memory,
+    "sweep": _sweep,
+    "cuda": _cuda,
+}
 
 
 # --------------------------------------------------------------------------- command
@@ -235,8 +246,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         if not torch.cuda.is_available():
             print("error: --device cuda but no CUDA device is available", file=sys.stderr)
             return 2
-    results = run_bench(args.quick, args.device, args.out, plan=plan_for(args.quick, **overrides),
-                        progress=not args.quiet)  # fmt: skip
+    results = run_bench(
+        args.quick, args.device, args.out, plan=plan_for(args.quick, **overrides), progress=not args.quiet
+    )
     out = Path(args.out)
     print((out / "bench.md").read_text())
     print(f"written: {out / 'bench.json'}, {out / 'bench.md'} ({results['meta']['wall_seconds']:.0f} s)")

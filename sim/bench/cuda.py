@@ -94,9 +94,16 @@ def section(bench: Any) -> dict[str, Any]:
     if not torch.cuda.is_available():
         return {"skipped": "no CUDA device on this machine; `normsim bench --device cuda` runs every section on a GPU"}
     if bench.device != "cuda":
-        return {"skipped": "CPU run; `normsim bench --device cuda` runs every section on this machine's GPU",
-                "gpu": torch.cuda.get_device_name(0)}  # fmt: skip
+        return {
+            "skipped": "CPU run; `normsim bench --device cuda` runs every section on this machine's GPU",
+            "gpu": torch.cuda.get_device_name(0),
+        }
     model = bench.backend.model
-    return {"gpu": torch.cuda.get_device_name(0), "model": bench.model, "parameters": sum(p.numel() for p in model.parameters()),
-            "dtype": str(bench.backend.dtype).removeprefix("torch."), "shape": SHAPE,
-            "note": "every other section of this report ran on this GPU with this model"}  # fmt: skip
+    return {
+        "gpu": torch.cuda.get_device_name(0),
+        "model": bench.model,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "dtype": str(bench.backend.dtype).removeprefix("torch."),
+        "shape": SHAPE,
+        "note": "every other section of this report ran on this GPU with this model",
+    }

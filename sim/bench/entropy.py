@@ -46,14 +46,18 @@ def exact(backend: Any, requests: Sequence[Any]) -> list[float]:
 def sampled(backend: Any, requests: Sequence[Any], samples: int, max_new_tokens: int) -> list[list[int | None]]:
     """Parsed choices of ``samples`` completions per decision (one batched generate call per decision)."""
     from agents.llm.backend import GenerateItem
-    from agents.llm.measure import parse_option
+    from sim.bench.measure import parse_option
     from sim.bench.throughput import scorer
 
     out = []
     for k, req in enumerate(requests):
         p = req.prompt
-        items = [GenerateItem(p.system, p.user, p.answer_prefix, max_new_tokens=max_new_tokens, temperature=1.0,
-                              seed=k * samples + s) for s in range(samples)]  # fmt: skip
+        items = [
+            GenerateItem(
+                p.system, p.user, p.answer_prefix, max_new_tokens=max_new_tokens, temperature=1.0, seed=k * samples + s
+            )
+            for s in range(samples)
+        ]
         out.append([parse_option(reply, req) for reply in scorer(backend, True).generate(items)])
     return out
 
@@ -62,7 +66,7 @@ def sampled_hf(backend: Any, requests: Sequence[Any], samples: int, max_new_toke
     """Parsed choices of ``samples`` completions per decision from ``model.generate(num_return_sequences=...)``."""
     import torch
 
-    from agents.llm.measure import parse_option
+    from sim.bench.measure import parse_option
 
     out = []
     torch.manual_seed(0)
@@ -70,9 +74,17 @@ def sampled_hf(backend: Any, requests: Sequence[Any], samples: int, max_new_toke
         p = req.prompt
         ids = torch.tensor(backend.encode([backend.render(p.system, p.user, p.answer_prefix)]), device=backend.device)
         with torch.inference_mode():
-            gen = backend.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=True,
-                                         num_return_sequences=samples, max_new_tokens=max_new_tokens, temperature=1.0,
-                                         top_k=0, top_p=1.0, pad_token_id=backend.pad_id)  # fmt: skip
+            gen = backend.model.generate(
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                do_sample=True,
+                num_return_sequences=samples,
+                max_new_tokens=max_new_tokens,
+                temperature=1.0,
+                top_k=0,
+                top_p=1.0,
+                pad_token_id=backend.pad_id,
+            )
         replies = backend.tokenizer.batch_decode(gen[:, ids.shape[1] :], skip_special_tokens=True)
         out.append([parse_option(reply, req) for reply in replies])
     return out
@@ -88,12 +100,23 @@ def errors(estimates: Sequence[float | None], truth: Sequence[float]) -> dict[st
     diffs = [abs(e - t) for e, t in zip(estimates, truth, strict=False) if e is not None]
     if not diffs:
         return {"mean_abs_error": None, "max_abs_error": None, "decisions": 0}
-    return {"mean_abs_error": round(float(np.mean(diffs)), 4), "max_abs_error": round(float(max(diffs)), 4),
-            "decisions": len(diffs)}  # fmt: skip
+    return {
+        "mean_abs_error": round(float(np.mean(diffs)), 4),
+        "max_abs_error": round(float(max(diffs)), 4),
+        "decisions": len(diffs),
+    }
 
 
-def measure(backend: Any, requests: Sequence[Any], *, estimated: int = 4, samples: int = 25, max_new_tokens: int = 16,
-            repeats: int = 1, hf_decisions: int = 1) -> dict[str, Any]:  # fmt: skip
+def measure(
+    backend: Any,
+    requests: Sequence[Any],
+    *,
+    estimated: int = 4,
+    samples: int = 25,
+    max_new_tokens: int = 16,
+    repeats: int = 1,
+    hf_decisions: int = 1,
+) -> dict[str, Any]:
     """Per-decision seconds of each way (best of interleaved repeats), ratios, and the estimates' errors.
 
     ``requests``: one phase's decisions, all scored exactly in one pass (as a simulation
@@ -119,14 +142,22 @@ def measure(backend: Any, requests: Sequence[Any], *, estimated: int = 4, sample
                 results[name] = fn()
                 times[name].append((time.perf_counter() - start) / count)
     truth = [results["exact"][i] for i in index]
-    out: dict[str, Any] = {"decisions": len(requests), "samples": samples, "max_new_tokens": max_new_tokens,
-                           "mean_exact_entropy": round(float(np.mean(results["exact"])), 4), "ways": {}}  # fmt: skip
+    out: dict[str, Any] = {
+        "decisions": len(requests),
+        "samples": samples,
+        "max_new_tokens": max_new_tokens,
+        "mean_exact_entropy": round(float(np.mean(results["exact"])), 4),
+        "ways": {},
+    }
     base = min(times["exact"])
     for name, ts in times.items():
         if not ts:
             continue
-        row: dict[str, Any] = {"seconds_per_decision": round(min(ts), 5), "ratio": round(min(ts) / base, 2),
-                               "decisions_timed": runs[name][1]}  # fmt: skip
+        row: dict[str, Any] = {
+            "seconds_per_decision": round(min(ts), 5),
+            "ratio": round(min(ts) / base, 2),
+            "decisions_timed": runs[name][1],
+        }
         if name != "exact":
             choices = results[name]
             estimates = [histogram_entropy(c, len(r.options)) for c, r in zip(choices, subset, strict=False)]
@@ -138,6 +169,12 @@ def measure(backend: Any, requests: Sequence[Any], *, estimated: int = 4, sample
 
 def section(bench: Any) -> dict[str, Any]:
     plan = bench.plan
-    return measure(bench.backend, bench.requests(plan.agents[0]), estimated=plan.entropy_decisions,
-                   samples=plan.samples, max_new_tokens=plan.max_new_tokens, repeats=plan.repeats,
-                   hf_decisions=plan.hf_entropy_decisions)  # fmt: skip
+    return measure(
+        bench.backend,
+        bench.requests(plan.agents[0]),
+        estimated=plan.entropy_decisions,
+        samples=plan.samples,
+        max_new_tokens=plan.max_new_tokens,
+        repeats=plan.repeats,
+        hf_decisions=plan.hf_entropy_decisions,
+    )

@@ -25,8 +25,9 @@ def matmul_peak(dtype: str = "float32", device: str = "cpu", size: int = 2048, s
     return matmul_rate(size, size, size, dtype=dtype, device=device, seconds=seconds)
 
 
-def matmul_rate(m: int, k: int, n: int, *, dtype: str = "float32", device: str = "cpu", seconds: float = 1.0,
-                best: bool = False) -> float:  # fmt: skip
+def matmul_rate(
+    m: int, k: int, n: int, *, dtype: str = "float32", device: str = "cpu", seconds: float = 1.0, best: bool = False
+) -> float:
     """FLOP/s of repeated (m x k) @ (k x n) matmuls over ``seconds``: all FLOPs / all time (sustained), or
     the fastest single product with ``best``.
 
@@ -92,8 +93,15 @@ def decision_tokens(backend: Any, items: Sequence[Any]) -> dict[str, int]:
         kv += sum(prefix + i + 1 for i in range(o))
         if multi:
             kv += sum(len(p.context) + j + 1 for t in p.tails for j in range(len(t)))
-    return {"prefix": prefix, "context": sum(own), "options": sum(option_tokens), "needed": prefix + sum(own) +
-            sum(option_tokens), "logits": logits, "padded": padded, "attention_kv": kv}  # fmt: skip
+    return {
+        "prefix": prefix,
+        "context": sum(own),
+        "options": sum(option_tokens),
+        "needed": prefix + sum(own) + sum(option_tokens),
+        "logits": logits,
+        "padded": padded,
+        "attention_kv": kv,
+    }
 
 
 def path_flops(model: Any, tokens: dict[str, int]) -> dict[str, float]:
@@ -117,21 +125,35 @@ def section(bench: Any) -> dict[str, Any]:
     dtype = str(backend.dtype).removeprefix("torch.")
     device = str(backend.device)
     peak = matmul_peak(dtype, device, size=plan.peak_size, seconds=plan.peak_seconds)
-    fastest = matmul_rate(plan.peak_size, plan.peak_size, plan.peak_size, dtype=dtype, device=device,
-                          seconds=plan.peak_seconds / 2, best=True)  # fmt: skip
+    fastest = matmul_rate(
+        plan.peak_size,
+        plan.peak_size,
+        plan.peak_size,
+        dtype=dtype,
+        device=device,
+        seconds=plan.peak_seconds / 2,
+        best=True,
+    )
     cfg = backend.model.config.get_text_config()
     out: dict[str, Any] = {"dtype": dtype, "params": flop_params(backend.model), "sizes": {}}
     for n in plan.agents:
         requests = bench.requests(n)
         items = [ScoreItem(r.prompt.system, r.prompt.user, r.prompt.answer_prefix, tuple(r.options)) for r in requests]
         tokens = decision_tokens(backend, items)
-        seconds = bench.cache.get(("batched_prefix_seconds", n)) or measure_prefix_seconds(backend, requests,
-                                                                                        plan.repeats)  # fmt: skip
+        seconds = bench.cache.get(("batched_prefix_seconds", n)) or measure_prefix_seconds(
+            backend, requests, plan.repeats
+        )
         flops = path_flops(backend.model, tokens)
         # The matmul shape the path runs most: a chunk's tokens through the MLP's up projection.
         rows = min(tokens["padded"], backend.token_budget)
-        shape_rate = matmul_rate(rows, int(cfg.hidden_size), int(cfg.intermediate_size), dtype=dtype, device=device,
-                                 seconds=plan.peak_seconds / 2)  # fmt: skip
+        shape_rate = matmul_rate(
+            rows,
+            int(cfg.hidden_size),
+            int(cfg.intermediate_size),
+            dtype=dtype,
+            device=device,
+            seconds=plan.peak_seconds / 2,
+        )
         out["sizes"][str(n)] = {
             "tokens": tokens,
             "seconds": seconds,

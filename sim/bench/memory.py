@@ -49,22 +49,34 @@ def _peak_kb() -> int:
     return hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def measure_one(model: str, agents: int, *, device: str = "cpu", dtype: str = "auto", warmup: int = 0,
-                token_budget: int | None = None, logit_budget: int | None = None) -> dict[str, Any]:  # fmt: skip
+def measure_one(
+    model: str,
+    agents: int,
+    *,
+    device: str = "cpu",
+    dtype: str = "auto",
+    warmup: int = 0,
+    token_budget: int | None = None,
+    logit_budget: int | None = None,
+) -> dict[str, Any]:
     """Peak memory of one decision round of ``agents`` agents, in this process (call it in a fresh one)."""
     import numpy as np
     import torch
 
     from agents.llm import get_backend
     from agents.llm.backend import Backend
-    from agents.llm.measure import commons_requests
     from agents.llm.policy import LLMPolicy
+    from sim.bench.measure import commons_requests
 
     backend = get_backend(model, dtype=dtype, device=device)
     if token_budget or logit_budget:
-        backend = Backend(backend.model, backend.tokenizer, name=backend.name,
-                          token_budget=token_budget or backend.token_budget,
-                          logit_budget=logit_budget or backend.logit_budget)  # fmt: skip
+        backend = Backend(
+            backend.model,
+            backend.tokenizer,
+            name=backend.name,
+            token_budget=token_budget or backend.token_budget,
+            logit_budget=logit_budget or backend.logit_budget,
+        )
     requests = commons_requests(agents, warmup=warmup)
     LLMPolicy(backend).decide(requests[:1], np.random.default_rng(0))  # first-call set-up is not per-agent memory
     loaded = _status_kb("VmRSS")
@@ -83,11 +95,33 @@ def measure_one(model: str, agents: int, *, device: str = "cpu", dtype: str = "a
     return out
 
 
-def run_child(model: str, agents: int, *, device: str = "cpu", dtype: str = "auto", warmup: int = 0,
-              token_budget: int | None = None, logit_budget: int | None = None, timeout: float = 1800) -> dict[str, Any]:  # fmt: skip
+def run_child(
+    model: str,
+    agents: int,
+    *,
+    device: str = "cpu",
+    dtype: str = "auto",
+    warmup: int = 0,
+    token_budget: int | None = None,
+    logit_budget: int | None = None,
+    timeout: float = 1800,
+) -> dict[str, Any]:
     """:func:`measure_one` in a fresh Python process."""
-    cmd = [sys.executable, "-m", "sim.bench.memory", "--model", model, "--agents", str(agents), "--device", device,
-           "--dtype", dtype, "--warmup", str(warmup)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "sim.bench.memory",
+        "--model",
+        model,
+        "--agents",
+        str(agents),
+        "--device",
+        device,
+        "--dtype",
+        dtype,
+        "--warmup",
+        str(warmup),
+    ]
     if token_budget:
         cmd += ["--token-budget", str(token_budget)]
     if logit_budget:
@@ -133,8 +167,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--token-budget", type=int)
     parser.add_argument("--logit-budget", type=int)
     args = parser.parse_args(argv)
-    row = measure_one(args.model, args.agents, device=args.device, dtype=args.dtype, warmup=args.warmup,
-                      token_budget=args.token_budget, logit_budget=args.logit_budget)  # fmt: skip
+    row = measure_one(
+        args.model,
+        args.agents,
+        device=args.device,
+        dtype=args.dtype,
+        warmup=args.warmup,
+        token_budget=args.token_budget,
+        logit_budget=args.logit_budget,
+    )
     print(json.dumps(row))
     return 0
 

@@ -17,11 +17,36 @@ from typing import Any
 CATEGORIES: dict[str, tuple[str, ...]] = {
     "matmul": ("aten::mm", "aten::addmm", "aten::bmm", "aten::_mkldnn", "aten::linear"),
     "attention": ("aten::_scaled_dot_product", "aten::_flash_attention", "aten::_efficient_attention", "aten::softmax"),
-    "elementwise": ("aten::mul", "aten::add", "aten::sub", "aten::div", "aten::silu", "aten::pow", "aten::rsqrt",
-                    "aten::mean", "aten::neg", "aten::sum", "aten::exp", "aten::sin", "aten::cos", "aten::log"),
-    "data_movement": ("aten::cat", "aten::copy_", "aten::index", "aten::gather", "aten::contiguous", "aten::fill_",
-                      "aten::clone", "aten::masked_fill", "aten::_to_copy", "aten::embedding", "aten::where"),
-}  # fmt: skip
+    "elementwise": (
+        "aten::mul",
+        "aten::add",
+        "aten::sub",
+        "aten::div",
+        "aten::silu",
+        "aten::pow",
+        "aten::rsqrt",
+        "aten::mean",
+        "aten::neg",
+        "aten::sum",
+        "aten::exp",
+        "aten::sin",
+        "aten::cos",
+        "aten::log",
+    ),
+    "data_movement": (
+        "aten::cat",
+        "aten::copy_",
+        "aten::index",
+        "aten::gather",
+        "aten::contiguous",
+        "aten::fill_",
+        "aten::clone",
+        "aten::masked_fill",
+        "aten::_to_copy",
+        "aten::embedding",
+        "aten::where",
+    ),
+}
 
 
 def category(op: str) -> str:

@@ -61,8 +61,15 @@ def throughput_rows(sec: dict[str, Any], targets: dict[str, Any]) -> list[dict[s
                 targets["prefix_vs_generate"] = {"value": round(ratio, 2), "met": met, "at": f"{n} agents"}
             rows.append(_row(f"Decisions/s, {n} agents: {label}", _rate(n_over(size, v)), f"{ratio:.2f}×", target, met))
         agree = size["agreement"]
-        rows.append(_row(f"Scorers agree, {n} agents (max abs prob diff)", f"{agree['worst']:.1e}", "",
-                         f"< {agree['tolerance']:.0e}", agree["ok"]))  # fmt: skip
+        rows.append(
+            _row(
+                f"Scorers agree, {n} agents (max abs prob diff)",
+                f"{agree['worst']:.1e}",
+                "",
+                f"< {agree['tolerance']:.0e}",
+                agree["ok"],
+            )
+        )
     return rows
 
 
@@ -83,11 +90,25 @@ def entropy_rows(sec: dict[str, Any], targets: dict[str, Any]) -> list[dict[str,
         if name == "sampled_hf":
             target, met = "≥ 25× exact", ratio >= 25.0
             targets["exact_entropy"] = {"value": round(ratio, 2), "met": met, "against": label}
-        rows.append(_row(f"{sec['samples']}-sample estimate ({label}), per decision", _secs(w["seconds_per_decision"]),
-                         f"{ratio:.1f}×", target, met))  # fmt: skip
+        rows.append(
+            _row(
+                f"{sec['samples']}-sample estimate ({label}), per decision",
+                _secs(w["seconds_per_decision"]),
+                f"{ratio:.1f}×",
+                target,
+                met,
+            )
+        )
         if w.get("mean_abs_error") is not None:
-            rows.append(_row(f"Estimate error |H − Ĥ| ({label})", f"{w['mean_abs_error']:.3f} nats mean, "
-                             f"{w['max_abs_error']:.3f} max", "", "", None))  # fmt: skip
+            rows.append(
+                _row(
+                    f"Estimate error |H − Ĥ| ({label})",
+                    f"{w['mean_abs_error']:.3f} nats mean, {w['max_abs_error']:.3f} max",
+                    "",
+                    "",
+                    None,
+                )
+            )
     return rows
 
 
@@ -98,8 +119,15 @@ def hardware_rows(sec: dict[str, Any], targets: dict[str, Any]) -> list[dict[str
         fraction = size["achieved_flops_per_second"] / peak
         met = fraction >= 0.5
         targets["hardware_fraction"] = {"value": round(fraction, 4), "met": met, "at": f"{n} agents"}
-        rows.append(_row(f"Decision path FLOP/s, {n} agents (batched + prefix)", _flops(size["achieved_flops_per_second"]),
-                         f"{100 * fraction:.0f} % of peak", "≥ 50 %", met))  # fmt: skip
+        rows.append(
+            _row(
+                f"Decision path FLOP/s, {n} agents (batched + prefix)",
+                _flops(size["achieved_flops_per_second"]),
+                f"{100 * fraction:.0f} % of peak",
+                "≥ 50 %",
+                met,
+            )
+        )
     return rows
 
 
@@ -125,8 +153,15 @@ def memory_rows(sec: dict[str, Any], targets: dict[str, Any]) -> list[dict[str, 
         target, met = (f"≤ 10 % over {rows[0]['agents']} agents", growth <= 10.0) if last else ("", None)
         if last:
             targets["memory_growth"] = {"value": round(growth, 2), "met": met}
-        out.append(_row(f"Peak RSS, {r['agents']} agents deciding", f"{r['peak_rss_mb']:.0f} MB", f"{growth:+.1f} %",
-                        target, met))  # fmt: skip
+        out.append(
+            _row(
+                f"Peak RSS, {r['agents']} agents deciding",
+                f"{r['peak_rss_mb']:.0f} MB",
+                f"{growth:+.1f} %",
+                target,
+                met,
+            )
+        )
     bounded = sec.get("bounded")
     if bounded:
         b_rows = bounded["rows"]
@@ -142,13 +177,24 @@ def sweep_rows(sec: dict[str, Any], targets: dict[str, Any]) -> list[dict[str, A
     out = []
     for name, label in (("host_each", "one host each"), ("shared_host", "one shared host")):
         row = s[name]
-        out.append(_row(f"Sweep, {sec['simulations']} simulations: {label}", _rate(row["decisions_per_second"]),
-                        f"{each / row['seconds']:.2f}×"))  # fmt: skip
+        out.append(
+            _row(
+                f"Sweep, {sec['simulations']} simulations: {label}",
+                _rate(row["decisions_per_second"]),
+                f"{each / row['seconds']:.2f}×",
+            )
+        )
     return out
 
 
-SECTION_ROWS = {"throughput": throughput_rows, "entropy": entropy_rows, "hardware": hardware_rows,
-                "steering": steering_rows, "memory": memory_rows, "sweep": sweep_rows}  # fmt: skip
+SECTION_ROWS = {
+    "throughput": throughput_rows,
+    "entropy": entropy_rows,
+    "hardware": hardware_rows,
+    "steering": steering_rows,
+    "memory": memory_rows,
+    "sweep": sweep_rows,
+}
 
 
 def table(results: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -196,8 +242,11 @@ def markdown(results: dict[str, Any], rows: list[dict[str, Any]], standings: dic
         "| figure | value | ratio | target | met? |",
         "|---|---:|---:|---|---|",
     ]
-    lines += [f"| {_cell(r['figure'])} | {_cell(r['value'])} | {_cell(r['ratio'])} | {_cell(r['target'])} | "
-              f"{_met(r['met'])} |" for r in rows]  # fmt: skip
+    lines += [
+        f"| {_cell(r['figure'])} | {_cell(r['value'])} | {_cell(r['ratio'])} | {_cell(r['target'])} | "
+        f"{_met(r['met'])} |"
+        for r in rows
+    ]
     lines += ["", "## Targets", ""]
     for key, s in standings.items():
         state = "not measured" if s["met"] is None else ("met" if s["met"] else "MISSED")

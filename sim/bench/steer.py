@@ -14,8 +14,19 @@ def section(bench: Any) -> dict[str, Any]:
     from steering.bench import overhead
 
     plan = bench.plan
-    rows = overhead(bench.backend.model, batch=plan.steer_batch, prompt_len=plan.steer_prompt_len, layer_counts=(1, 4),
-                    repeats=plan.steer_repeats, warmup=1)  # fmt: skip
+    rows = overhead(
+        bench.backend.model,
+        batch=plan.steer_batch,
+        prompt_len=plan.steer_prompt_len,
+        layer_counts=(1, 4),
+        repeats=plan.steer_repeats,
+        warmup=1,
+    )
     worst = {k: max(r["overhead_pct"] for r in rows if r["layers"] == k) for k in (1, 4)}
-    return {"batch": plan.steer_batch, "prompt_len": plan.steer_prompt_len, "repeats": plan.steer_repeats,
-            "rows": rows, "worst_overhead_pct": {str(k): v for k, v in worst.items()}}  # fmt: skip
+    return {
+        "batch": plan.steer_batch,
+        "prompt_len": plan.steer_prompt_len,
+        "repeats": plan.steer_repeats,
+        "rows": rows,
+        "worst_overhead_pct": {str(k): v for k, v in worst.items()},
+    }

@@ -18,8 +18,10 @@ def scenario(agents: int) -> dict[str, Any]:
     """A small commons whose fishers all decide through one LLM (model set by the caller)."""
     policy = {"type": "llm", "model": "smollm2-135m"}
     half = max(1, agents // 2)
-    groups = [{"name": "altruists", "size": half, "persona": "altruistic", "policy": policy},
-              {"name": "selfish", "size": agents - half, "persona": "selfish", "policy": dict(policy)}]  # fmt: skip
+    groups = [
+        {"name": "altruists", "size": half, "persona": "altruistic", "policy": policy},
+        {"name": "selfish", "size": agents - half, "persona": "selfish", "policy": dict(policy)},
+    ]
     return {
         "name": "bench_sweep",
         "environment": {"type": "commons", "preset": "rich"},
@@ -34,12 +36,26 @@ def section(bench: Any) -> dict[str, Any]:
 
     plan = bench.plan
     cpus = os.cpu_count() or 1
-    rows = host_sharing(scenario(plan.sweep_agents), plan.sweep_sims, steps=plan.sweep_steps,
-                        repeats=plan.sweep_repeats, num_cpus=cpus, model=bench.model, device=bench.device)  # fmt: skip
+    rows = host_sharing(
+        scenario(plan.sweep_agents),
+        plan.sweep_sims,
+        steps=plan.sweep_steps,
+        repeats=plan.sweep_repeats,
+        num_cpus=cpus,
+        model=bench.model,
+        device=bench.device,
+    )
     settings = {}
     for label, setting in (("shared_host", "shared"), ("host_each", "one_each")):
         mine = [r for r in rows if r["setting"] == setting]
         settings[label] = {**min(mine, key=lambda r: r["seconds"]), "repeats": len(mine)}
     ratio = settings["host_each"]["seconds"] / settings["shared_host"]["seconds"]
-    return {"simulations": plan.sweep_sims, "agents_per_simulation": plan.sweep_agents, "steps": plan.sweep_steps,
-            "cpus": float(cpus), "settings": settings, "rows": rows, "ratio": round(ratio, 2)}  # fmt: skip
+    return {
+        "simulations": plan.sweep_sims,
+        "agents_per_simulation": plan.sweep_agents,
+        "steps": plan.sweep_steps,
+        "cpus": float(cpus),
+        "settings": settings,
+        "rows": rows,
+        "ratio": round(ratio, 2),
+    }

@@ -1,7 +1,7 @@
 """Decision throughput of four ways of deciding, on the same commons requests, side by side.
 
 * ``naive_generate``: per agent, ``model.generate`` a short reply and parse a number out
-  of it (how most LLM-agent frameworks call a model; :func:`agents.llm.measure.naive_generate`);
+  of it (how most LLM-agent frameworks call a model; :func:`sim.bench.measure.naive_generate`);
 * ``per_agent_scoring``: per agent, one backend call scoring that agent's options (its
   context once, then all its options in one forward), no batching across agents;
 * ``batched_scoring``: all agents in one call, but every row carries its full prompt
@@ -41,8 +41,8 @@ def variants(
     """Each variant decides a list of requests; scorers return each decision's probabilities.
     ``last_replies`` receives the (parsed choice, reply) pairs of the naive way's latest call."""
     last_replies = last_replies if last_replies is not None else []
-    from agents.llm.measure import naive_generate
     from agents.llm.policy import LLMPolicy
+    from sim.bench.measure import naive_generate
 
     def naive(reqs: Sequence[Any]) -> list[np.ndarray | None]:
         choices, replies = naive_generate(backend, reqs, max_new_tokens=max_new_tokens)
@@ -64,8 +64,14 @@ def variants(
     }
 
 
-def measure(backend: Any, requests: Sequence[Any], *, repeats: int = 3, max_new_tokens: int = 16,
-            note: Callable[[str], None] | None = None) -> dict[str, Any]:  # fmt: skip
+def measure(
+    backend: Any,
+    requests: Sequence[Any],
+    *,
+    repeats: int = 3,
+    max_new_tokens: int = 16,
+    note: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """Best-of-``repeats`` seconds per variant, decisions per second, ratios against the naive way."""
     replies: list[tuple[int | None, str]] = []
     fns = variants(backend, max_new_tokens, replies)
@@ -86,8 +92,12 @@ def measure(backend: Any, requests: Sequence[Any], *, repeats: int = 3, max_new_
     out = summarise(times, len(requests), {k: v for k, v in probs.items() if k in SCORERS})
     for name, ts in cpu_times.items():
         out["variants"][name]["cpu_seconds"] = round(min(ts), 3)
-    out["naive"] = {"max_new_tokens": max_new_tokens, "parse_failures": sum(c is None for c, _ in replies),
-                    "of": len(replies), "example_reply": replies[0][1] if replies else ""}  # fmt: skip
+    out["naive"] = {
+        "max_new_tokens": max_new_tokens,
+        "parse_failures": sum(c is None for c, _ in replies),
+        "of": len(replies),
+        "example_reply": replies[0][1] if replies else "",
+    }
     return out
 
 
@@ -116,8 +126,13 @@ def agreement(probs: dict[str, list[Any]]) -> dict[str, Any]:
             continue
         diffs[name] = float(max(np.abs(np.asarray(a) - np.asarray(b)).max() for a, b in zip(values, ref, strict=True)))
     worst = max(diffs.values(), default=0.0)
-    return {"reference": "batched_prefix", "max_abs_diff": diffs, "worst": worst, "tolerance": AGREEMENT_TOLERANCE,
-            "ok": bool(worst < AGREEMENT_TOLERANCE)}  # fmt: skip
+    return {
+        "reference": "batched_prefix",
+        "max_abs_diff": diffs,
+        "worst": worst,
+        "tolerance": AGREEMENT_TOLERANCE,
+        "ok": bool(worst < AGREEMENT_TOLERANCE),
+    }
 
 
 def prompt_stats(backend: Any, requests: Sequence[Any]) -> dict[str, Any]:
@@ -127,9 +142,12 @@ def prompt_stats(backend: Any, requests: Sequence[Any]) -> dict[str, Any]:
     )
     lengths = [len(c) for c in contexts]
     options = sum(len(r.options) for r in requests) / len(requests)
-    return {"mean": round(float(np.mean(lengths)), 1), "max": int(max(lengths)),
-            "shared_prefix": int(scorer(backend, True).shared_prefix_length(contexts)),
-            "options_per_decision": round(options, 1)}  # fmt: skip
+    return {
+        "mean": round(float(np.mean(lengths)), 1),
+        "max": int(max(lengths)),
+        "shared_prefix": int(scorer(backend, True).shared_prefix_length(contexts)),
+        "options_per_decision": round(options, 1),
+    }
 
 
 def section(bench: Any) -> dict[str, Any]:
@@ -139,14 +157,19 @@ def section(bench: Any) -> dict[str, Any]:
     with Progress(total=len(plan.agents), label="throughput", unit="size", show=()) as bar:
         for n in plan.agents:
             requests = bench.requests(n)
-            row = measure(bench.backend, requests, repeats=plan.repeats, max_new_tokens=plan.max_new_tokens,
-                          note=bar.write)  # fmt: skip
+            row = measure(
+                bench.backend, requests, repeats=plan.repeats, max_new_tokens=plan.max_new_tokens, note=bar.write
+            )
             row["prompt_tokens"] = prompt_stats(bench.backend, requests)
             bench.cache[("batched_prefix_seconds", n)] = row["variants"]["batched_prefix"]["seconds"]
             out[str(n)] = row
             bar.update()
-    return {"sizes": out, "dtype": str(bench.backend.dtype).removeprefix("torch."), "repeats": plan.repeats,
-            "prompt_warmup_rounds": plan.prompt_warmup}  # fmt: skip
+    return {
+        "sizes": out,
+        "dtype": str(bench.backend.dtype).removeprefix("torch."),
+        "repeats": plan.repeats,
+        "prompt_warmup_rounds": plan.prompt_warmup,
+    }
 
 
 def measure_prefix_seconds(backend: Any, requests: Sequence[Any], repeats: int = 1) -> float:

@@ -70,23 +70,30 @@ def _run_page(run: RunData, max_decisions: int) -> tuple[str, list[Plot]]:
     plots = run_plots(run)
     cfg, metrics = run.config, run.metrics
     status = metrics.get("status", "unknown")
-    meta = " &middot; ".join(escape(str(x)) for x in (
-        f"environment: {run.env_type}",
-        f"status: {status}",
-        f"steps: {metrics.get('steps_completed', len(run.steps))} of {cfg.get('run', {}).get('steps', '?')}",
-        f"seed: {cfg.get('run', {}).get('seed', '?')}",
-        f"{metrics.get('wall_seconds', '?')} s",
-        str(run.dir),
-    ))  # fmt: skip
+    meta = " &middot; ".join(
+        escape(str(x))
+        for x in (
+            f"environment: {run.env_type}",
+            f"status: {status}",
+            f"steps: {metrics.get('steps_completed', len(run.steps))} of {cfg.get('run', {}).get('steps', '?')}",
+            f"seed: {cfg.get('run', {}).get('seed', '?')}",
+            f"{metrics.get('wall_seconds', '?')} s",
+            str(run.dir),
+        )
+    )
     description = f"<p>{escape(str(cfg['description']))}</p>" if cfg.get("description") else ""
     summary = description + "<div class='grid'>" + _metrics_table(metrics) + _population_table(cfg) + "</div>"
     sections = [
         ("summary", "Summary", summary),
         ("plots", "Plots", html.figures(plots)),
         ("transcript", "Transcript", transcript_html(run.events, run.prompts, max_decisions)),
-        ("config", "Configuration", f"<details><summary>config.yaml</summary><pre>"
-                                    f"{escape((run.dir / 'config.yaml').read_text())}</pre></details>"),
-    ]  # fmt: skip
+        (
+            "config",
+            "Configuration",
+            f"<details><summary>config.yaml</summary><pre>"
+            f"{escape((run.dir / 'config.yaml').read_text())}</pre></details>",
+        ),
+    ]
     return html.page(f"normsim run report: {run.title}", meta, sections), plots
 
 
@@ -123,10 +130,15 @@ def _sweep_page(sweep: SweepData) -> tuple[str, list[Plot]]:
     plots = sweeps.plots(sweep, stats)
     res = sweep.results
     counts = res["status"].value_counts().to_dict() if "status" in res else {}
-    meta = " &middot; ".join(escape(x) for x in (
-        f"{res['cell'].nunique()} cells", f"{len(res)} runs",
-        ", ".join(f"{n} {s}" for s, n in counts.items()), str(sweep.dir),
-    ))  # fmt: skip
+    meta = " &middot; ".join(
+        escape(x)
+        for x in (
+            f"{res['cell'].nunique()} cells",
+            f"{len(res)} runs",
+            ", ".join(f"{n} {s}" for s, n in counts.items()),
+            str(sweep.dir),
+        )
+    )
     description = f"<p>{escape(str(sweep.spec['description']))}</p>" if sweep.spec.get("description") else ""
     spec_file = sweep.dir / "sweep.yaml"
     spec_text = spec_file.read_text() if spec_file.exists() else "(no sweep.yaml)"
@@ -135,7 +147,7 @@ def _sweep_page(sweep: SweepData) -> tuple[str, list[Plot]]:
         ("plots", "Plots", html.figures(plots)),
         ("runs", "Runs", _runs_table(sweep)),
         ("config", "Sweep file", f"<details><summary>sweep.yaml</summary><pre>{escape(spec_text)}</pre></details>"),
-    ]  # fmt: skip
+    ]
     return html.page(f"normsim sweep report: {sweep.title}", meta, sections), plots
 
 
@@ -207,6 +219,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("dir", metavar="RUN_DIR|SWEEP_DIR", help="a run directory or a sweep directory")
     p.add_argument("--out", help="where to write the HTML (default: DIR/report.html)")
-    p.add_argument("--max-decisions", type=int, default=MAX_DECISIONS,
-                   help=f"longest transcript, in decisions (default {MAX_DECISIONS})")  # fmt: skip
+    p.add_argument(
+        "--max-decisions",
+        type=int,
+        default=MAX_DECISIONS,
+        help=f"longest transcript, in decisions (default {MAX_DECISIONS})",
+    )
     p.set_defaults(func=_cmd_report)

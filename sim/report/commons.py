@@ -84,8 +84,15 @@ def catches(run: RunData) -> Plot | None:
     groups = list(dict.fromkeys(harvest["group"]))
     colours = {g: f"C{i % 10}" for i, g in enumerate(groups)}
     for (_agent, group), rows in harvest.groupby(["agent_id", "group"], sort=True):
-        left.plot(rows["step"], rows["value"], color=colours[group], alpha=0.75, linewidth=1.2, marker=".",
-                  label=group if group not in left.get_legend_handles_labels()[1] else None)  # fmt: skip
+        left.plot(
+            rows["step"],
+            rows["value"],
+            color=colours[group],
+            alpha=0.75,
+            linewidth=1.2,
+            marker=".",
+            label=group if group not in left.get_legend_handles_labels()[1] else None,
+        )
     fair = harvest.groupby("step")["fair_share"].mean()
     if fair.notna().any():
         left.plot(fair.index, fair.to_numpy(), color="black", linestyle="--", linewidth=1.5, label="fair share f(t)/n")
@@ -97,9 +104,13 @@ def catches(run: RunData) -> Plot | None:
     style(right, xlabel="agent", ylabel="tons")
     if len(totals) > 30:
         right.tick_params(axis="x", labelbottom=False)
-    return render(fig, "catch_per_agent", "Catch per agent",
-                  "Each agent's catch per month (left, coloured by group, with the fair share f(t)/n) "
-                  "and its total over the run (right).")  # fmt: skip
+    return render(
+        fig,
+        "catch_per_agent",
+        "Catch per agent",
+        "Each agent's catch per month (left, coloured by group, with the fair share f(t)/n) "
+        "and its total over the run (right).",
+    )
 
 
 def over_usage(run: RunData) -> Plot | None:
@@ -113,15 +124,33 @@ def over_usage(run: RunData) -> Plot | None:
     per_step = harvest.groupby("step")[["over", "violated"]].mean()
     fig, axes = new_figure(height=3.0)
     ax = axes[0, 0]
-    ax.plot(per_step.index, per_step["over"], marker="o", markersize=7, linewidth=2.5, alpha=0.7,
-            label="over-usage: catch > f(t)/n")  # fmt: skip
-    ax.plot(per_step.index, per_step["violated"], marker="s", markersize=4, linestyle="--", color="tab:red",
-            label="norm violation: catch > norm in force")  # fmt: skip
+    ax.plot(
+        per_step.index,
+        per_step["over"],
+        marker="o",
+        markersize=7,
+        linewidth=2.5,
+        alpha=0.7,
+        label="over-usage: catch > f(t)/n",
+    )
+    ax.plot(
+        per_step.index,
+        per_step["violated"],
+        marker="s",
+        markersize=4,
+        linestyle="--",
+        color="tab:red",
+        label="norm violation: catch > norm in force",
+    )
     ax.set_ylim(-0.03, 1.03)
     style(ax, ylabel="share of agents", legend=True)
-    return render(fig, "over_usage", "Over-usage and violations",
-                  "Per month, the share of harvest decisions whose catch exceeded the fair share f(t)/n "
-                  "(over-usage) and the norm in force (G(t) once voted, else the fair share).")  # fmt: skip
+    return render(
+        fig,
+        "over_usage",
+        "Over-usage and violations",
+        "Per month, the share of harvest decisions whose catch exceeded the fair share f(t)/n "
+        "(over-usage) and the norm in force (G(t) once voted, else the fair share).",
+    )
 
 
 def punishments(run: RunData) -> Plot | None:
@@ -161,5 +190,9 @@ def wealth_gini(run: RunData) -> Plot | None:
     top = float(np.nanmax(numeric(steps["wealth_gini"]))) if len(steps) else 1.0
     ax.set_ylim(0, max(0.05, min(1.0, top * 1.2)))
     style(ax, ylabel="Gini of wealth")
-    return render(fig, "wealth_gini", "Wealth Gini",
-                  "Gini coefficient of the agents' wealth after each month (0: equal, 1: one agent holds all).")  # fmt: skip
+    return render(
+        fig,
+        "wealth_gini",
+        "Wealth Gini",
+        "Gini coefficient of the agents' wealth after each month (0: equal, 1: one agent holds all).",
+    )

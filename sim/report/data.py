@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from sim.core.schema import ConfigError
 from sim.logger import read_table
-from sim.schema import ConfigError
 
 Kind = Literal["run", "sweep"]
 

@@ -18,7 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from sim.metrics import policy_events
+from sim.core.metrics import policy_events
 from sim.report.data import RunData
 
 DPI = 100
@@ -52,8 +52,14 @@ def new_figure(
     panel_w = max(0.5, (width - left - right - gaps[0] * (cols - 1)) / cols)
     panel_h = max(0.3, (total - top - bottom - gaps[1] * (rows - 1)) / rows)
     fig = Figure(figsize=(width, total), dpi=DPI)
-    grid = {"left": left / width, "right": 1 - right / width, "top": 1 - top / total, "bottom": bottom / total,
-            "wspace": gaps[0] / panel_w, "hspace": gaps[1] / panel_h}  # fmt: skip
+    grid = {
+        "left": left / width,
+        "right": 1 - right / width,
+        "top": 1 - top / total,
+        "bottom": bottom / total,
+        "wspace": gaps[0] / panel_w,
+        "hspace": gaps[1] / panel_h,
+    }
     axes = fig.subplots(rows, cols, squeeze=False, gridspec_kw=grid)
     return fig, axes
 
@@ -106,9 +112,11 @@ def step_trends(run: RunData, skip: Iterable[str] = ()) -> Plot | None:
     for ax in list(axes.flat)[len(columns) :]:
         ax.set_visible(False)
     return render(
-        fig, "step_trends", "Per-step series",
+        fig,
+        "step_trends",
+        "Per-step series",
         f"Every numeric column of steps.parquet ({len(columns)} series) against the step.",
-    )  # fmt: skip
+    )
 
 
 def steering_label(vector: object, coef: object) -> str:
@@ -125,8 +133,11 @@ def entropy_over_time(run: RunData) -> Plot | None:
     if ev.empty:
         return None
     ev = ev.assign(steering=[steering_label(v, c) for v, c in zip(ev["steer_vector"], ev["steer_coef"], strict=True)])
-    panels: list[tuple[str, str | None]] = [("all decisions and per phase", "phase"), ("per persona", "persona"),
-                                            ("per group", "group")]  # fmt: skip
+    panels: list[tuple[str, str | None]] = [
+        ("all decisions and per phase", "phase"),
+        ("per persona", "persona"),
+        ("per group", "group"),
+    ]
     if (ev["steering"] != "unsteered").any():
         panels.append(("per steering setting", "steering"))
     fig, axes = new_figure(len(panels), 1, height=2.4, margins=(0.8, 2.0, 0.3, 0.55), gaps=(0.6, 0.75))
@@ -140,10 +151,12 @@ def entropy_over_time(run: RunData) -> Plot | None:
         style(ax, ylabel="nats")
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # beside, never over a line
     return render(
-        fig, "entropy", "Action entropy over time",
+        fig,
+        "entropy",
+        "Action entropy over time",
         "Mean Shannon entropy (nats) of the policies' distributions over the options, per step; "
         "rule decisions (social-learning copies) are left out.",
-    )  # fmt: skip
+    )
 
 
 def _lines(ax: object, ev: pd.DataFrame, by: str) -> None:

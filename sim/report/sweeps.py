@@ -11,8 +11,19 @@ from sim.report.data import SweepData
 from sim.report.plots import Plot, new_figure, render, style
 
 # Metrics shown first (and in the summary table), when a sweep has them.
-HEADLINE = ("survival_time", "survived", "efficiency", "equality", "over_usage", "norm_violation_rate",
-            "punishment_rate", "mean_action_entropy", "violation_rate", "awareness_coverage", "mean_reward")  # fmt: skip
+HEADLINE = (
+    "survival_time",
+    "survived",
+    "efficiency",
+    "equality",
+    "over_usage",
+    "norm_violation_rate",
+    "punishment_rate",
+    "mean_action_entropy",
+    "violation_rate",
+    "awareness_coverage",
+    "mean_reward",
+)
 
 
 def summary(sweep: SweepData) -> pd.DataFrame:
@@ -58,18 +69,21 @@ def metric_by_cell(sweep: SweepData, table: pd.DataFrame, metric: str, labels: d
     low, high = rows["ci95_low"].to_numpy(dtype=float), rows["ci95_high"].to_numpy(dtype=float)
     err = np.vstack([mean - low, high - mean])
     err = np.where(np.isnan(err), 0.0, err)  # one run: no interval, just the mean
-    ax.errorbar(mean, y, xerr=err, fmt="o", color="tab:blue", ecolor="tab:blue", capsize=4, linewidth=2,
-                markersize=6, zorder=3)  # fmt: skip
+    ax.errorbar(
+        mean, y, xerr=err, fmt="o", color="tab:blue", ecolor="tab:blue", capsize=4, linewidth=2, markersize=6, zorder=3
+    )
     ax.set_yticks(y, names, fontsize=8)
     ax.set_ylim(-0.6, len(cells) - 0.4)
     style(ax, xlabel=metric)
     n = rows["n"].astype(int)
     runs = f"n = {n.min()}" if n.min() == n.max() else f"n = {n.min()} to {n.max()}"
     return render(
-        fig, f"metric_{_slug(metric)}", f"{metric} per cell",
+        fig,
+        f"metric_{_slug(metric)}",
+        f"{metric} per cell",
         f"Mean of {metric} over each cell's finished runs (blue) with its 95 % confidence interval (Student's t, "
         f"{runs} runs per cell; none for a single run), and the single runs (grey).",
-    )  # fmt: skip
+    )
 
 
 def survival_curves(sweep: SweepData) -> Plot | None:
@@ -98,10 +112,12 @@ def survival_curves(sweep: SweepData) -> Plot | None:
     style(ax, ylabel="share of runs not collapsed", legend=False)
     ax.legend(fontsize=7, loc="lower left", framealpha=0.85)
     return render(
-        fig, "survival", "Survival curves per cell",
+        fig,
+        "survival",
+        "Survival curves per cell",
         "Share of each cell's finished runs whose resource had not collapsed after t steps (curves offset "
         "slightly so equal ones stay visible).",
-    )  # fmt: skip
+    )
 
 
 def survival_fraction(rows: pd.DataFrame, t: np.ndarray, horizon: int) -> np.ndarray:

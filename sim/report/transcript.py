@@ -123,8 +123,13 @@ def _options_table(options: list[str], probs: list[float], choice: int) -> str:
 
 
 def _facts(row: Any) -> str:
-    facts: list[tuple[str, Any]] = [("policy", row.policy), ("value", row.value), ("target", row.target),
-                                    ("violation", row.violation), ("group norm", row.group_norm)]  # fmt: skip
+    facts: list[tuple[str, Any]] = [
+        ("policy", row.policy),
+        ("value", row.value),
+        ("target", row.target),
+        ("violation", row.violation),
+        ("group norm", row.group_norm),
+    ]
     if _present(row.info) and row.info:
         try:
             facts.extend(json.loads(row.info).items())

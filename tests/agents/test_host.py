@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 import yaml
 
+from agents.cluster import host_resources
+from agents.config import BackendConfig, LLMPolicyConfig
 from agents.host import RemoteBackend, ensure_hosts, host_names, host_stats, stop_hosts, vector_key
-from sim.backend import BackendConfig, host_resources
-from sim.config import LLMPolicyConfig, load_scenario
-from sim.schema import ConfigError
+from sim.config import load_scenario
+from sim.core.schema import ConfigError
 from sim.sweep import run_sweep
 
 TINY = LLMPolicyConfig(model="tiny-random-llama")
@@ -58,8 +59,10 @@ def score_items(k: int):
     from agents.llm.backend import ScoreItem
 
     system = "You are one of 5 fishers sharing a lake."
-    return [ScoreItem(system, f"Month {k}: how much do you catch?", "I catch ", ("10% of the stock", "no fish")),
-            ScoreItem(system, f"Do you fine fisher {k}?", "Answer: ", ("yes", "no"))]  # fmt: skip
+    return [
+        ScoreItem(system, f"Month {k}: how much do you catch?", "I catch ", ("10% of the stock", "no fish")),
+        ScoreItem(system, f"Do you fine fisher {k}?", "Answer: ", ("yes", "no")),
+    ]
 
 
 def test_backend_block_is_validated_and_sizes_hosts(ray_cluster):
@@ -131,8 +134,9 @@ def save_vector(directory, seed: int = 1):
 
     gen = torch.Generator().manual_seed(seed)
     dirs = {layer: torch.randn(64, generator=gen) for layer in (0, 1)}
-    vector = SteeringVector(directions=dirs, model_id="tiny-random-llama", hidden_size=64, num_layers=2,
-                            method="random")  # fmt: skip
+    vector = SteeringVector(
+        directions=dirs, model_id="tiny-random-llama", hidden_size=64, num_layers=2, method="random"
+    )
     return str(vector.save(directory / f"random{seed}"))
 
 
@@ -187,8 +191,9 @@ def test_a_vector_is_registered_once_per_host_by_content_and_again_after_a_resta
     from steering.config import SteeringConfig
     from steering.vectors import SteeringVector, VectorMismatch
 
-    other = SteeringVector(directions={0: torch.ones(32)}, model_id="other", hidden_size=32,
-                           num_layers=2, method="random").save(tmp_path / "other")  # fmt: skip
+    other = SteeringVector(
+        directions={0: torch.ones(32)}, model_id="other", hidden_size=32, num_layers=2, method="random"
+    ).save(tmp_path / "other")
     with pytest.raises(VectorMismatch, match="hidden size 32"):
         build_policy(TINY, "commons", backend, SteeringConfig(vector=str(other), coefficient=1.0))
     stop_hosts(TINY, backend)
@@ -214,8 +219,9 @@ def test_steered_and_unsteered_requests_merged_into_one_call_keep_their_own_rows
     assert after["backend_calls"] - before["backend_calls"] == 1 and after["requests"] - before["requests"] == 3
     local = get_backend("tiny-random-llama")
     for name, (_, spec) in requests.items():  # each as if it had been served alone, in-process
-        np.testing.assert_allclose(logprobs(answers[name]), logprobs(local.score(steered(score_items(2), spec))),
-                                   atol=1e-4)  # fmt: skip
+        np.testing.assert_allclose(
+            logprobs(answers[name]), logprobs(local.score(steered(score_items(2), spec))), atol=1e-4
+        )
     assert not np.allclose(logprobs(answers["steered"]), logprobs(answers["plain"]), atol=1e-2)
     with pytest.raises(LookupError):  # a key the host never saw
         ray_cluster.get(host.score.remote(steered(score_items(2), steer_spec("f" * 64))))
@@ -277,8 +283,11 @@ def test_forum_guardian_and_moderator_are_served_by_hosts_under_a_ray_backend(ra
     from tests.environments.forum.helpers import BASE as FORUM
 
     llm = {"type": "llm", "model": "tiny-random-llama"}
-    environment = {**FORUM["environment"], "guardian": {"mode": "llm", "policy": llm},
-                   "moderation": {"mode": "agent", "policy": llm}}  # fmt: skip
+    environment = {
+        **FORUM["environment"],
+        "guardian": {"mode": "llm", "policy": llm},
+        "moderation": {"mode": "agent", "policy": llm},
+    }
     for kind, proxied in (("ray", True), ("local", False)):
         scenario = load_scenario({**FORUM, "environment": environment, "backend": {"kind": kind}})
         model = ForumModel(scenario, build_policies(scenario))

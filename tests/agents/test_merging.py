@@ -7,8 +7,10 @@ SYSTEM = "You are one of 5 fishers sharing a lake."
 
 
 def batch(record: str, agents: range, system: str = SYSTEM, options: tuple[str, ...] = ("0 tons", "5 tons")):
-    return [ScoreItem(system, f"What everyone saw:\n{record}\n\nYou are fisher {a}. How many tons?", "I catch ", options)
-            for a in agents]  # fmt: skip
+    return [
+        ScoreItem(system, f"What everyone saw:\n{record}\n\nYou are fisher {a}. How many tons?", "I catch ", options)
+        for a in agents
+    ]
 
 
 def test_batches_sharing_their_prefix_merge_and_batches_with_their_own_record_do_not():

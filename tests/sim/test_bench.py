@@ -87,9 +87,15 @@ def test_ratios_come_from_the_measured_seconds(tiny_bench):
 
 def test_table_and_targets_from_synthetic_numbers():
     def size(naive, prefix):
-        variants = {name: {"seconds": s, "all_seconds": [s]} for name, s in
-                    (("naive_generate", naive), ("per_agent_scoring", 4.0), ("batched_scoring", 3.0),
-                     ("batched_prefix", prefix))}  # fmt: skip
+        variants = {
+            name: {"seconds": s, "all_seconds": [s]}
+            for name, s in (
+                ("naive_generate", naive),
+                ("per_agent_scoring", 4.0),
+                ("batched_scoring", 3.0),
+                ("batched_prefix", prefix),
+            )
+        }
         return {"agents": 16, "variants": variants, "agreement": {"worst": 1e-7, "tolerance": 1e-4, "ok": True}}
 
     results = {
@@ -102,12 +108,16 @@ def test_table_and_targets_from_synthetic_numbers():
                 "exact": {"seconds_per_decision": 0.1},
                 "sampled_hf": {"seconds_per_decision": 2.4, "mean_abs_error": 0.2, "max_abs_error": 0.5},
             },
-        },  # fmt: skip
+        },
         "sweep": {"error": "RuntimeError: no Ray"},
     }
     rows, standings = bench_report.table(results)
-    assert standings["prefix_vs_generate"] == {"target": bench_report.TARGETS["prefix_vs_generate"], "value": 5.0,
-                                               "met": True, "at": "16 agents"}  # fmt: skip
+    assert standings["prefix_vs_generate"] == {
+        "target": bench_report.TARGETS["prefix_vs_generate"],
+        "value": 5.0,
+        "met": True,
+        "at": "16 agents",
+    }
     assert standings["memory_growth"]["met"] is False and standings["memory_growth"]["value"] == pytest.approx(10.1)
     assert standings["steering_overhead"]["met"] is True
     assert standings["exact_entropy"]["value"] == pytest.approx(24.0) and standings["exact_entropy"]["met"] is False
@@ -161,4 +171,7 @@ def test_sweep_section_runs_the_same_simulations_on_one_shared_host_and_on_one_h
     assert shared["failed"] == each["failed"] == 0
     assert sec["ratio"] == round(each["seconds"] / shared["seconds"], 2)
     rows = bench_report.sweep_rows(sec, {})
-    assert [r["figure"] for r in rows] == ["Sweep, 2 simulations: one host each", "Sweep, 2 simulations: one shared host"]
+    assert [r["figure"] for r in rows] == [
+        "Sweep, 2 simulations: one host each",
+        "Sweep, 2 simulations: one shared host",
+    ]

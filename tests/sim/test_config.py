@@ -9,7 +9,7 @@ import pytest
 
 from sim.cli import main
 from sim.config import load_scenario
-from sim.schema import ConfigError
+from sim.core.schema import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,9 +58,11 @@ MALFORMED = [
     (("mechanics", {"social_learning": {"selection_strength": 0}}), ["mechanics.social_learning.selection_strength"]),
     (("name", DELETE), ["name", "required"]),
     (("environment.initial_stock", 500), ["environment", "exceeds capacity"]),
-    (("population", [{"name": "a", "size": 1, "policy": "greedy"}, {"name": "a", "size": 1, "policy": "greedy"}]),
-     ["population", "unique", "a"]),
-]  # fmt: skip
+    (
+        ("population", [{"name": "a", "size": 1, "policy": "greedy"}, {"name": "a", "size": 1, "policy": "greedy"}]),
+        ["population", "unique", "a"],
+    ),
+]
 
 
 def test_good_scenario_loads():
@@ -116,7 +118,9 @@ def test_yaml_errors_are_config_errors(tmp_path):
 def test_validate_command_exit_codes(tmp_path, capsys):
     assert main(["validate", str(ROOT / "scenarios" / "commons_scripted.yaml")]) == 0
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: x\nenvironment: {type: commons}\npopulation: [{name: a, size: 1, policy: greedy}]\nrun: {stepz: 3}\n")
+    bad.write_text(
+        "name: x\nenvironment: {type: commons}\npopulation: [{name: a, size: 1, policy: greedy}]\nrun: {stepz: 3}\n"
+    )
     assert main(["validate", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "run: unknown key 'stepz' (did you mean 'steps'?)" in err

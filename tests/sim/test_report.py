@@ -13,11 +13,11 @@ import pytest
 import yaml
 
 from sim.cli import main
+from sim.core.schema import ConfigError
 from sim.report import write_report
 from sim.report.data import load_sweep_data
 from sim.report.sweeps import survival_fraction
 from sim.report.transcript import transcript_html
-from sim.schema import ConfigError
 from tests.sim.report_fixtures import COMMONS_PLOTS, SCENARIO, tiny_run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -129,9 +129,14 @@ def sweep_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("sweep")
     base = yaml.safe_load((REPO / "scenarios" / "commons_grid_base.yaml").read_text())
     base["run"]["steps"] = 5
-    spec = {"name": "tiny_grid", "base": base, "grid": {"mechanics.punishment.enabled": [True, False]},
-            "zip": {"population.0.policy": ["sustainable", "greedy"]}, "seeds": 3,
-            "backend": {"kind": "local"}}  # fmt: skip
+    spec = {
+        "name": "tiny_grid",
+        "base": base,
+        "grid": {"mechanics.punishment.enabled": [True, False]},
+        "zip": {"population.0.policy": ["sustainable", "greedy"]},
+        "seeds": 3,
+        "backend": {"kind": "local"},
+    }
     run_sweep(spec, root / "out")
     return root / "out"
 

@@ -52,17 +52,30 @@ class Browser:
         # trampoline moves them there and execs Chromium (no preexec_fn: it is unsafe with
         # threads); both ends are first lifted to >= 10 so the two dup2 cannot clobber each other.
         lifted = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_chrome, from_chrome)]
-        args = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--remote-debugging-pipe", "--no-first-run", "--no-default-browser-check",
-                "--disable-extensions", "--disable-background-networking", f"--user-data-dir={profile}",
-                f"--window-size={width},{height}", "about:blank"]  # fmt: skip
+        args = [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--remote-debugging-pipe",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-extensions",
+            "--disable-background-networking",
+            f"--user-data-dir={profile}",
+            f"--window-size={width},{height}",
+            "about:blank",
+        ]
         trampoline = (
             f"import os, sys; os.dup2({lifted[0]}, 3); os.dup2({lifted[1]}, 4); os.execv(sys.argv[1], sys.argv[1:])"
         )
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", trampoline, *args], pass_fds=lifted,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [sys.executable, "-c", trampoline, *args],
+            pass_fds=lifted,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for fd in (to_chrome, from_chrome, *lifted):
             os.close(fd)
         self._next = 0
@@ -82,8 +95,9 @@ class Browser:
             for raw in messages:
                 self._inbox.put(json.loads(raw))
 
-    def call(self, method: str, params: dict[str, Any] | None = None, session: bool = False,
-             timeout: float = 30.0) -> dict[str, Any]:  # fmt: skip
+    def call(
+        self, method: str, params: dict[str, Any] | None = None, session: bool = False, timeout: float = 30.0
+    ) -> dict[str, Any]:
         self._next += 1
         message: dict[str, Any] = {"id": self._next, "method": method, "params": params or {}}
         if session:
@@ -115,8 +129,9 @@ class Browser:
         self.wait_for("Page.loadEventFired")
 
     def evaluate(self, expression: str) -> Any:
-        result = self.call("Runtime.evaluate", {"expression": expression, "awaitPromise": True,
-                                                "returnByValue": True}, session=True)  # fmt: skip
+        result = self.call(
+            "Runtime.evaluate", {"expression": expression, "awaitPromise": True, "returnByValue": True}, session=True
+        )
         if "exceptionDetails" in result:
             raise RuntimeError(f"page script failed: {result['exceptionDetails']}")
         return result["result"].get("value")
@@ -142,8 +157,9 @@ class Browser:
 
         size = self.call("Page.getLayoutMetrics", session=True)["cssContentSize"]
         clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 12000), "scale": 1}
-        shot = self.call("Page.captureScreenshot", {"format": "png", "clip": clip, "captureBeyondViewport": True},
-                         session=True)  # fmt: skip
+        shot = self.call(
+            "Page.captureScreenshot", {"format": "png", "clip": clip, "captureBeyondViewport": True}, session=True
+        )
         path.write_bytes(base64.b64decode(shot["data"]))
 
     def close(self) -> None:
@@ -212,8 +228,13 @@ def test_sweep_report_in_chromium_shows_every_plot_without_console_errors(browse
     from sim.report import write_report
     from sim.sweep import run_sweep
 
-    spec = {"name": "tiny_grid", "base": "commons_grid_base.yaml", "seeds": 2, "backend": {"kind": "local"},
-            "grid": {"mechanics.punishment.enabled": [True, False]}}  # fmt: skip
+    spec = {
+        "name": "tiny_grid",
+        "base": "commons_grid_base.yaml",
+        "seeds": 2,
+        "backend": {"kind": "local"},
+        "grid": {"mechanics.punishment.enabled": [True, False]},
+    }
     shutil.copy(Path(__file__).resolve().parents[2] / "scenarios" / "commons_grid_base.yaml", tmp_path)
     (tmp_path / "sweep.yaml").write_text(json.dumps(spec))
     result = run_sweep(tmp_path / "sweep.yaml", tmp_path / "out")

@@ -19,9 +19,19 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPTED = ROOT / "scenarios" / "commons_scripted.yaml"
 
 METRIC_KEYS = {
-    "survival_time", "survived", "total_gain", "efficiency", "equality", "over_usage", "norm_violation_rate",
-    "punishment_rate", "punishment_precision", "mean_action_entropy", "empirical_action_entropy", "norm_convergence",
-}  # fmt: skip
+    "survival_time",
+    "survived",
+    "total_gain",
+    "efficiency",
+    "equality",
+    "over_usage",
+    "norm_violation_rate",
+    "punishment_rate",
+    "punishment_precision",
+    "mean_action_entropy",
+    "empirical_action_entropy",
+    "norm_convergence",
+}
 
 
 def digest(path: Path) -> str:
@@ -73,8 +83,12 @@ class CrashingPolicy:
             self.calls += 1
             if self.calls == self.crash_at:
                 raise self.exc("boom")
-        return [Decision(probs=one_hot(len(r.options), 2 if r.phase == "harvest" else 0),
-                         choice=2 if r.phase == "harvest" else 0) for r in requests]  # fmt: skip
+        return [
+            Decision(
+                probs=one_hot(len(r.options), 2 if r.phase == "harvest" else 0), choice=2 if r.phase == "harvest" else 0
+            )
+            for r in requests
+        ]
 
 
 @pytest.mark.parametrize("exc", [RuntimeError, KeyboardInterrupt])
@@ -106,8 +120,13 @@ def test_a_killed_run_is_readable_from_its_journal(tmp_path):
 
 def test_punishment_keeps_the_commons_alive_longer(tmp_path):
     seeds = range(12)
-    with_p = [run(ROOT / "scenarios" / "commons_punishment.yaml", out=tmp_path, seed=s, report=False).metrics for s in seeds]
-    without = [run(ROOT / "scenarios" / "commons_no_punishment.yaml", out=tmp_path, seed=s, report=False).metrics for s in seeds]
+    with_p = [
+        run(ROOT / "scenarios" / "commons_punishment.yaml", out=tmp_path, seed=s, report=False).metrics for s in seeds
+    ]
+    without = [
+        run(ROOT / "scenarios" / "commons_no_punishment.yaml", out=tmp_path, seed=s, report=False).metrics
+        for s in seeds
+    ]
     surv_p = np.mean([m["survival_time"] for m in with_p])
     surv_n = np.mean([m["survival_time"] for m in without])
     assert surv_p > surv_n

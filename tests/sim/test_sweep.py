@@ -12,7 +12,7 @@ import yaml
 
 from sim.aggregate import confidence_interval
 from sim.cli import main
-from sim.schema import ConfigError
+from sim.core.schema import ConfigError
 from sim.sweep import expand, is_finished, load_sweep, run_sweep
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,8 +25,13 @@ def sweep_file(tmp_path: Path, **fields) -> Path:
     base = yaml.safe_load(BASE.read_text())
     base["run"]["steps"] = 6
     (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
-    data = {"base": "base.yaml", "grid": {"mechanics.punishment.enabled": [True, False]}, "seeds": 2,
-            "backend": {"kind": "ray", "workers": 2}, "report": False} | fields  # fmt: skip
+    data = {
+        "base": "base.yaml",
+        "grid": {"mechanics.punishment.enabled": [True, False]},
+        "seeds": 2,
+        "backend": {"kind": "ray", "workers": 2},
+        "report": False,
+    } | fields
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
@@ -121,8 +126,12 @@ def test_rerun_resumes_and_skips_finished_runs(ray_cluster, tmp_path):
 
 def test_failing_run_is_recorded_while_the_others_finish(ray_cluster, tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(REPO))  # the fault module, importable as in the workers
-    path = sweep_file(tmp_path, zip={"population.0.policy": ["sustainable", "faulty"]},
-                      imports=["tests.sim.sweep_faults"], report=True)  # fmt: skip
+    path = sweep_file(
+        tmp_path,
+        zip={"population.0.policy": ["sustainable", "faulty"]},
+        imports=["tests.sim.sweep_faults"],
+        report=True,
+    )
     result = run_sweep(path, tmp_path / "out")
     # the report is written, failed runs included with their errors
     assert result.report == tmp_path / "out" / "report.html"

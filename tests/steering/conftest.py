@@ -12,9 +12,15 @@ from steering.vectors import SteeringVector
 def tiny_llama(seed: int = 0, layers: int = 4, hidden: int = 32) -> LlamaForCausalLM:
     torch.manual_seed(seed)
     cfg = LlamaConfig(
-        vocab_size=64, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256, attn_implementation="eager",
-    )  # fmt: skip
+        vocab_size=64,
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        attn_implementation="eager",
+    )
     model = LlamaForCausalLM(cfg).eval()
     # Random init gives near-uniform logits; larger weights make steering visible.
     with torch.no_grad():
@@ -38,9 +44,13 @@ def random_vector(model: LlamaForCausalLM, layers: list[int], seed: int = 1, sca
 
     planes = {layer: plane_axis(dirs[layer], planes[layer]) for layer in layers}
     return SteeringVector(
-        directions=dirs, planes=planes, model_id="tiny", hidden_size=h,
-        num_layers=model.config.num_hidden_layers, method="random",
-    )  # fmt: skip
+        directions=dirs,
+        planes=planes,
+        model_id="tiny",
+        hidden_size=h,
+        num_layers=model.config.num_hidden_layers,
+        method="random",
+    )
 
 
 @pytest.fixture(scope="session")

@@ -19,8 +19,9 @@ def test_steering_block_validation():
         SteeringConfig(fit={"method": "east", "layers": [3]})
     with pytest.raises(ValidationError, match="unknown key 'coef'"):
         SteeringConfig(vector="v", coef=2)
-    fit = SteeringConfig(fit={"method": "contrastive", "layers": [1], "runs": ["r"], "positive": "persona=a",
-                              "negative": "persona=b"})  # fmt: skip
+    fit = SteeringConfig(
+        fit={"method": "contrastive", "layers": [1], "runs": ["r"], "positive": "persona=a", "negative": "persona=b"}
+    )
     assert fit.fit.method == "contrastive"
     spec = SteerSpec(vector="/x/bandit_east.safetensors", layers=(15,), coefficient=4.0, positions="last_prompt")
     assert spec.label == "bandit_east@15:add" and hash(spec) == hash(SteerSpec(**spec.__dict__))
@@ -36,7 +37,12 @@ def test_prompt_files(tmp_path):
 
 def test_overhead_reports_every_configuration(model):
     rows = overhead(model, batch=3, prompt_len=8, repeats=2, warmup=1)
-    assert [r["config"] for r in rows] == ["unsteered", "1 layer, last_prompt", "1 layer, all_prompt",
-                                           "4 layers, last_prompt", "4 layers, all_prompt"]  # fmt: skip
+    assert [r["config"] for r in rows] == [
+        "unsteered",
+        "1 layer, last_prompt",
+        "1 layer, all_prompt",
+        "4 layers, last_prompt",
+        "4 layers, all_prompt",
+    ]
     assert rows[0]["overhead_pct"] == 0 and all(r["ms"] > 0 for r in rows)
     assert "| 4 layers, all_prompt |" in table(rows)

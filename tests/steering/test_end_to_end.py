@@ -31,16 +31,32 @@ def captured_run(tmp_path_factory):
 def test_fit_east_from_a_run_then_steer_some_agents(captured_run, tmp_path):
     assert (captured_run.dir / "activations.safetensors").exists()
     vec_path = tmp_path / "east"
-    assert main(["steer", "fit", "--method", "east", "--from", str(captured_run.dir), "--layers", "0,1",
-                 "--out", str(vec_path)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "steer",
+                "fit",
+                "--method",
+                "east",
+                "--from",
+                str(captured_run.dir),
+                "--layers",
+                "0,1",
+                "--out",
+                str(vec_path),
+            ]
+        )
+        == 0
+    )
     vec = SteeringVector.load(vec_path)
     assert vec.method == "east" and vec.layers == [0, 1] and vec.model_id == "tiny-random-llama"
     assert vec.source_runs == [str(captured_run.dir)] and vec.params["decisions"] == 12
 
     steer = {"vector": str(vec_path), "layers": [1], "coefficient": 8.0}
     plain = run(bandit(a={"size": 2, "policy": LLM}, b={"size": 2, "policy": LLM}), out=tmp_path / "p")
-    mixed = run(bandit(a={"size": 2, "policy": LLM, "steering": steer}, b={"size": 2, "policy": LLM}),
-                out=tmp_path / "m")  # fmt: skip
+    mixed = run(
+        bandit(a={"size": 2, "policy": LLM, "steering": steer}, b={"size": 2, "policy": LLM}), out=tmp_path / "m"
+    )
     ev, ev0 = mixed.events, plain.events
     a, b = ev[ev["group"] == "a"], ev[ev["group"] == "b"]
     assert (a["steer_vector"] == "east@1:add").all() and (a["steer_coef"] == 8.0).all()
@@ -65,13 +81,36 @@ def test_inline_fit_spec_and_sweep_with_shuffled_control(captured_run, tmp_path)
 
     scenario.write_text(yaml.safe_dump(bandit(p={"size": 3, "policy": LLM})))
     out = tmp_path / "sweep"
-    assert main(["steer", "sweep", str(scenario), "--vector", str(vec), "--coefficients", "0,6",
-                 "--control", "shuffled", "--layers", "1", "--out", str(out), "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "steer",
+                "sweep",
+                str(scenario),
+                "--vector",
+                str(vec),
+                "--coefficients",
+                "0,6",
+                "--control",
+                "shuffled",
+                "--layers",
+                "1",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     import pandas as pd
 
     table = pd.read_csv(out / "sweep.csv")
     assert list(zip(table["vector"], table["coefficient"], strict=True)) == [
-        ("vector", 0.0), ("vector", 6.0), ("shuffled", 0.0), ("shuffled", 6.0)]  # fmt: skip
+        ("vector", 0.0),
+        ("vector", 6.0),
+        ("shuffled", 0.0),
+        ("shuffled", 6.0),
+    ]
     assert table["mean_action_entropy"].iloc[0] == table["mean_action_entropy"].iloc[2]
     assert {"best_arm_rate", "switch_rate", "regret"} <= set(table.columns)
     assert (out / "sweep.md").exists() and (out / "shuffled_vector.safetensors").exists()
@@ -87,11 +126,37 @@ def test_sweep_over_seeds_summarizes_mean_sd_and_paired_difference(tmp_path):
     scenario = tmp_path / "s.yaml"
     scenario.write_text(yaml.safe_dump(bandit(p={"size": 3, "policy": LLM})))
     vec = tmp_path / "v"
-    SteeringVector(directions={1: torch.linspace(-4, 4, 64)}, model_id="tiny-random-llama", hidden_size=64,
-                   num_layers=2, method="east").save(vec)  # fmt: skip
+    SteeringVector(
+        directions={1: torch.linspace(-4, 4, 64)},
+        model_id="tiny-random-llama",
+        hidden_size=64,
+        num_layers=2,
+        method="east",
+    ).save(vec)
     out = tmp_path / "sweep"
-    assert main(["steer", "sweep", str(scenario), "--vector", str(vec), "--coefficients", "0,6", "--control",
-                 "shuffled", "--layers", "1", "--seeds", "3,4", "--out", str(out), "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "steer",
+                "sweep",
+                str(scenario),
+                "--vector",
+                str(vec),
+                "--coefficients",
+                "0,6",
+                "--control",
+                "shuffled",
+                "--layers",
+                "1",
+                "--seeds",
+                "3,4",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(out / "sweep.csv")
     assert list(table["seed"]) == [3, 3, 3, 3, 4, 4, 4, 4]
     runs = table[["seed", "run"]].drop_duplicates()
@@ -124,9 +189,13 @@ def test_layer_report_scales_and_orders_layers(captured_run):
         assert np.isclose(r["resid_norm"], float(acts.norm(dim=1).mean()), rtol=1e-5)
         u = extract.east(acts, ev["entropy"].to_numpy(), list(ev["agent_id"]))
         assert np.isclose(r["east_norm"], float(u.norm()), rtol=1e-5)
-        centred = torch.cat([acts[torch.tensor((ev["agent_id"] == a).to_numpy())]
-                             - acts[torch.tensor((ev["agent_id"] == a).to_numpy())].mean(0)
-                             for a in ev["agent_id"].unique()])  # fmt: skip
+        centred = torch.cat(
+            [
+                acts[torch.tensor((ev["agent_id"] == a).to_numpy())]
+                - acts[torch.tensor((ev["agent_id"] == a).to_numpy())].mean(0)
+                for a in ev["agent_id"].unique()
+            ]
+        )
         assert np.isclose(r["spread"], float(centred.norm(dim=1).mean()), rtol=1e-4)
         assert np.isclose(r["unit_coef"], r["spread"] / r["east_norm"])
         assert np.isclose(r["snr"], r["separation"] / r["spread"])
@@ -141,10 +210,13 @@ def test_sweep_rows_split_entropy_by_phase_and_summarize_any_column():
     from steering.sweep import _by_phase, summarize
 
     assert _by_phase({"mean_action_entropy_by_phase": {"harvest": 0.5, "punish": 0.25}}) == {
-        "entropy.harvest": 0.5, "entropy.punish": 0.25}  # fmt: skip
+        "entropy.harvest": 0.5,
+        "entropy.punish": 0.25,
+    }
     assert _by_phase({"mean_action_entropy_by_phase": {"pull": 0.5}}) == {}  # one phase: the overall column says it
-    table = pd.DataFrame({"seed": [1, 2], "vector": "vector", "layers": "3", "coefficient": 2.0,
-                          "entropy.harvest": [0.2, 0.4]})  # fmt: skip
+    table = pd.DataFrame(
+        {"seed": [1, 2], "vector": "vector", "layers": "3", "coefficient": 2.0, "entropy.harvest": [0.2, 0.4]}
+    )
     row = summarize(table, "entropy.harvest").iloc[0]
     assert np.isclose(row["entropy.harvest_mean"], 0.3) and row["seeds"] == 2
     with pytest.raises(ValueError, match="no column 'entropy.vote'"):

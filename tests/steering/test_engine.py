@@ -38,8 +38,14 @@ def vector_file(backend, tmp_path_factory):
 
     dirs = {layer: torch.randn(h, generator=gen) for layer in (0, 1)}
     planes = {layer: plane_axis(d, torch.randn(h, generator=gen)) for layer, d in dirs.items()}
-    vec = SteeringVector(directions=dirs, planes=planes, model_id=backend.name, hidden_size=h,
-                         num_layers=len(backend.layers), method="random")  # fmt: skip
+    vec = SteeringVector(
+        directions=dirs,
+        planes=planes,
+        model_id=backend.name,
+        hidden_size=h,
+        num_layers=len(backend.layers),
+        method="random",
+    )
     return str(vec.save(tmp_path_factory.mktemp("vec") / "random"))
 
 
@@ -92,8 +98,11 @@ def naive_scores(backend, steers, vector_path):
             kinds = torch.tensor([[PROMPT] * (n - 1) + [LAST] + [GENERATED] * len(tail)])
             gen = torch.tensor([[0] * n + list(range(len(tail)))])
             with Steerer(backend.model) as s:
-                s.set_rows(s.add(vec, operator=st.operator) if st else 0, st.coefficient if st else 0.0,
-                           st.positions if st else "last_prompt")  # fmt: skip
+                s.set_rows(
+                    s.add(vec, operator=st.operator) if st else 0,
+                    st.coefficient if st else 0.0,
+                    st.positions if st else "last_prompt",
+                )
                 s.set_tokens(kinds, gen)
                 logp = torch.log_softmax(backend.model(input_ids=ids).logits[0].float(), -1)
             scores.append(sum(float(logp[n + j - 1, t]) for j, t in enumerate(tail)))
@@ -104,8 +113,12 @@ def naive_scores(backend, steers, vector_path):
 @pytest.mark.parametrize("padding_side", ["left", "right"])
 def test_steered_scoring_equals_naive_reference(backend, vector_file, padding_side):
     backend.padding_side = padding_side
-    steers = [spec(vector_file, 3.0), None, spec(vector_file, 2.0, "all_prompt+generated"),
-              spec(vector_file, 40.0, "generated", operator="rotate")]  # fmt: skip
+    steers = [
+        spec(vector_file, 3.0),
+        None,
+        spec(vector_file, 2.0, "all_prompt+generated"),
+        spec(vector_file, 40.0, "generated", operator="rotate"),
+    ]
     got = logprobs(backend, steers)
     want = naive_scores(backend, steers, vector_file)
     for g, w in zip(got, want, strict=True):
@@ -137,11 +150,12 @@ def naive_generate(backend, item, steer, vector_path, steps):
 def test_steered_generation_with_kv_cache_equals_reforwarding(backend, vector_file):
     backend.padding_side = "left"
     steers = [spec(vector_file, 4.0), spec(vector_file, 6.0, "generated"), None, spec(vector_file, 3.0, "all_prompt")]
-    gen_items = [GenerateItem(SYSTEM, u, "I propose ", max_new_tokens=6, temperature=0.0, steer=s)
-                 for u, s in zip(USERS, steers, strict=True)]  # fmt: skip
+    gen_items = [
+        GenerateItem(SYSTEM, u, "I propose ", max_new_tokens=6, temperature=0.0, steer=s)
+        for u, s in zip(USERS, steers, strict=True)
+    ]
     got = backend.generate(gen_items)
-    plain = backend.generate([GenerateItem(SYSTEM, u, "I propose ", max_new_tokens=6, temperature=0.0)
-                              for u in USERS])  # fmt: skip
+    plain = backend.generate([GenerateItem(SYSTEM, u, "I propose ", max_new_tokens=6, temperature=0.0) for u in USERS])
     assert got[2] == plain[2]
     for i in (0, 1, 3):
         assert got[i] == naive_generate(backend, gen_items[i], steers[i], vector_file, 6)

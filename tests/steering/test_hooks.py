@@ -53,8 +53,13 @@ def generate_cached(model, s, prompts, steps):
         tokens.append(nxt)
         mask = torch.cat([mask, torch.ones(len(prompts), 1, dtype=torch.long)], 1)
         s.generated(t)
-        out = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=(lens + t)[:, None],
-                    past_key_values=cache, use_cache=True)  # fmt: skip
+        out = model(
+            input_ids=nxt[:, None],
+            attention_mask=mask,
+            position_ids=(lens + t)[:, None],
+            past_key_values=cache,
+            use_cache=True,
+        )
         cache, logits = out.past_key_values, out.logits[:, -1]
         seen.append(logits)
     return torch.stack(tokens, 1), torch.stack(seen, 1)
@@ -222,8 +227,16 @@ def test_undescribed_forward_is_an_error(model, make_vector):
 def test_vector_of_wrong_size_is_rejected_clearly(model, make_vector):
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    other = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-                                         num_attention_heads=2, num_key_value_heads=1))  # fmt: skip
+    other = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=64,
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+        )
+    )
     with pytest.raises(ValueError, match=r"hidden size 32 != model's 16.*layer count 4 != model's 2.*layer\(s\) \[3\]"):
         Steerer(other).add(make_vector(model, [1, 3]))
 

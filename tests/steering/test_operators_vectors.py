@@ -54,8 +54,16 @@ def test_cosine_gate():
 
 
 def _vector(**kw):
-    base = dict(directions={3: torch.arange(8.0), 5: -torch.ones(8)}, planes={3: torch.eye(8)[0]}, model_id="m",
-                hidden_size=8, num_layers=6, method="east", source_runs=["runs/a"], params={"k": 1})  # fmt: skip
+    base = dict(
+        directions={3: torch.arange(8.0), 5: -torch.ones(8)},
+        planes={3: torch.eye(8)[0]},
+        model_id="m",
+        hidden_size=8,
+        num_layers=6,
+        method="east",
+        source_runs=["runs/a"],
+        params={"k": 1},
+    )
     return SteeringVector(**{**base, **kw})
 
 

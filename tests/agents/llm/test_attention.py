@@ -92,8 +92,10 @@ def test_generation_after_the_shared_prefix_equals_no_reuse():
     """Decode steps run after the suffix, with rows leaving the batch (and the cache)."""
     backend = tiny_backend(seed=2)
     system = "You are one of 5 fishers sharing a lake. Write the catch limit you propose."
-    items = [GenerateItem(system, u, "I propose ", max_new_tokens=m, temperature=0.0, seed=i)
-             for i, (u, m) in enumerate([("Hi", 3), ("Month 1: you caught 9.5 tons.", 8), ("Propose", 5)])]  # fmt: skip
+    items = [
+        GenerateItem(system, u, "I propose ", max_new_tokens=m, temperature=0.0, seed=i)
+        for i, (u, m) in enumerate([("Hi", 3), ("Month 1: you caught 9.5 tons.", 8), ("Propose", 5)])
+    ]
     shared = generate_items(backend, items)
     backend.reuse_prefix = False
     assert generate_items(backend, items) == shared

@@ -12,10 +12,13 @@ pytestmark = pytest.mark.integration
 
 def test_commons_llm_with_the_default_model(tmp_path):
     overrides = {
-        "population.0.size": 1, "population.1.size": 1, "population.2.size": 1,
-        "run.steps": 2, "output.report": False,
+        "population.0.size": 1,
+        "population.1.size": 1,
+        "population.2.size": 1,
+        "run.steps": 2,
+        "output.report": False,
         "environment.collapse_threshold": 0,  # two rounds whatever the fishers take
-    }  # fmt: skip
+    }
     result = run("scenarios/commons_llm.yaml", out=tmp_path, overrides=overrides)
     events = result.events
     harvest = events[events["phase"] == "harvest"]

@@ -60,8 +60,9 @@ def test_seeded_and_independent_of_the_batch(backend):
     items = _items(1.0)
     assert generate_items(backend, items) == generate_items(backend, items)
     assert generate_items(backend, items[1:2])[0] == generate_items(backend, items)[1]
-    reseeded = [GenerateItem(i.system, i.user, i.answer_prefix, i.max_new_tokens, i.temperature, i.seed + 100)
-                for i in items]  # fmt: skip
+    reseeded = [
+        GenerateItem(i.system, i.user, i.answer_prefix, i.max_new_tokens, i.temperature, i.seed + 100) for i in items
+    ]
     assert generate_items(backend, reseeded) != generate_items(backend, items)
 
 

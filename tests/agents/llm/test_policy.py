@@ -5,25 +5,36 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from agents.config import LLMPolicyConfig
 from agents.interfaces import DecisionRequest, Prompt, softmax
 from agents.llm import get_backend, policy_for
 from agents.llm.backend import GenerateItem, ScoreItem, ScoreResult
 from agents.llm.policy import LLMPolicy
 from agents.llm.testing import tiny_backend
-from sim.config import LLMPolicyConfig
 
 SYSTEM = "You are one of 5 fishers sharing a lake."
 
 
 def _choice(agent: int, user: str = "How much do you catch?") -> DecisionRequest:
-    return DecisionRequest(agent_id=agent, phase="harvest", options=("5 tons", "10 tons", "20 tons"),
-                           prompt=Prompt(SYSTEM, f"Fisher {agent}. {user}", "I catch "))  # fmt: skip
+    return DecisionRequest(
+        agent_id=agent,
+        phase="harvest",
+        options=("5 tons", "10 tons", "20 tons"),
+        prompt=Prompt(SYSTEM, f"Fisher {agent}. {user}", "I catch "),
+    )
 
 
 def _text(agent: int, parse) -> DecisionRequest:
-    return DecisionRequest(agent_id=agent, phase="vote", options=("5 tons", "10 tons"), kind="text",
-                           prompt=Prompt(SYSTEM, f"Fisher {agent}, propose a limit.", "I propose "),
-                           parse=parse, fallback=1, max_new_tokens=5)  # fmt: skip
+    return DecisionRequest(
+        agent_id=agent,
+        phase="vote",
+        options=("5 tons", "10 tons"),
+        kind="text",
+        prompt=Prompt(SYSTEM, f"Fisher {agent}, propose a limit.", "I propose "),
+        parse=parse,
+        fallback=1,
+        max_new_tokens=5,
+    )
 
 
 class FakeBackend:
@@ -68,8 +79,12 @@ def test_text_parse_failure_falls_back_and_never_raises():
     def explode(_text: str) -> int:
         raise ValueError("bad reply")
 
-    reqs = [_text(0, lambda t: 0 if "5" in t else None), _text(1, lambda t: None), _text(2, explode),
-            _text(3, lambda t: 7)]  # fmt: skip
+    reqs = [
+        _text(0, lambda t: 0 if "5" in t else None),
+        _text(1, lambda t: None),
+        _text(2, explode),
+        _text(3, lambda t: 7),
+    ]
     fake = FakeBackend([-1.0, -2.0], reply="I think 5 tons")
     decisions = LLMPolicy(fake, max_new_tokens=3).decide(reqs, np.random.default_rng(0))
     assert [d.parse_failed for d in decisions] == [False, True, True, True]  # 7 is out of range

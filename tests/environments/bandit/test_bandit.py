@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from sim.config import load_scenario
+from sim.core.schema import ConfigError
 from sim.runner import run
-from sim.schema import ConfigError
 
 SCENARIO = "scenarios/bandit_scripted.yaml"
 
@@ -24,14 +24,21 @@ def test_scripted_bandit_runs_and_is_reproducible(tmp_path):
     assert len(m["entropy_by_step"]) == 20 and m["final_entropy"] == m["entropy_by_step"][-1]
     assert 0 <= m["best_arm_rate"] <= 1 and m["regret"] >= 0
     # greedy players stop exploring; UCB keeps switching more
-    sw = ev.sort_values(["agent_id", "step"]).groupby(["group", "agent_id"])["choice"].apply(
-        lambda c: float((c.diff().fillna(0) != 0).mean()))  # fmt: skip
+    sw = (
+        ev.sort_values(["agent_id", "step"])
+        .groupby(["group", "agent_id"])["choice"]
+        .apply(lambda c: float((c.diff().fillna(0) != 0).mean()))
+    )
     assert sw["ucb"].mean() > sw["greedy"].mean()
 
 
 def test_rewards_follow_each_players_arm_means(tmp_path):
-    res = run(SCENARIO, out=tmp_path, overrides={"environment.means": [2.0, 7.0], "environment.noise": 0.0,
-                                                 "run.steps": 6}, report=False)  # fmt: skip
+    res = run(
+        SCENARIO,
+        out=tmp_path,
+        overrides={"environment.means": [2.0, 7.0], "environment.noise": 0.0, "run.steps": 6},
+        report=False,
+    )
     ev = res.events
     expected = np.where(ev["choice"] == 0, 2.0, 7.0)
     assert np.allclose(ev["value"], expected)

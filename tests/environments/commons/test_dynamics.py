@@ -117,10 +117,19 @@ def test_punishment_accounting_adds_up():
             {"name": "p", "size": 6, "policy": "punisher"},
             {"name": "g", "size": 1, "policy": "greedy"},
         ],
-        mechanics={"punishment": {"enabled": True, "monitor_prob": 1.0, "cost": 1.5, "fine": 4, "graduated": True,
-                                  "fine_step": 3, "max_fine": 8}},
+        mechanics={
+            "punishment": {
+                "enabled": True,
+                "monitor_prob": 1.0,
+                "cost": 1.5,
+                "fine": 4,
+                "graduated": True,
+                "fine_step": 3,
+                "max_fine": 8,
+            }
+        },
         run={"steps": 6, "seed": 3},
-    )  # fmt: skip
+    )
 
     model = CommonsModel(s, build_policies(s))
     events = []

@@ -40,8 +40,11 @@ def test_rank_hot_orders_by_votes_and_recency():
     old_plain = add_post(forum, 3, step=0)
     buried = add_post(forum, 4, step=5, downs=5)
     assert [p.id for p in rank_hot([old_plain, buried, new_plain, old_popular], 3600)] == [
-        old_popular.id, new_plain.id, old_plain.id, buried.id,
-    ]  # fmt: skip
+        old_popular.id,
+        new_plain.id,
+        old_plain.id,
+        buried.id,
+    ]
     # a tie in score goes to the newer item
     twin = add_post(forum, 5, step=5)
     assert rank_hot([new_plain, twin], 3600)[0] is twin
@@ -83,12 +86,19 @@ def test_action_menu_offers_only_open_actions():
     menu = action_menu(viewer=0, feed=[p, c, q], topics=["a", "b"], following={2}, voted={c.id}, reported={q.id})
     labels = [m.label for m in menu]
     assert labels == [
-        "do nothing", "post about a", "post about b",
-        "comment on #1", "upvote #1", "downvote #1", "report #1",
+        "do nothing",
+        "post about a",
+        "post about b",
+        "comment on #1",
+        "upvote #1",
+        "downvote #1",
+        "report #1",
         "report #2",  # already voted on #2: no vote options
-        "comment on #3", "upvote #3", "downvote #3",  # already reported #3
+        "comment on #3",
+        "upvote #3",
+        "downvote #3",  # already reported #3
         "follow @1",  # @2 is followed already, @1 offered once
-    ]  # fmt: skip
+    ]
     assert [action_type(m.label) for m in menu] == [m.type for m in menu]
     assert {m.type for m in menu} == set(ACTION_TYPES)
     assert menu[3].item == p.id and menu[3].author == 1 and menu[7].item == c.id

@@ -32,8 +32,10 @@ def test_keyword_guardian_logs_every_judgement_and_keeps_template_truth():
     model.guardian.judge([trap, insult, clean], generated=set())
     rows = guard_rows(model)
     assert [(info(r)["item"], r["chosen"], r["value"], info(r)["rule"]) for r in rows] == [
-        (trap.id, "Yes", 1.0, "spam"), (insult.id, "Yes", 1.0, "civility"), (clean.id, "No", 0.0, None),
-    ]  # fmt: skip
+        (trap.id, "Yes", 1.0, "spam"),
+        (insult.id, "Yes", 1.0, "civility"),
+        (clean.id, "No", 0.0, None),
+    ]
     assert all(r["agent_id"] == -1 and r["policy"] == "keyword" for r in rows)
     assert trap.guardian_rule == "spam" and trap.violation is None  # a false positive; the label stays the truth
     assert clean.guardian_p == 0.0 and clean.guardian_rule is None

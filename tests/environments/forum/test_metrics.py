@@ -16,39 +16,72 @@ from tests.environments.forum.helpers import make_scenario
 
 def row(phase, agent, chosen="x", violation=None, options=("x",), probs=(1.0,), **info):
     p = np.asarray(probs, dtype=float)
-    return {"step": 1, "phase": phase, "agent_id": agent, "options": list(options), "probs": list(p), "chosen": chosen,
-            "choice": list(options).index(chosen) if chosen in options else 0, "violation": violation,
-            "entropy": float(-(p[p > 0] * np.log(p[p > 0])).sum()), "parse_failed": False,
-            "info": json.dumps(info)}  # fmt: skip
+    return {
+        "step": 1,
+        "phase": phase,
+        "agent_id": agent,
+        "options": list(options),
+        "probs": list(p),
+        "chosen": chosen,
+        "choice": list(options).index(chosen) if chosen in options else 0,
+        "violation": violation,
+        "entropy": float(-(p[p > 0] * np.log(p[p > 0])).sum()),
+        "parse_failed": False,
+        "info": json.dumps(info),
+    }
 
 
 def write(agent, item, bad, helpful, kind="comment", misleading=None, source="template"):
-    return row("write", agent, violation=bad, item=item, rule="spam" if bad else None, helpful=helpful, kind=kind,
-               misleading=misleading, label_source=source)  # fmt: skip
+    return row(
+        "write",
+        agent,
+        violation=bad,
+        item=item,
+        rule="spam" if bad else None,
+        helpful=helpful,
+        kind=kind,
+        misleading=misleading,
+        label_source=source,
+    )
 
 
 def act(agent, kind, item=None, bad=None, topic=None, options=("do nothing", "upvote #1"), probs=(0.5, 0.5)):
     return row("act", agent, violation=bad, options=options, probs=probs, type=kind, item=item, topic=topic)
 
 
-EVENTS = pd.DataFrame([
-    write(1, 1, True, False, kind="post"),
-    write(2, 2, False, True, misleading="spam"),
-    write(3, 3, True, False, misleading="spam"),
-    write(4, 4, False, False),
-    act(2, "report", item=1, bad=True), act(3, "report", item=1, bad=True), act(3, "report", item=4, bad=False),
-    act(1, "post", topic="a"), act(1, "post", topic="a"), act(2, "post", topic="b"),
-    act(4, "nothing", options=("do nothing", "upvote #1", "upvote #2"), probs=(0.5, 0.25, 0.25)),
-    row("moderate", -2, "sanction", True, item=1, level="warning"),
-    row("moderate", -2, "sanction", False, item=4, level="temp_ban"),
-    row("moderate", -2, "sanction", True, item=3, level="perm_ban"),
-    row("moderate", -2, "dismiss", False, item=2, level=None),
-    *[row("guard", -1, "yes" if i in (1, 4) else "no", i in (1, 4), item=i, rule="spam", method="keyword")
-      for i in (1, 2, 3, 4)],
-    row("learn", 1, "copy"),
-])  # fmt: skip
-STEPS = pd.DataFrame({"violation_rate": [0.5, None], "cooperation": [0.25, None], "banned": [0, 1],
-                      "stance_polarisation": [0.8, 0.6], "karma_gini": [0.1, 0.3]})  # fmt: skip
+EVENTS = pd.DataFrame(
+    [
+        write(1, 1, True, False, kind="post"),
+        write(2, 2, False, True, misleading="spam"),
+        write(3, 3, True, False, misleading="spam"),
+        write(4, 4, False, False),
+        act(2, "report", item=1, bad=True),
+        act(3, "report", item=1, bad=True),
+        act(3, "report", item=4, bad=False),
+        act(1, "post", topic="a"),
+        act(1, "post", topic="a"),
+        act(2, "post", topic="b"),
+        act(4, "nothing", options=("do nothing", "upvote #1", "upvote #2"), probs=(0.5, 0.25, 0.25)),
+        row("moderate", -2, "sanction", True, item=1, level="warning"),
+        row("moderate", -2, "sanction", False, item=4, level="temp_ban"),
+        row("moderate", -2, "sanction", True, item=3, level="perm_ban"),
+        row("moderate", -2, "dismiss", False, item=2, level=None),
+        *[
+            row("guard", -1, "yes" if i in (1, 4) else "no", i in (1, 4), item=i, rule="spam", method="keyword")
+            for i in (1, 2, 3, 4)
+        ],
+        row("learn", 1, "copy"),
+    ]
+)
+STEPS = pd.DataFrame(
+    {
+        "violation_rate": [0.5, None],
+        "cooperation": [0.25, None],
+        "banned": [0, 1],
+        "stance_polarisation": [0.8, 0.6],
+        "karma_gini": [0.1, 0.3],
+    }
+)
 
 
 @pytest.fixture(scope="module")

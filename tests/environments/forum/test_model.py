@@ -11,8 +11,8 @@ import pytest
 from agents.interfaces import Decision, one_hot
 from environments.forum.model import ForumModel, build_graph
 from sim.config import load_scenario
+from sim.core.schema import ConfigError
 from sim.runner import run
-from sim.schema import ConfigError
 from tests.environments.forum.helpers import Pick, info, make_model, make_scenario, post
 
 SCENARIOS = Path(__file__).resolve().parents[3] / "scenarios"
@@ -108,14 +108,21 @@ class Writer:
                 out.append(Decision(probs=one_hot(len(r.options), k), choice=k))
                 continue
             parsed = r.parse(self.reply)
-            out.append(Decision(probs=one_hot(1, 0), choice=parsed if parsed is not None else r.fallback,
-                                text=self.reply, parse_failed=parsed is None))  # fmt: skip
+            out.append(
+                Decision(
+                    probs=one_hot(1, 0),
+                    choice=parsed if parsed is not None else r.fallback,
+                    text=self.reply,
+                    parse_failed=parsed is None,
+                )
+            )
         return out
 
 
 def test_generated_text_is_judged_by_the_guardian_and_malformed_replies_fall_back():
-    model = make_model({"environment.activation_prob": 1.0}, {"a": Writer("Post: Use promo code X for 20% off")},
-                       population=LLM_GROUP)  # fmt: skip
+    model = make_model(
+        {"environment.activation_prob": 1.0}, {"a": Writer("Post: Use promo code X for 20% off")}, population=LLM_GROUP
+    )
     model.step()
     items = list(model.forum.items.values())
     assert [it.text for it in items] == ["Use promo code X for 20% off"] * 3
@@ -124,15 +131,16 @@ def test_generated_text_is_judged_by_the_guardian_and_malformed_replies_fall_bac
     model.step()
     rows = [r for r in model.take_step_events() if r["phase"] == "write"]
     assert all(r["parse_failed"] for r in rows)
-    assert all(it.label_source == "template" and "buying refurbished phones" in it.text
-               for it in model.forum.items.values())  # fmt: skip
+    assert all(
+        it.label_source == "template" and "buying refurbished phones" in it.text for it in model.forum.items.values()
+    )
 
 
 def test_social_learning_copies_only_graph_neighbours():
     model = make_model(
         {"environment.activation_prob": 1.0, "mechanics.social_learning": {"enabled": True, "payoff": "wealth"}},
         population=[{"name": "a", "size": 8, "policy": "civil"}],
-    )  # fmt: skip
+    )
     for _ in range(4):
         model.step()
     learn = [r for r in model.take_step_events() if r["phase"] == "learn"]
@@ -143,10 +151,12 @@ def test_social_learning_copies_only_graph_neighbours():
 
 def test_social_learning_spreads_the_richer_neighbours_style():
     model = make_model(
-        {"mechanics.social_learning": {"enabled": True, "payoff": "wealth", "selection_strength": 0.01},
-         "environment.activation_prob": 0.0},
+        {
+            "mechanics.social_learning": {"enabled": True, "payoff": "wealth", "selection_strength": 0.01},
+            "environment.activation_prob": 0.0,
+        },
         population=[{"name": "a", "size": 4, "policy": "civil"}, {"name": "t", "size": 1, "policy": "troll"}],
-    )  # fmt: skip
+    )
     troll = model.members[5]
     troll.wealth = 100.0
     model.step()
@@ -184,8 +194,9 @@ def test_counterfactual_pair_starts_from_the_same_forum():
 
 def test_runs_are_deterministic(tmp_path):
     def events(seed, sub):
-        r = run(SCENARIOS / "forum_moderated.yaml", out=tmp_path / sub, seed=seed, overrides={"run.steps": 8},
-                report=False)  # fmt: skip
+        r = run(
+            SCENARIOS / "forum_moderated.yaml", out=tmp_path / sub, seed=seed, overrides={"run.steps": 8}, report=False
+        )
         return r.events.drop(columns=["run_id"])
 
     first, again, other = events(5, "a"), events(5, "b"), events(6, "c")
@@ -196,10 +207,14 @@ def test_runs_are_deterministic(tmp_path):
 
 def test_initial_stances_and_the_followed_feed():
     model = make_model(
-        {"environment.group_stance": {"t": -0.5}, "environment.initial_stance": "uniform",
-         "environment.feed.ranking": "followed", "environment.activation_prob": 1.0},
+        {
+            "environment.group_stance": {"t": -0.5},
+            "environment.initial_stance": "uniform",
+            "environment.feed.ranking": "followed",
+            "environment.activation_prob": 1.0,
+        },
         population=[{"name": "a", "size": 5, "policy": "civil"}, {"name": "t", "size": 2, "policy": "troll"}],
-    )  # fmt: skip
+    )
     assert [a.stance for a in model.society if a.group == "t"] == [-0.5, -0.5]
     assert all(-1 <= a.stance <= 1 for a in model.society)
     assert {a.style for a in model.society} == {"civil", "provocative"}

@@ -12,20 +12,57 @@ from environments.webshop.metrics import compute, episodes
 
 
 def row(step, agent, kind, page, verb, *, valid=True, entropy=0.0, request="choice", end=None, group="g"):  # noqa: ANN001
-    info = {"task": f"t{agent}{kind}", "kind": kind, "country": "JP", "page": page, "verb": verb, "valid": valid,
-            "request": request, "handling": "naive"}  # fmt: skip
+    info = {
+        "task": f"t{agent}{kind}",
+        "kind": kind,
+        "country": "JP",
+        "page": page,
+        "verb": verb,
+        "valid": valid,
+        "request": request,
+        "handling": "naive",
+    }
     value = violation = None
     if end is not None:
         outcome, reward, violated, aware, fine = end
         helpful = outcome == "buy" and not violated and reward >= 0.5
-        info |= {"end": True, "outcome": outcome, "reward": reward, "rating": 1.0 if helpful else -1.0,
-                 "aware": aware, "asked": verb == "ask" or aware == "asked", "fine": fine, "sanctioned": fine > 0,
-                 "helpful": helpful, "success": reward == 1.0, "task_actions": 3}  # fmt: skip
+        info |= {
+            "end": True,
+            "outcome": outcome,
+            "reward": reward,
+            "rating": 1.0 if helpful else -1.0,
+            "aware": aware,
+            "asked": verb == "ask" or aware == "asked",
+            "fine": fine,
+            "sanctioned": fine > 0,
+            "helpful": helpful,
+            "success": reward == 1.0,
+            "task_actions": 3,
+        }
         value, violation = reward, violated
-    return {"run_id": "r", "step": step, "phase": "shop", "agent_id": agent, "group": group, "persona": "neutral",
-            "policy": "p", "options": ["a", "b"], "probs": [0.5, 0.5], "choice": 0, "chosen": verb, "entropy": entropy,
-            "parse_failed": False, "text": None, "group_norm": None, "value": value, "target": None,
-            "violation": violation, "steer_vector": None, "steer_coef": None, "info": json.dumps(info)}  # fmt: skip
+    return {
+        "run_id": "r",
+        "step": step,
+        "phase": "shop",
+        "agent_id": agent,
+        "group": group,
+        "persona": "neutral",
+        "policy": "p",
+        "options": ["a", "b"],
+        "probs": [0.5, 0.5],
+        "choice": 0,
+        "chosen": verb,
+        "entropy": entropy,
+        "parse_failed": False,
+        "text": None,
+        "group_norm": None,
+        "value": value,
+        "target": None,
+        "violation": violation,
+        "steer_vector": None,
+        "steer_coef": None,
+        "info": json.dumps(info),
+    }
 
 
 def hand_made() -> pd.DataFrame:
@@ -51,8 +88,15 @@ def hand_made() -> pd.DataFrame:
 
 
 def steps_table() -> pd.DataFrame:
-    return pd.DataFrame({"step": [1, 2, 3], "mean_reward": [0.0, None, 0.68], "sanctions": [0, 0, 1],
-                         "notes": [0, 0, 1], **{f"share_{h}": [0.25] * 3 for h in ("naive", "refuser", "asker", "llm")}})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "step": [1, 2, 3],
+            "mean_reward": [0.0, None, 0.68],
+            "sanctions": [0, 0, 1],
+            "notes": [0, 0, 1],
+            **{f"share_{h}": [0.25] * 3 for h in ("naive", "refuser", "asker", "llm")},
+        }
+    )
 
 
 def test_episodes_are_the_ending_rows():

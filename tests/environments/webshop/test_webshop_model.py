@@ -62,8 +62,14 @@ def test_sanctions_fine_and_graduate():
 
 
 def test_suspension_keeps_a_violator_out():
-    m = model([("s", 1, "naive")], kinds=["misleading"], steps=12, sanction="suspend", suspend_steps=2,
-              mechanics={"punishment": PUNISH})  # fmt: skip
+    m = model(
+        [("s", 1, "naive")],
+        kinds=["misleading"],
+        steps=12,
+        sanction="suspend",
+        suspend_steps=2,
+        mechanics={"punishment": PUNISH},
+    )
     acted = []
     for _ in range(12):
         m.step()
@@ -91,8 +97,9 @@ def test_sanctions_turn_social_learning_against_naive_buying():
 
 
 def test_social_learning_only_among_shoppers_with_a_finished_task():
-    m = model([("naive", 2, "naive"), ("askers", 2, "asker")], steps=1,
-              mechanics={"social_learning": {"enabled": True}})  # fmt: skip
+    m = model(
+        [("naive", 2, "naive"), ("askers", 2, "asker")], steps=1, mechanics={"social_learning": {"enabled": True}}
+    )
     m.step()  # nobody finished a task in one action
     assert not [e for e in m.take_step_events() if e["phase"] == "learn"]
 
@@ -105,8 +112,13 @@ def test_norm_notes_steer_naive_buyers():
 
 
 def test_notes_are_voted_from_public_reports():
-    m = model([("s", 4, "naive")], kinds=["misleading"], steps=10, offense_prob=1.0,
-              mechanics={"group_norm": {"enabled": True, "every": 5}})  # fmt: skip
+    m = model(
+        [("s", 4, "naive")],
+        kinds=["misleading"],
+        steps=10,
+        offense_prob=1.0,
+        mechanics={"group_norm": {"enabled": True, "every": 5}},
+    )
     for _ in range(5):
         m.step()
     votes = [e for e in m.take_step_events() if e["phase"] == "notes"]
@@ -128,8 +140,14 @@ class TextPolicy:
                 self.calls += 1
                 choice = req.parse(text)
                 failed = choice is None
-                out.append(Decision(probs=one_hot(len(req.options), req.fallback if failed else choice),
-                                    choice=req.fallback if failed else choice, text=text, parse_failed=failed))  # fmt: skip
+                out.append(
+                    Decision(
+                        probs=one_hot(len(req.options), req.fallback if failed else choice),
+                        choice=req.fallback if failed else choice,
+                        text=text,
+                        parse_failed=failed,
+                    )
+                )
             else:
                 out.append(Decision(probs=one_hot(len(req.options), 0), choice=0))
         return out

@@ -10,10 +10,22 @@ from environments.webshop.scoring import NEUTRAL, OFFENDED, SATISFIED, names_nor
 from environments.webshop.tasks import Want, dataset
 
 
-def product(category: str = "kitchenware", attributes=("tea set", "porcelain", "handmade"), price: float = 50.0,
-            options=None) -> Product:  # fmt: skip
-    return Product("x", "X Tea Set", category, "tea set", list(attributes), options or {"pieces": ["4", "5"]}, price,
-                   "", [], [], kind_tags("tea set"))  # fmt: skip
+def product(
+    category: str = "kitchenware", attributes=("tea set", "porcelain", "handmade"), price: float = 50.0, options=None
+) -> Product:
+    return Product(
+        "x",
+        "X Tea Set",
+        category,
+        "tea set",
+        list(attributes),
+        options or {"pieces": ["4", "5"]},
+        price,
+        "",
+        [],
+        [],
+        kind_tags("tea set"),
+    )
 
 
 WANT = Want("kitchenware", ("tea set", "porcelain", "gift-boxed"), (("pieces", "5"),), 60.0)

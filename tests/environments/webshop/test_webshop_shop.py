@@ -79,8 +79,11 @@ def test_misleading_storefront_shows_only_its_products():
 
 
 def test_the_user_answers_questions_by_task_kind():
-    accepting = next(t for t in ("cn_clock", "jp_four", "jp_nine", "cn_umbrella", "in_beef")
-                     if not session(f"{t}:violate").task.insists)  # fmt: skip
+    accepting = next(
+        t
+        for t in ("cn_clock", "jp_four", "jp_nine", "cn_umbrella", "in_beef")
+        if not session(f"{t}:violate").task.insists
+    )
     s = session(f"{accepting}:violate")
     assert s.step(f"ask[{ASK_TEXT}]") and s.asked and s.reply == "accept" and s.page.kind == "home"
     assert s.want == s.task.alternative and "instead" in s.reply_text()

@@ -24,8 +24,15 @@ def session(task_id: str) -> Session:
     return Session(shop(), dataset().task(task_id))
 
 
-def scenario(groups: list[tuple[str, int, Any]], *, kinds: list[str] | None = None, steps: int = 10, seed: int = 0,
-             mechanics: dict[str, Any] | None = None, **env: Any) -> Any:  # fmt: skip
+def scenario(
+    groups: list[tuple[str, int, Any]],
+    *,
+    kinds: list[str] | None = None,
+    steps: int = 10,
+    seed: int = 0,
+    mechanics: dict[str, Any] | None = None,
+    **env: Any,
+) -> Any:
     return load_scenario(
         {
             "name": "webshop_test",

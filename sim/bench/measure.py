@@ -10,7 +10,7 @@
   dequantisation + conversion) and from the safetensors cache;
 * :func:`dtype_comparison`: scoring time per dtype and how far each moves the probabilities.
 
-``python -m agents.llm.measure --agents 16 --dtypes`` prints all of them as JSON.
+``python -m sim.bench.measure --agents 16 --dtypes`` prints all of them as JSON.
 """
 
 from __future__ import annotations
@@ -47,13 +47,20 @@ def commons_requests(n_agents: int = 16, *, warmup: int = 3, seed: int = 0) -> l
     from sim.config import load_scenario
 
     personas = ["altruistic", "neutral", "selfish"]
-    groups = [{"name": p, "size": n, "persona": p, "policy": "conditional"}
-              for p, n in zip(personas, _split(n_agents, 3), strict=True) if n]  # fmt: skip
-    scenario = load_scenario({
-        "name": "measure", "environment": {"type": "commons", "preset": "rich"}, "population": groups,
-        "mechanics": {"punishment": {"enabled": True}, "group_norm": {"enabled": True, "every": 3}},
-        "run": {"steps": warmup + 1, "seed": seed},
-    })  # fmt: skip
+    groups = [
+        {"name": p, "size": n, "persona": p, "policy": "conditional"}
+        for p, n in zip(personas, _split(n_agents, 3), strict=True)
+        if n
+    ]
+    scenario = load_scenario(
+        {
+            "name": "measure",
+            "environment": {"type": "commons", "preset": "rich"},
+            "population": groups,
+            "mechanics": {"punishment": {"enabled": True}, "group_norm": {"enabled": True, "every": 3}},
+            "run": {"steps": warmup + 1, "seed": seed},
+        }
+    )
     recorder = _Recorder("commons")
     model = CommonsModel(scenario, {g["name"]: recorder for g in groups})
     for _ in range(warmup + 1):
@@ -76,8 +83,9 @@ def parse_option(reply: str, request: DecisionRequest) -> int | None:
     return nearest_option(leading, float(match.group()))
 
 
-def naive_generate(backend: Any, requests: Sequence[DecisionRequest], *, max_new_tokens: int = 16,
-                   seed: int = 0) -> tuple[list[int | None], list[str]]:  # fmt: skip
+def naive_generate(
+    backend: Any, requests: Sequence[DecisionRequest], *, max_new_tokens: int = 16, seed: int = 0
+) -> tuple[list[int | None], list[str]]:
     """(a) One ``model.generate`` call per agent, sampling, then parsing the reply."""
     import torch
 
@@ -88,16 +96,25 @@ def naive_generate(backend: Any, requests: Sequence[DecisionRequest], *, max_new
         text = backend.render(req.prompt.system, req.prompt.user, req.prompt.answer_prefix)
         ids = torch.tensor(backend.encode([text]), device=backend.device)
         with torch.inference_mode():
-            out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
-                                 do_sample=True, temperature=1.0, top_k=0, top_p=1.0, pad_token_id=backend.pad_id)  # fmt: skip
+            out = model.generate(
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                max_new_tokens=max_new_tokens,
+                do_sample=True,
+                temperature=1.0,
+                top_k=0,
+                top_p=1.0,
+                pad_token_id=backend.pad_id,
+            )
         reply = tok.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
         replies.append(reply)
         choices.append(parse_option(reply, req))
     return choices, replies
 
 
-def decisions_per_second(backend: Any, requests: Sequence[DecisionRequest], *, repeats: int = 2,
-                         max_new_tokens: int = 16) -> dict[str, Any]:  # fmt: skip
+def decisions_per_second(
+    backend: Any, requests: Sequence[DecisionRequest], *, repeats: int = 2, max_new_tokens: int = 16
+) -> dict[str, Any]:
     """Both ways on the same requests: best of ``repeats`` interleaved timed runs after one warm-up each."""
     from agents.llm.policy import LLMPolicy
 
@@ -124,8 +141,11 @@ def decisions_per_second(backend: Any, requests: Sequence[DecisionRequest], *, r
     out: dict[str, Any] = {"agents": n, "threads": _threads(), "dtype": str(backend.dtype).removeprefix("torch.")}
     for name in ways:
         best = min(wall[name])
-        out[name] = {"seconds": round(best, 3), "cpu_seconds": round(min(cpu[name]), 3),
-                     "decisions_per_second": round(n / best, 2)}  # fmt: skip
+        out[name] = {
+            "seconds": round(best, 3),
+            "cpu_seconds": round(min(cpu[name]), 3),
+            "decisions_per_second": round(n / best, 2),
+        }
     choices, replies = warm["naive_generate"]
     out["naive_generate"]["parse_failures"] = sum(c is None for c in choices)
     out["naive_generate"]["example_reply"] = replies[0]
@@ -133,8 +153,12 @@ def decisions_per_second(backend: Any, requests: Sequence[DecisionRequest], *, r
     return out
 
 
-def dtype_comparison(requests: Sequence[DecisionRequest], model: str = "smollm2-135m",
-                     dtypes: Sequence[str] = ("float32", "bfloat16"), repeats: int = 2) -> dict[str, Any]:  # fmt: skip
+def dtype_comparison(
+    requests: Sequence[DecisionRequest],
+    model: str = "smollm2-135m",
+    dtypes: Sequence[str] = ("float32", "bfloat16"),
+    repeats: int = 2,
+) -> dict[str, Any]:
     """Batched scoring time per dtype on this device, and each dtype's largest probability
     difference from float32 (the reference precision)."""
     from agents.interfaces import softmax
@@ -156,8 +180,11 @@ def dtype_comparison(requests: Sequence[DecisionRequest], model: str = "smollm2-
         reference = probs if reference is None else reference
         cpu = min(_timed(score, cpu=True) for _ in range(repeats))
         wall = min(_timed(score) for _ in range(repeats))
-        out[dtype] = {"seconds": round(wall, 3), "cpu_seconds": round(cpu, 3),
-                      "max_prob_diff_vs_first": float(np.abs(probs - reference).max())}  # fmt: skip
+        out[dtype] = {
+            "seconds": round(wall, 3),
+            "cpu_seconds": round(cpu, 3),
+            "max_prob_diff_vs_first": float(np.abs(probs - reference).max()),
+        }
     return out
 
 
@@ -178,8 +205,11 @@ def load_seconds(name: str = "smollm2-135m") -> dict[str, float]:
                 os.environ.pop("NORMSIM_CACHE", None)
             else:
                 os.environ["NORMSIM_CACHE"] = old
-    return {"uncached_seconds": round(cold.seconds, 2), "cached_seconds": round(warm.seconds, 2),
-            "sources": f"{cold.source} -> {warm.source}"}  # fmt: skip
+    return {
+        "uncached_seconds": round(cold.seconds, 2),
+        "cached_seconds": round(warm.seconds, 2),
+        "sources": f"{cold.source} -> {warm.source}",
+    }
 
 
 def _timed(fn: Any, cpu: bool = False) -> float:

@@ -6,7 +6,6 @@ these helpers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -45,17 +44,6 @@ def empirical_action_entropy(events: pd.DataFrame, phase: str) -> float | None:
         counts = choices.value_counts().to_numpy(dtype=np.float64)
         values.append(entropy(counts / counts.sum()))
     return float(np.mean(values))
-
-
-def gini(values: Iterable[float]) -> float:
-    x = np.asarray(list(values), dtype=np.float64)
-    if x.size == 0:
-        return 0.0
-    x = x - min(0.0, float(x.min()))
-    total = x.sum()
-    if total <= 0:
-        return 0.0
-    return float(np.abs(x[:, None] - x[None, :]).sum() / (2 * x.size * total))
 
 
 def share(mask: pd.Series) -> float | None:

@@ -18,37 +18,9 @@ Ray is imported only when a Ray backend is used, so scenarios load without it.
 from __future__ import annotations
 
 import os
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field
-
-from sim.schema import StrictModel
-
-
-class BackendConfig(StrictModel):
-    kind: Literal["local", "ray"] = "local"
-    address: str | None = Field(None, description="Ray address; none starts a private local cluster, 'auto' joins one")
-    hosts: int = Field(1, ge=1, le=1024, description="model-host actors per distinct LLM config")
-    num_gpus: float = Field(0.0, ge=0.0, description="GPUs per model host; fractions share a GPU")
-    num_cpus: float | None = Field(
-        None,
-        gt=0.0,
-        description="CPUs per model host (torch threads); default: 1 with a GPU, else the cluster's CPUs / hosts",
-    )
-    workers: int | None = Field(
-        None, ge=1, description="simulations running at once; default: as many as the CPUs allow"
-    )
-    retries: int = Field(3, ge=0, le=100, description="restarts of a crashed host, and retries of its requests")
-    batch_wait_ms: float = Field(
-        5.0, ge=0.0, le=10_000, description="how long a host waits to merge concurrent batches"
-    )
-    merge_batches: bool = Field(
-        True,
-        description=(
-            "merge concurrent simulations' batches into one forward pass (fast; float rounding then differs from a "
-            "local run by ~1e-6); false serves each batch alone: bit-identical to local"
-        ),
-    )
+from agents.config import BackendConfig
 
 
 def ensure_ray(backend: BackendConfig, num_cpus: int | None = None) -> bool:

@@ -1,0 +1,1 @@
+"""Conformance checks every registered environment must pass (filled in below)."""
