@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from sim.core.schema import StrictModel
+from sim.core.schema import StrictModel, register_union_tags
 
 
 class ScriptedPolicyConfig(StrictModel):
@@ -39,6 +39,7 @@ PolicyConfig = Annotated[
     Annotated[ScriptedPolicyConfig, "scripted"] | Annotated[LLMPolicyConfig, "llm"],
     Field(discriminator="type"),
 ]
+register_union_tags({"scripted", "llm"})  # pydantic puts the tag in error paths; users never wrote it
 
 
 class BackendConfig(StrictModel):

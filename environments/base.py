@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import mesa
 import numpy as np
@@ -24,39 +24,9 @@ from agents.interfaces import Decision, DecisionRequest, Policy, Prompt, entropy
 from agents.scripted import ScriptedPolicy
 from environments import mechanics
 
-# Columns of events.parquet, in order. Environments put what does not fit in `info`.
-EVENT_COLUMNS = (
-    "run_id",
-    "step",
-    "phase",
-    "agent_id",
-    "group",
-    "persona",
-    "policy",
-    "options",
-    "probs",
-    "choice",
-    "chosen",
-    "entropy",
-    "parse_failed",
-    "text",
-    "group_norm",
-    "value",
-    "target",
-    "violation",
-    "steer_vector",
-    "steer_coef",
-    "info",
-    "prompt",
-)
-
 
 class SocietyModel(mesa.Model):
     """Base class: a society of :class:`SocietyAgent` deciding through shared policies."""
-
-    env_type: ClassVar[str] = ""
-    # (events, steps, scenario) -> metrics dict; every environment sets its own.
-    compute_metrics: ClassVar[Any]
 
     def __init__(self, scenario: Any, policies: Mapping[str, Policy], *, run_id: str = "run") -> None:
         super().__init__(seed=scenario.run.seed)
@@ -68,7 +38,9 @@ class SocietyModel(mesa.Model):
         self.policies = dict(policies)
         self.policy_names = {g.name: _policy_name(g.policy) for g in scenario.population}
         self.run_id = run_id
-        self.group_norm: float | None = getattr(scenario.mechanics.group_norm, "initial", None)
+        # The norm in force, logged with every decision; environments with a collective
+        # norm set it (None: no norm, or none voted yet).
+        self.group_norm: float | None = None
         self.step_events: list[dict[str, Any]] = []
         # phase -> the system text text-reading policies saw; shared by all agents, so the
         # runner writes it once (prompts.json) instead of once per event row.
@@ -77,33 +49,33 @@ class SocietyModel(mesa.Model):
     # ------------------------------------------------------------------ population
     def make_agents(self, agent_cls: type[SocietyAgent], **kwargs: Any) -> list[SocietyAgent]:
         """Create the scenario's population, group by group, in file order."""
-        punish = self.mechanics.punishment
         agents = []
         for group in self.scenario.population:
             for _ in range(group.size):
-                s = group.strategy
-                strategy = Strategy(
-                    rule=group.policy.rule if group.policy.type == "scripted" else None,
-                    monitor_prob=punish.monitor_prob if s.monitor_prob is None else s.monitor_prob,
-                    punish_prob=punish.punish_prob if s.punish_prob is None else s.punish_prob,
-                    norm=s.norm,
-                )
                 agents.append(
                     agent_cls(
                         self,
                         group=group.name,
                         persona=group.persona,
-                        strategy=strategy,
+                        strategy=self.initial_strategy(group),
                         memory_size=group.memory,
                         **kwargs,
                     )
                 )
         return agents
 
+    def initial_strategy(self, group: Any) -> Strategy:
+        """A new agent's strategy from its group's block; environments add their own fields."""
+        return Strategy(rule=group.policy.rule if group.policy.type == "scripted" else None)
+
     @property
     def society(self) -> list[SocietyAgent]:
-        """Agents still in the simulation, in creation order (deterministic)."""
-        return sorted(self.agents, key=lambda a: a.unique_id)
+        """Agents still in the simulation, in creation order (deterministic).
+
+        Mesa's AgentSet keeps insertion order and unique ids grow with creation, so no
+        sort is needed (sorting on every access cost most of a 2,000-agent step).
+        """
+        return list(self.agents)
 
     # -------------------------------------------------------------------- deciding
     def decide(self, agents: Sequence[SocietyAgent], requests: Sequence[DecisionRequest]) -> list[Decision]:

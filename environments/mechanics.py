@@ -7,10 +7,26 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
 from agents.agent import SocietyAgent, Strategy
+from sim.core.schema import StrictModel
+
+
+class SocialLearningConfig(StrictModel):
+    """Payoff-biased copying of a random peer's strategy (every environment that has peers)."""
+
+    enabled: bool = False
+    every: int = Field(1, ge=1, description="rounds between learning phases")
+    probability: float = Field(1.0, ge=0.0, le=1.0, description="chance an agent compares itself this round")
+    selection_strength: float = Field(
+        1.0, gt=0.0, description="Fermi temperature K: p = 1/(1+exp(-(pi_peer-pi_self)/K))"
+    )
+    copy_beliefs: bool = Field(True, description="copy the peer's norm belief along with its strategy")
+    payoff: Literal["round", "wealth"] = "round"
 
 
 def fermi(payoff_self: float, payoff_peer: float, selection_strength: float) -> float:

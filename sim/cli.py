@@ -17,30 +17,14 @@ from typing import Any
 
 from sim.core.schema import ConfigError
 
-HEADLINE = (
-    "survival_time",
-    "survived",
-    "efficiency",
-    "equality",
-    "over_usage",
-    "norm_violation_rate",
-    "punishment_rate",
-    "mean_action_entropy",
-    "violation_rate",
-    "awareness_coverage",
-    "mean_reward",
-    "cooperation",
-    "helpfulness",
-    "false_alarm_rate",
-)
-
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from sim.runner import run
 
     result = run(args.scenario, out=args.out, seed=args.seed, overrides=args.set or None, progress=not args.quiet)
     print(f"run directory: {result.dir}")
-    shown = [k for k, v in result.metrics.items() if not isinstance(v, dict | list)] if args.verbose else HEADLINE
+    headline = result.scenario.spec.headline
+    shown = [k for k, v in result.metrics.items() if not isinstance(v, dict | list)] if args.verbose else headline
     for key in shown:
         if key in result.metrics:
             print(f"  {key}: {_fmt(result.metrics[key])}")

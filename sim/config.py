@@ -1,43 +1,46 @@
 """Scenario files: the pydantic models, YAML loading and ``--set`` overrides.
 
 A scenario has six blocks: ``name``, ``environment`` (with ``type``), ``population``
-(groups of agents), ``mechanics`` (social learning, punishment, group norm; each
-switchable), ``run`` (steps, seed) and ``output``. Everything is validated here, so a
-typo never reaches a simulation.
+(groups of agents), ``mechanics`` (the shared mechanics the environment supports, each
+switchable), ``run`` (steps, seed) and ``output``. Everything is validated here, against
+the environment's spec, so a typo never reaches a simulation.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SerializeAsAny, ValidationError, create_model, field_validator, model_validator
 
+import environments
 from agents.config import BackendConfig, PolicyConfig
-from environments import CONFIGS, SCRIPTED_RULES
-from sim.core.schema import ConfigError, StrictModel, format_errors, register_union_tags
+from environments.spec import EnvironmentSpec, MechanicsBlock
+from sim.core.schema import ConfigError, StrictModel, format_errors
 from steering.config import SteeringConfig
 
 Persona = Literal["altruistic", "selfish", "neutral"]
 
 
-class StrategyConfig(StrictModel):
-    """Initial behavioural parameters; social learning copies them between agents."""
-
-    monitor_prob: float | None = Field(None, ge=0.0, le=1.0)
-    punish_prob: float | None = Field(None, ge=0.0, le=1.0)
-    norm: float | None = Field(None, ge=0.0, description="individual norm belief (harvest ceiling)")
-
-
 class GroupConfig(StrictModel):
-    name: str
+    """A group of agents sharing a persona, a policy and an initial strategy.
+
+    ``strategy`` is validated by the environment's spec (``EnvironmentSpec.strategy``):
+    its fields mean what that environment says (a commons fisher's starting norm belief
+    is a catch ceiling in tons; a forum member's report probability...).
+    """
+
+    name: str = Field(min_length=1, max_length=200)
     size: int = Field(ge=1, le=100_000)
     persona: Persona = "neutral"
     policy: PolicyConfig
-    memory: int = Field(5, ge=0, le=1000, description="how many past rounds an agent remembers")
-    strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+    memory: int = Field(5, ge=0, le=1000, description="how many past rounds an agent remembers (lines of memory)")
+    strategy: SerializeAsAny[StrictModel] = Field(
+        default_factory=StrictModel, description="initial strategy; fields per environment"
+    )
     steering: SteeringConfig | None = Field(None, description="activation steering of this group's LLM (steering/)")
 
     @model_validator(mode="after")
@@ -57,45 +60,6 @@ class GroupConfig(StrictModel):
         return value
 
 
-# -------------------------------------------------------------------------- mechanics
-class PunishmentConfig(StrictModel):
-    enabled: bool = False
-    monitor_prob: float = Field(0.5, ge=0.0, le=1.0, description="default chance to observe one random peer")
-    punish_prob: float = Field(0.5, ge=0.0, le=1.0, description="default chance a scripted agent punishes a violator")
-    cost: float = Field(1.0, ge=0.0, description="paid by the punisher")
-    fine: float = Field(4.0, ge=0.0, description="paid by the punished")
-    graduated: bool = Field(False, description="fine grows with the offender's earlier sanctions")
-    fine_step: float = Field(2.0, ge=0.0, description="added to the fine per earlier sanction")
-    max_fine: float = Field(20.0, ge=0.0)
-
-
-class SocialLearningConfig(StrictModel):
-    enabled: bool = False
-    every: int = Field(1, ge=1, description="rounds between learning phases")
-    probability: float = Field(1.0, ge=0.0, le=1.0, description="chance an agent compares itself this round")
-    selection_strength: float = Field(
-        1.0, gt=0.0, description="Fermi temperature K: p = 1/(1+exp(-(pi_peer-pi_self)/K))"
-    )
-    copy_beliefs: bool = Field(True, description="copy the peer's norm belief along with its strategy")
-    payoff: Literal["round", "wealth"] = "round"
-
-
-class GroupNormConfig(StrictModel):
-    enabled: bool = False
-    every: int = Field(3, ge=1, description="rounds between votes")
-    rule: Literal["median", "majority"] = "median"
-    initial: float | None = Field(None, ge=0.0, description="G(0); none means no norm until the first vote")
-    proposal: Literal["choice", "text"] = Field(
-        "choice", description="LLM agents pick a ceiling from options or write one"
-    )
-
-
-class MechanicsConfig(StrictModel):
-    punishment: PunishmentConfig = Field(default_factory=PunishmentConfig)
-    social_learning: SocialLearningConfig = Field(default_factory=SocialLearningConfig)
-    group_norm: GroupNormConfig = Field(default_factory=GroupNormConfig)
-
-
 # ------------------------------------------------------------------------ run, output
 class RunConfig(StrictModel):
     steps: int = Field(12, ge=1, le=1_000_000)
@@ -104,25 +68,20 @@ class RunConfig(StrictModel):
 
 class OutputConfig(StrictModel):
     dir: str = "runs"
-    run_id: str | None = Field(None, description="directory name; default <name>-seed<seed>-<timestamp>")
+    run_id: str | None = Field(None, description="the run directory's name; default <name>-seed<seed>")
     report: bool = Field(True, description="write report.html (plots, transcript) into the run directory at the end")
 
 
-EnvironmentConfig = Annotated[
-    Union[tuple(Annotated[cls, tag] for tag, cls in CONFIGS.items())]  # type: ignore[misc]  # noqa: UP007
-    if len(CONFIGS) > 1
-    else next(iter(CONFIGS.values())),
-    Field(discriminator="type"),
-]
-register_union_tags(set(CONFIGS) | {"scripted", "llm"})
-
-
 class Scenario(StrictModel):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    """A whole scenario. Each environment gets its own subclass (:func:`scenario_model`)
+    whose ``environment``, ``mechanics`` and group ``strategy`` blocks are that
+    environment's; :func:`load_scenario` picks it from ``environment.type``."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=200)
     description: str = ""
-    environment: EnvironmentConfig
+    environment: SerializeAsAny[StrictModel]
     population: list[GroupConfig] = Field(min_length=1)
-    mechanics: MechanicsConfig = Field(default_factory=MechanicsConfig)
+    mechanics: SerializeAsAny[MechanicsBlock] = Field(default_factory=MechanicsBlock)
     run: RunConfig = Field(default_factory=RunConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     backend: BackendConfig = Field(default_factory=BackendConfig)
@@ -133,18 +92,47 @@ class Scenario(StrictModel):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"population: group names must be unique; repeated: {', '.join(dupes)}")
-        rules = SCRIPTED_RULES.get(self.environment.type, {})
+        spec = self.spec
+        clash = sorted(set(names) & set(spec.extra_policies(self.environment)))
+        if clash:
+            raise ValueError(f"population: group name {', '.join(clash)} is taken by the {spec.name} environment")
         for i, group in enumerate(self.population):
-            if group.policy.type == "scripted" and group.policy.rule not in rules:
+            if group.policy.type == "scripted" and group.policy.rule not in spec.rules:
                 raise ValueError(
                     f"population[{i}].policy.rule: unknown rule '{group.policy.rule}' for environment "
-                    f"'{self.environment.type}'; allowed: {', '.join(sorted(rules))}"
+                    f"'{spec.name}'; allowed: {', '.join(sorted(spec.rules))}"
                 )
+        if spec.check is not None:
+            spec.check(self)
         return self
+
+    @property
+    def spec(self) -> EnvironmentSpec:
+        return environments.get(self.environment.type)  # type: ignore[attr-defined]
 
     @property
     def n_agents(self) -> int:
         return sum(g.size for g in self.population)
+
+
+@functools.cache
+def scenario_model(env_type: str) -> type[Scenario]:
+    """The Scenario subclass of one environment (its blocks typed by its spec)."""
+    spec = environments.get(env_type)
+    group = create_model(
+        f"{spec.config.__name__.removesuffix('Config')}Group",
+        __base__=GroupConfig,
+        __module__=__name__,
+        strategy=(spec.strategy, Field(default_factory=spec.strategy, description="initial strategy")),
+    )
+    return create_model(
+        f"{spec.config.__name__.removesuffix('Config')}Scenario",
+        __base__=Scenario,
+        __module__=__name__,
+        environment=(spec.config, ...),
+        population=(list[group], Field(min_length=1)),  # type: ignore[valid-type]
+        mechanics=(spec.mechanics, Field(default_factory=spec.mechanics)),
+    )
 
 
 # --------------------------------------------------------------------------- loading
@@ -224,10 +212,23 @@ def load_scenario(
     else:
         data, label = read_yaml(source), str(source)
     data = apply_overrides(data, overrides)
+    model = scenario_model(environment_type(data, label))
     try:
-        return Scenario.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as err:
         raise ConfigError(format_errors(err, label)) from None
+
+
+def environment_type(data: dict[str, Any], label: str = "scenario") -> str:
+    """The scenario's ``environment.type``, checked against the registry."""
+    env = data.get("environment")
+    allowed = ", ".join(environments.names())
+    if not isinstance(env, dict) or "type" not in env:
+        raise ConfigError(f"{label}: environment.type: required field is missing; allowed: {allowed}")
+    env_type = env["type"]
+    if not isinstance(env_type, str) or env_type not in environments.names():
+        raise ConfigError(f"{label}: environment.type: unknown environment {env_type!r}; allowed: {allowed}")
+    return env_type
 
 
 def dump_scenario(scenario: Scenario) -> str:

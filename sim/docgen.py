@@ -22,6 +22,9 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from environments.spec import MechanicsBlock
+from sim.core.schema import StrictModel
+
 HEADER = """\
 # Scenario reference
 
@@ -42,19 +45,48 @@ Example (`scenarios/commons_scripted.yaml`):
 
 
 def render() -> str:
-    from sim.config import Scenario
+    import environments
+    from sim.config import scenario_model
 
     root = Path(__file__).resolve().parents[1]
     example_path = root / "scenarios" / "commons_scripted.yaml"
     example = example_path.read_text().strip() if example_path.exists() else ""
-    blocks = list(_walk("", Scenario, None, None, set()))
+    seen: set[type] = {StrictModel, MechanicsBlock}  # the per-environment blocks come below
+    blocks = list(_walk("", scenario_model("commons").__mro__[1], None, None, seen))
+    env_blocks: list[tuple[Any, list[Walked]]] = []
+    for spec in environments.all_specs():
+        own = set(seen)  # blocks two environments share (social learning) appear under each
+        walked = list(_walk("environment", spec.config, spec.name, None, own))
+        walked += list(_walk("mechanics", spec.mechanics, None, spec.name, own))
+        if spec.strategy.model_fields:
+            walked += list(_walk("population[].strategy", spec.strategy, None, spec.name, own))
+        env_blocks.append((spec, walked))
     contents = ["Blocks:", ""]
-    for path, _model, tag, scope in blocks:
+    for path, _model, tag, scope in blocks + [b for _, walked in env_blocks for b in walked]:
         title = _title(path, tag, scope).replace("`", "")
         contents.append(f"- [{title}](#{_anchor(path, tag, None if tag else scope)})")
     parts = [HEADER.format(example=example), "\n".join(contents) + "\n"]
     parts.extend(_section(path, model, tag, scope) for path, model, tag, scope in blocks)
+    for spec, walked in env_blocks:
+        parts.append(_environment_intro(spec))
+        parts.extend(_section(path, model, tag, scope) for path, model, tag, scope in walked)
     return "\n".join(parts).rstrip() + "\n"
+
+
+def _environment_intro(spec: Any) -> str:
+    """What the environment's spec says beyond its blocks: norm, sanctions, rules, headline."""
+    lines = [f"# Environment `{spec.name}`", "", spec.summary[:1].upper() + spec.summary[1:] + ".", ""]
+    if spec.norm is not None:
+        lines.append(f"- **Norm**: a {spec.norm.kind} ({spec.norm.unit}): {spec.norm.meaning}.")
+    if spec.sanctions is not None:
+        s = spec.sanctions
+        lines.append(f"- **Sanctions**: by {s.by}, on {s.target}; cost: {s.cost} ({s.meaning}).")
+    mechanics = "; ".join(f"`{k}`: {v}" for k, v in spec.mechanic_notes.items()) or "none"
+    lines.append(f"- **Mechanics** (`mechanics:`): {mechanics}.")
+    lines.append(f"- **Scripted rules** (`policy: RULE`): {', '.join(f'`{r}`' for r in spec.rules)}.")
+    lines.append(f"- **Headline metrics**: {', '.join(f'`{m}`' for m in spec.headline)}.")
+    lines.append(f"- **Example**: `scenarios/{spec.example}`.")
+    return "\n".join(lines) + "\n"
 
 
 Walked = tuple[str, type[BaseModel], str | None, str | None]
@@ -160,6 +192,8 @@ def _type_text(annotation: Any, path: str, scope: str | None = None) -> str:
             if args
             else "mapping"
         )
+    if annotation in (StrictModel, MechanicsBlock):  # typed by each environment's spec
+        return "block, per environment (see the environment sections below)"
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         tag = _tag(annotation)
         if tag and _tagged_union_member(annotation):
@@ -172,9 +206,8 @@ def _type_text(annotation: Any, path: str, scope: str | None = None) -> str:
 def _tagged_union_member(model: type[BaseModel]) -> bool:
     # Policies and environments are picked by `type:`; other blocks with a `type` field are plain.
     from agents.config import LLMPolicyConfig, ScriptedPolicyConfig
-    from environments import CONFIGS
 
-    return model in set(CONFIGS.values()) | {LLMPolicyConfig, ScriptedPolicyConfig}
+    return model in {LLMPolicyConfig, ScriptedPolicyConfig}
 
 
 def _default(info: FieldInfo) -> str:

@@ -17,34 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-EVENT_SCHEMA = pa.schema(
-    [
-        ("run_id", pa.string()),
-        ("step", pa.int64()),
-        ("phase", pa.string()),
-        ("agent_id", pa.int64()),
-        ("group", pa.string()),
-        ("persona", pa.string()),
-        ("policy", pa.string()),
-        ("options", pa.list_(pa.string())),
-        ("probs", pa.list_(pa.float64())),
-        ("choice", pa.int64()),
-        ("chosen", pa.string()),
-        ("entropy", pa.float64()),
-        ("parse_failed", pa.bool_()),
-        ("text", pa.string()),
-        ("group_norm", pa.float64()),
-        ("value", pa.float64()),
-        ("target", pa.int64()),
-        ("violation", pa.bool_()),
-        ("steer_vector", pa.string()),
-        ("steer_coef", pa.float64()),
-        ("info", pa.string()),
-        # the user part of the prompt a text-reading policy saw (persona, memory, observation);
-        # the system text is the same for every agent and is stored once, in prompts.json
-        ("prompt", pa.string()),
-    ]
-)
+from sim.core.events import EVENT_SCHEMA
 
 TABLES = ("events", "steps")
 

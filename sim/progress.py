@@ -22,9 +22,6 @@ from tqdm import tqdm
 # Our packages' loggers; --verbose turns them to DEBUG, --quiet to WARNING.
 PACKAGES = ("sim", "agents", "environments", "steering")
 
-# Step-row fields worth showing beside a run's bar.
-STEP_FIELDS = ("stock", "group_norm", "punishments", "violations")
-
 _state = {"quiet": False, "verbose": False}
 
 
@@ -53,7 +50,7 @@ class Progress:
         enabled: bool = True,
         every_seconds: float = 5.0,
         unit: str = "step",
-        show: Sequence[str] = STEP_FIELDS,
+        show: Sequence[str] = (),
     ) -> None:
         self.enabled = enabled and not _state["quiet"]
         self.total = total

@@ -17,10 +17,9 @@ from typing import Any
 
 import pandas as pd
 
-from agents.factory import build_policies
+from agents.factory import build_policy
 from agents.interfaces import Policy
 from agents.llm.capture import ActivationWriter
-from environments import model_class
 from sim.config import Scenario, dump_scenario, load_scenario, parse_overrides
 from sim.logger import RunWriter, read_table
 from sim.progress import Progress
@@ -87,15 +86,13 @@ def run(
     writer = RunWriter(Path(run_dir))
     writer.write_text("config.yaml", dump_scenario(scenario))
 
-    built = dict(build_policies(scenario)) if policies is None else {}
-    if policies is not None:
-        built = {g.name: policies[g.name] for g in scenario.population}
-    model_cls = model_class(scenario.environment.type)
-    model = model_cls(scenario, built, run_id=run_id_for(scenario))
+    spec = scenario.spec
+    built = build_policies(scenario, policies)
+    model = spec.model(scenario, built, run_id=run_id_for(scenario))
 
     status = "finished"
     started = time.perf_counter()
-    bar = Progress(total=scenario.run.steps, label=scenario.name, enabled=progress)
+    bar = Progress(total=scenario.run.steps, label=scenario.name, enabled=progress, show=spec.progress)
     activations = ActivationWriter(writer.dir)  # writes files only when a policy captured something
     try:
         for _ in range(scenario.run.steps):
@@ -120,7 +117,7 @@ def run(
         activations.close()
         if getattr(model, "system_prompts", None):
             writer.write_text("prompts.json", json.dumps(model.system_prompts, indent=2))
-        result = _finish(writer, scenario, model_cls, status, time.perf_counter() - started)
+        result = _finish(writer, scenario, status, time.perf_counter() - started)
     if scenario.output.report if report is None else report:
         from sim.report import write_report  # matplotlib loads only when a report is written
 
@@ -128,10 +125,33 @@ def run(
     return result
 
 
-def _finish(writer: RunWriter, scenario: Scenario, model_cls: type, status: str, seconds: float) -> RunResult:
+def build_policies(scenario: Scenario, given: Mapping[str, Policy] | None = None) -> dict[str, Policy]:
+    """Name -> policy for every group and every role the environment adds (a forum's
+    guardian); ``given`` replaces any of them by name. Scripted groups share one policy."""
+    spec = scenario.spec
+    blocks = {g.name: (g.policy, g.steering) for g in scenario.population}
+    blocks.update({role: (cfg, None) for role, cfg in spec.extra_policies(scenario.environment).items()})
+    given = dict(given or {})
+    unknown = sorted(set(given) - set(blocks))
+    if unknown:
+        raise ValueError(f"policies for unknown groups {', '.join(unknown)}; groups and roles: {', '.join(blocks)}")
+    policies: dict[str, Policy] = {}
+    scripted: Policy | None = None
+    for name, (cfg, steering) in blocks.items():
+        if name in given:
+            policies[name] = given[name]
+        elif cfg.type == "scripted":
+            scripted = scripted or build_policy(cfg, spec.rules)
+            policies[name] = scripted
+        else:
+            policies[name] = build_policy(cfg, spec.rules, scenario.backend, steering)
+    return policies
+
+
+def _finish(writer: RunWriter, scenario: Scenario, status: str, seconds: float) -> RunResult:
     events = read_table(writer.dir, "events")
     steps = read_table(writer.dir, "steps")
-    metrics = model_cls.compute_metrics(events, steps, scenario) if len(steps) else {}
+    metrics = scenario.spec.metrics(events, steps, scenario) if len(steps) else {}
     metrics = {"status": status, "steps_completed": int(len(steps)), "wall_seconds": round(seconds, 3), **metrics}
     writer.write_metrics(metrics)
     return RunResult(dir=writer.dir, scenario=scenario, metrics=metrics, status=status)

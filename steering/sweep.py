@@ -26,25 +26,8 @@ import pandas as pd
 
 from steering.vectors import SteeringVector
 
+
 # Metrics tabulated when an environment reports them (scalars only).
-KEY_METRICS = (
-    "mean_action_entropy",
-    "final_entropy",
-    "switch_rate",
-    "best_arm_rate",
-    "mean_reward",
-    "regret",
-    "survival_time",
-    "efficiency",
-    "equality",
-    "over_usage",
-    "norm_violation_rate",
-    "punishment_rate",
-    "violation_rate",
-    "cooperation",
-)
-
-
 def sweep(
     scenario: str | Path,
     vector: str | Path,
@@ -114,7 +97,11 @@ def sweep(
                         "vector": name,
                         "layers": _layers(layers),
                         "coefficient": float(coef),
-                        **{k: result.metrics.get(k) for k in KEY_METRICS if _scalar(result.metrics.get(k))},
+                        **{
+                            k: result.metrics.get(k)
+                            for k in result.scenario.spec.headline
+                            if _scalar(result.metrics.get(k))
+                        },
                         **_by_phase(result.metrics),
                         "run": str(result.dir),
                     }

@@ -17,23 +17,15 @@ import numpy as np
 from mesa import DataCollector
 
 from agents.interfaces import DecisionRequest, Policy, entropy
-from environments.bandit import metrics as bandit_metrics
 from environments.bandit import prompts
 from environments.bandit.agents import Player
 from environments.bandit.config import BanditConfig
 from environments.base import SocietyModel
-from sim.core.schema import ConfigError
 
 
 class BanditModel(SocietyModel):
-    env_type = "bandit"
-    compute_metrics = staticmethod(bandit_metrics.compute)
-
     def __init__(self, scenario: Any, policies: Mapping[str, Policy], *, run_id: str = "run") -> None:
         super().__init__(scenario, policies, run_id=run_id)
-        m = scenario.mechanics
-        if m.punishment.enabled or m.group_norm.enabled:
-            raise ConfigError("the bandit has no punishment and no group norm: disable mechanics.punishment/group_norm")
         self.cfg: BanditConfig = scenario.environment
         self.rounds = scenario.run.steps
         self.make_agents(Player)

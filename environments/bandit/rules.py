@@ -15,9 +15,9 @@ import math
 import numpy as np
 
 from agents.interfaces import DecisionRequest, softmax
-from agents.scripted import rule
+from agents.scripted import RuleBook
 
-ENV = "bandit"
+RULES = RuleBook()
 
 
 def _untried(obs: dict) -> np.ndarray | None:
@@ -33,23 +33,23 @@ def _argmax_uniform(scores: np.ndarray) -> np.ndarray:
     return best / best.sum()
 
 
-@rule(ENV, "random")
+@RULES.rule("random")
 def uniform(req: DecisionRequest) -> np.ndarray:
     return np.full(len(req.options), 1.0 / len(req.options))
 
 
-@rule(ENV, "greedy")
+@RULES.rule("greedy")
 def greedy(req: DecisionRequest) -> np.ndarray:
     first = _untried(req.observation)
     return first if first is not None else _argmax_uniform(np.asarray(req.observation["means"], dtype=float))
 
 
-@rule(ENV, "epsilon_greedy")
+@RULES.rule("epsilon_greedy")
 def epsilon_greedy(req: DecisionRequest) -> np.ndarray:
     return 0.9 * greedy(req) + 0.1 * uniform(req)
 
 
-@rule(ENV, "softmax")
+@RULES.rule("softmax")
 def boltzmann(req: DecisionRequest) -> np.ndarray:
     means = req.observation["means"]
     seen = [m for m in means if m is not None]
@@ -57,7 +57,7 @@ def boltzmann(req: DecisionRequest) -> np.ndarray:
     return softmax(np.array([fill if m is None else m for m in means]), temperature=1.0)
 
 
-@rule(ENV, "ucb")
+@RULES.rule("ucb")
 def ucb(req: DecisionRequest) -> np.ndarray:
     obs = req.observation
     first = _untried(obs)

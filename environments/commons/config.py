@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from environments.mechanics import SocialLearningConfig
+from environments.spec import MechanicsBlock
 from sim.core.schema import StrictModel
 
 # Presets fill fields the scenario leaves unset. `rich` is GovSim's fishery (capacity
@@ -72,3 +74,50 @@ class CommonsConfig(StrictModel):
         if self.initial_stock is not None and self.initial_stock > self.capacity:
             raise ValueError(f"initial_stock ({self.initial_stock}) exceeds capacity ({self.capacity})")
         return self
+
+
+class PunishmentConfig(StrictModel):
+    """Peer sanctions: a fisher watches one random peer and may fine a catch above the norm in force
+    (G(t), else the fair share); the fine costs the punisher ``cost``."""
+
+    enabled: bool = False
+    monitor_prob: float = Field(0.5, ge=0.0, le=1.0, description="default chance to observe one random peer")
+    punish_prob: float = Field(0.5, ge=0.0, le=1.0, description="default chance a scripted agent punishes a violator")
+    cost: float = Field(1.0, ge=0.0, description="paid by the punisher")
+    fine: float = Field(4.0, ge=0.0, description="paid by the punished")
+    graduated: bool = Field(False, description="fine grows with the offender's earlier sanctions")
+    fine_step: float = Field(2.0, ge=0.0, description="added to the fine per earlier sanction")
+    max_fine: float = Field(20.0, ge=0.0)
+
+
+class GroupNormConfig(StrictModel):
+    """Collective choice of the norm: every ``every`` rounds each fisher proposes a catch ceiling
+    (tons per fisher); the median or the most proposed becomes G(t)."""
+
+    enabled: bool = False
+    every: int = Field(3, ge=1, description="rounds between votes")
+    rule: Literal["median", "majority"] = "median"
+    initial: float | None = Field(None, ge=0.0, description="G(0); none means no norm until the first vote")
+    proposal: Literal["choice", "text"] = Field(
+        "choice", description="LLM agents pick a ceiling from options or write one"
+    )
+
+
+class CommonsMechanics(MechanicsBlock):
+    punishment: PunishmentConfig = Field(default_factory=PunishmentConfig)
+    social_learning: SocialLearningConfig = Field(default_factory=SocialLearningConfig)
+    group_norm: GroupNormConfig = Field(default_factory=GroupNormConfig)
+
+
+class CommonsStrategy(StrictModel):
+    """A group's initial strategy; social learning copies it between fishers."""
+
+    monitor_prob: float | None = Field(
+        None, ge=0.0, le=1.0, description="chance to watch a random peer; default mechanics.punishment.monitor_prob"
+    )
+    punish_prob: float | None = Field(
+        None, ge=0.0, le=1.0, description="chance a scripted fisher fines a violator; default mechanics.punishment"
+    )
+    norm: float | None = Field(
+        None, ge=0.0, description="starting norm belief: the catch ceiling (tons per fisher) the fisher stands for"
+    )

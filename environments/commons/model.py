@@ -29,10 +29,10 @@ from typing import Any
 import numpy as np
 from mesa import DataCollector
 
+from agents.agent import Strategy
 from agents.interfaces import DecisionRequest, Policy, nearest_option
 from environments import mechanics
 from environments.base import SocietyModel
-from environments.commons import metrics as commons_metrics
 from environments.commons import prompts
 from environments.commons.agents import Fisher
 from environments.commons.config import CommonsConfig
@@ -79,12 +79,10 @@ def allocate(demands: np.ndarray, stock: float, method: str, rng: np.random.Gene
 
 
 class CommonsModel(SocietyModel):
-    env_type = "commons"
-    compute_metrics = staticmethod(commons_metrics.compute)
-
     def __init__(self, scenario: Any, policies: Mapping[str, Policy], *, run_id: str = "run") -> None:
         super().__init__(scenario, policies, run_id=run_id)
         self.cfg: CommonsConfig = scenario.environment
+        self.group_norm = scenario.mechanics.group_norm.initial
         cfg = self.cfg
         self.stock = cfg.initial_stock if cfg.initial_stock is not None else cfg.capacity
         self.collapsed = False
@@ -133,6 +131,15 @@ class CommonsModel(SocietyModel):
                 "norm_dispersion": lambda mdl: float(np.std(mdl.individual_norms())) if len(mdl.agents) else None,
                 "collapsed": "collapsed",
             }
+        )
+
+    def initial_strategy(self, group: Any) -> Strategy:
+        s, punish = group.strategy, self.mechanics.punishment
+        return Strategy(
+            rule=group.policy.rule if group.policy.type == "scripted" else None,
+            monitor_prob=punish.monitor_prob if s.monitor_prob is None else s.monitor_prob,
+            punish_prob=punish.punish_prob if s.punish_prob is None else s.punish_prob,
+            norm=s.norm,
         )
 
     # -------------------------------------------------------------------- helpers

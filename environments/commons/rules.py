@@ -15,9 +15,9 @@ from __future__ import annotations
 import numpy as np
 
 from agents.interfaces import DecisionRequest, nearest_option, one_hot
-from agents.scripted import rule
+from agents.scripted import RuleBook
 
-ENV = "commons"
+RULES = RuleBook()
 
 
 def _fair_effort(obs: dict) -> float:
@@ -46,7 +46,7 @@ def _vote(req: DecisionRequest, value: float) -> np.ndarray:
     return one_hot(len(req.options), nearest_option(req.values, value))
 
 
-@rule(ENV, "sustainable")
+@RULES.rule("sustainable")
 def sustainable(req: DecisionRequest) -> np.ndarray:
     obs = req.observation
     if req.phase == "harvest":
@@ -56,19 +56,19 @@ def sustainable(req: DecisionRequest) -> np.ndarray:
     return _vote(req, obs["sustainable_share"])
 
 
-@rule(ENV, "greedy")
+@RULES.rule("greedy")
 def greedy(req: DecisionRequest) -> np.ndarray:
     if req.phase == "punish":
         return np.array([1.0, 0.0])
     return one_hot(len(req.options), int(np.argmax(req.values)))
 
 
-@rule(ENV, "random")
+@RULES.rule("random")
 def uniform(req: DecisionRequest) -> np.ndarray:
     return np.full(len(req.options), 1.0 / len(req.options))
 
 
-@rule(ENV, "conditional")
+@RULES.rule("conditional")
 def conditional(req: DecisionRequest) -> np.ndarray:
     obs = req.observation
     if req.phase == "harvest":
@@ -81,7 +81,7 @@ def conditional(req: DecisionRequest) -> np.ndarray:
     return _vote(req, obs["own_norm"] if obs["own_norm"] is not None else obs["sustainable_share"])
 
 
-@rule(ENV, "punisher")
+@RULES.rule("punisher")
 def punisher(req: DecisionRequest) -> np.ndarray:
     obs = req.observation
     if req.phase == "harvest":

@@ -13,7 +13,9 @@ import networkx as nx
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from agents.config import LLMPolicyConfig, PolicyConfig, ScriptedPolicyConfig
-from agents.scripted import RULES
+from environments.forum.rules import RULES
+from environments.mechanics import SocialLearningConfig
+from environments.spec import MechanicsBlock
 from sim.core.schema import StrictModel, format_errors
 
 LADDER = ("warning", "removal", "temp_ban", "perm_ban")
@@ -124,7 +126,7 @@ class ModerationConfig(StrictModel):
         if isinstance(value, str):
             value = {"type": "scripted", "rule": value}
         policy = _validated(TypeAdapter(PolicyConfig), value, "moderation.policy")
-        if policy.type == "scripted" and policy.rule not in RULES.get("forum", {}):
+        if policy.type == "scripted" and policy.rule not in RULES:
             raise ValueError(
                 f"moderation.policy: unknown forum rule '{policy.rule}'; the scripted moderator is 'moderator'"
             )
@@ -227,3 +229,26 @@ def _validated(validator: Any, value: Any, label: str) -> Any:
         )
     except ValidationError as err:
         raise ValueError(format_errors(err, label).replace("\n", ";")) from None
+
+
+class ReportingConfig(StrictModel):
+    """Peer sanction of the forum: members report content they take for rule-breaking;
+    reports past ``moderation.report_threshold`` label it and queue it for moderation."""
+
+    report_prob: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="scripted members' propensity to report a violation they see (a strategy trait: learned)",
+    )
+
+
+class ForumMechanics(MechanicsBlock):
+    social_learning: SocialLearningConfig = Field(default_factory=SocialLearningConfig)
+    reporting: ReportingConfig = Field(default_factory=ReportingConfig)
+
+
+class ForumStrategy(StrictModel):
+    """A group's initial strategy; social learning copies it between graph neighbours."""
+
+    report_prob: float | None = Field(None, ge=0.0, le=1.0, description="default mechanics.reporting.report_prob")

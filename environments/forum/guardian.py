@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from agents.factory import build_policy
 from agents.interfaces import DecisionRequest, Prompt, one_hot
 from environments.forum import prompts
 from environments.forum.agents import Official
@@ -49,10 +48,8 @@ class Guardian:
         self.system = prompts.guardian_system(cfg.rules)
         model.policy_names[KEYWORD_GROUP] = "keyword"
         if self.mode != "keyword":
-            policy_cfg = cfg.guardian.policy
-            # the scenario's backend block, so a Ray run serves the guardian from the same model hosts
-            model.policies[GUARDIAN_GROUP] = build_policy(policy_cfg, "forum", getattr(model.scenario, "backend", None))
-            model.policy_names[GUARDIAN_GROUP] = f"llm:{policy_cfg.model}"
+            # the runner built the guardian's policy (see spec.extra_policies), like any group's
+            model.policy_names[GUARDIAN_GROUP] = f"llm:{cfg.guardian.policy.model}"
 
     def judge(self, items: Sequence[Item], generated: set[int]) -> None:
         """Judge new items; label the generated ones (ids in ``generated``) by the verdict."""

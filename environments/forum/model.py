@@ -30,16 +30,15 @@ import networkx as nx
 import numpy as np
 from mesa import DataCollector
 
+from agents.agent import Strategy
 from agents.interfaces import Decision, DecisionRequest, Policy
 from environments.base import SocietyModel
-from environments.forum import metrics as forum_metrics
 from environments.forum import prompts, templates
 from environments.forum.agents import Member
 from environments.forum.config import ForumConfig
 from environments.forum.feed import Action, Forum, Item, action_menu, build_feed
 from environments.forum.guardian import Guardian
 from environments.forum.moderation import Moderation
-from sim.core.schema import ConfigError
 from sim.core.stats import gini
 
 
@@ -61,16 +60,10 @@ def polarisation(stances: Sequence[float]) -> float:
 
 
 class ForumModel(SocietyModel):
-    env_type = "forum"
-    compute_metrics = staticmethod(forum_metrics.compute)
-
     def __init__(self, scenario: Any, policies: Mapping[str, Policy], *, run_id: str = "run") -> None:
         super().__init__(scenario, policies, run_id=run_id)
         self.cfg: ForumConfig = scenario.environment
         cfg = self.cfg
-        unknown = sorted(set(cfg.group_stance) - {g.name for g in scenario.population})
-        if unknown:
-            raise ConfigError(f"environment.group_stance: no population group named {', '.join(unknown)}")
         self.forum = Forum()
         self.tally: Counter[str] = Counter()
         members = self.make_agents(Member)
@@ -106,6 +99,13 @@ class ForumModel(SocietyModel):
         )
 
     # ------------------------------------------------------------------- set-up
+    def initial_strategy(self, group: Any) -> Strategy:
+        own = group.strategy.report_prob
+        report_prob = self.mechanics.reporting.report_prob if own is None else own
+        return Strategy(
+            rule=group.policy.rule if group.policy.type == "scripted" else None, extra={"report_prob": report_prob}
+        )
+
     def _init_strategy(self, agent: Member) -> None:
         cfg = self.cfg
         if agent.group in cfg.group_stance:
@@ -116,6 +116,7 @@ class ForumModel(SocietyModel):
             stance = float(self.rng.choice([-1.0, 1.0]) * self.rng.uniform(0.3, 1.0))
         # Scripted members' style follows their rule; LLM members start from their persona's.
         agent.strategy.extra = {
+            "report_prob": agent.strategy.extra["report_prob"],
             "stance": round(stance, 4),
             "style": "provocative" if agent.persona == "selfish" else "civil",
         }
@@ -236,7 +237,7 @@ class ForumModel(SocietyModel):
         return {
             "rule": agent.strategy.rule,
             "stance": agent.stance,
-            "report_prob": agent.strategy.punish_prob,
+            "report_prob": agent.strategy.extra["report_prob"],
             "karma": agent.wealth,
             "actions": actions,
         }

@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from agents.factory import build_policy
 from agents.interfaces import DecisionRequest, one_hot
 from environments.forum import prompts
 from environments.forum.agents import PERMANENT, Member, Official
@@ -56,8 +55,7 @@ class Moderation:
         self.official = Official(unique_id=-2, group=MODERATOR_GROUP)
         self.system = prompts.moderator_system(cfg.rules, self.cfg.ladder)
         if self.cfg.mode == "agent":
-            pcfg = self.cfg.policy
-            model.policies[MODERATOR_GROUP] = build_policy(pcfg, "forum", getattr(model.scenario, "backend", None))
+            pcfg = self.cfg.policy  # its policy was built by the runner (see spec.extra_policies)
             model.policy_names[MODERATOR_GROUP] = (
                 f"scripted:{pcfg.rule}" if pcfg.type == "scripted" else f"llm:{pcfg.model}"
             )

@@ -10,8 +10,8 @@ every option an appeal in [0, 1]; a type's total weight is W[type] times the bes
 among its options, shared among them in proportion to appeal (a member who sees one
 violation reports it as readily as one who sees three).
 
-The report propensity ``report_prob`` is the member's strategy's ``punish_prob``
-(default ``mechanics.punishment.punish_prob``), so social learning copies it too.
+The report propensity ``report_prob`` is a strategy trait (default
+``mechanics.reporting.report_prob``), so social learning copies it too.
 
 * ``civil``: posts and comments helpfully, upvotes agreeable civil content, downvotes and
   (with its report probability) reports violations.
@@ -36,9 +36,9 @@ from typing import Any
 import numpy as np
 
 from agents.interfaces import DecisionRequest, one_hot
-from agents.scripted import rule
+from agents.scripted import RuleBook
 
-ENV = "forum"
+RULES = RuleBook()
 Appeal = Callable[[str, Mapping[str, Any]], float]
 
 
@@ -79,7 +79,7 @@ def _civil_appeal(t: str, a: Mapping[str, Any]) -> float:
     return 1.0
 
 
-@rule(ENV, "civil")
+@RULES.rule("civil")
 def civil(req: DecisionRequest) -> np.ndarray:
     obs = req.observation
     if req.phase == "write":
@@ -98,7 +98,7 @@ def civil(req: DecisionRequest) -> np.ndarray:
     return _act(req, W, _civil_appeal)
 
 
-@rule(ENV, "conformist")
+@RULES.rule("conformist")
 def conformist(req: DecisionRequest) -> np.ndarray:
     obs = req.observation
     if req.phase == "write":
@@ -126,7 +126,7 @@ def conformist(req: DecisionRequest) -> np.ndarray:
     return _act(req, W, appeal)
 
 
-@rule(ENV, "troll")
+@RULES.rule("troll")
 def troll(req: DecisionRequest) -> np.ndarray:
     obs = req.observation
     if req.phase == "write":
@@ -159,7 +159,7 @@ def troll(req: DecisionRequest) -> np.ndarray:
     return _act(req, W, appeal)
 
 
-@rule(ENV, "vigilant")
+@RULES.rule("vigilant")
 def vigilant(req: DecisionRequest) -> np.ndarray:
     obs = req.observation
     if req.phase == "write":
@@ -178,7 +178,7 @@ def vigilant(req: DecisionRequest) -> np.ndarray:
     return _act(req, W, _civil_appeal)
 
 
-@rule(ENV, "lurker")
+@RULES.rule("lurker")
 def lurker(req: DecisionRequest) -> np.ndarray:
     if req.phase == "write":
         return _write(req, {"chatter": 0.7, "helpful": 0.3})
@@ -192,7 +192,7 @@ def lurker(req: DecisionRequest) -> np.ndarray:
     return _act(req, W, appeal)
 
 
-@rule(ENV, "moderator")
+@RULES.rule("moderator")
 def moderator(req: DecisionRequest) -> np.ndarray:
     """Sanction exactly what the guardian judged violating (options: dismiss, sanction)."""
     if req.phase != "moderate":

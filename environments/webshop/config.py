@@ -1,11 +1,10 @@
 """The web shop's `environment:` block.
 
-Sanctions use the scenario's ``mechanics.punishment`` block: the platform detects a
-norm-breaking purchase with probability ``monitor_prob`` and fines the shopper
-``fine`` (plus ``fine_step`` per earlier sanction up to ``max_fine`` when
+Sanctions use the scenario's ``mechanics.punishment`` block (:class:`PlatformSanctionConfig`):
+the platform detects a norm-breaking purchase with probability ``detect_prob`` and fines
+the shopper ``fine`` (plus ``fine_step`` per earlier sanction up to ``max_fine`` when
 ``graduated``); ``sanction`` here chooses fines, suspensions (down-ranking: no tasks for
-a while) or both. Shared norm notes use ``mechanics.group_norm`` (``enabled``,
-``every``).
+a while) or both. Shared norm notes use ``mechanics.norm_notes`` (``enabled``, ``every``).
 """
 
 from __future__ import annotations
@@ -14,6 +13,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from environments.mechanics import SocialLearningConfig
+from environments.spec import MechanicsBlock
 from environments.webshop.norms import COUNTRIES
 from sim.core.schema import StrictModel
 
@@ -50,3 +51,30 @@ class WebShopConfig(StrictModel):
         if unknown:
             raise ValueError(f"unknown country code(s) {', '.join(unknown)}; allowed: {', '.join(COUNTRIES)}")
         return value
+
+
+class PlatformSanctionConfig(StrictModel):
+    """The platform, not peers, sanctions: it detects a purchase that broke the customer's
+    local norm with ``detect_prob`` and fines (and/or suspends) the shopper; nobody pays
+    to punish."""
+
+    enabled: bool = False
+    detect_prob: float = Field(0.5, ge=0.0, le=1.0, description="chance the platform detects a violating purchase")
+    fine: float = Field(4.0, ge=0.0, description="paid by the shopper, in reward units")
+    graduated: bool = Field(False, description="fine (and suspension) grows with the shopper's earlier sanctions")
+    fine_step: float = Field(2.0, ge=0.0, description="added to the fine per earlier sanction")
+    max_fine: float = Field(20.0, ge=0.0)
+
+
+class NormNotesConfig(StrictModel):
+    """Collective norm notes: every ``every`` steps shoppers vote which reported norm
+    becomes a shared note that every shopper's prompt shows from then on."""
+
+    enabled: bool = False
+    every: int = Field(3, ge=1, description="steps between votes")
+
+
+class WebShopMechanics(MechanicsBlock):
+    punishment: PlatformSanctionConfig = Field(default_factory=PlatformSanctionConfig)
+    social_learning: SocialLearningConfig = Field(default_factory=SocialLearningConfig)
+    norm_notes: NormNotesConfig = Field(default_factory=NormNotesConfig)

@@ -8,10 +8,10 @@ Each step (one Mesa step), in order:
    serve the same tasks). A task ends on buy, refuse, or after ``max_actions`` actions.
 2. **end of a task**: the purchase is scored (WebShop reward, norms broken from the
    tags, awareness); the customer reviews the shopper publicly (satisfied / neutral /
-   offended); the platform detects a violation with ``monitor_prob`` and fines and/or
+   offended); the platform detects a violation with ``detect_prob`` and fines and/or
    suspends the shopper, graduated for repeats. The shopper's payoff for the task is
    reward + rating - fine; its wealth sums them.
-3. **norm notes** (optional, ``mechanics.group_norm``): every k steps shoppers vote on
+3. **norm notes** (optional, ``mechanics.norm_notes``): every k steps shoppers vote on
    adding the most reported norm problem to the shared notes that everyone then reads.
 4. **social learning**: payoff-biased copying of a random peer's handling strategy
    (the shared Fermi rule), among shoppers that have finished a task; the payoff is
@@ -68,9 +68,6 @@ def parse_free_action(text: str | None) -> str | None:
 
 
 class WebShopModel(SocietyModel):
-    env_type = "webshop"
-    compute_metrics = staticmethod(shop_metrics.compute)
-
     def __init__(self, scenario: Any, policies: Mapping[str, Policy], *, run_id: str = "run") -> None:
         super().__init__(scenario, policies, run_id=run_id)
         self.cfg: WebShopConfig = scenario.environment
@@ -92,7 +89,7 @@ class WebShopModel(SocietyModel):
                 agent.strategy.note = prompts.HANDLING_NOTES[agent.strategy.rule]
                 agent.strategy.extra["handling"] = agent.strategy.rule
         m = scenario.mechanics
-        self.system = prompts.system_text(sanctions=m.punishment.enabled, notes=m.group_norm.enabled)
+        self.system = prompts.system_text(sanctions=m.punishment.enabled, notes=m.norm_notes.enabled)
         self.notes: list[str] = []  # norm ids adopted as shared notes
         self.reports: Counter[str] = Counter()  # norm -> public reports (offended reviews, sanctions)
         self.stats: Counter[str] = Counter()
@@ -245,7 +242,7 @@ class WebShopModel(SocietyModel):
             noticed=noticed,
         )
         fine, suspended, sanctions_before = 0.0, 0, agent.sanctions
-        if violated and punish.enabled and self.rng.random() < punish.monitor_prob:
+        if violated and punish.enabled and self.rng.random() < punish.detect_prob:
             graduated = mechanics.graduated_fine(
                 punish.fine, punish.fine_step, punish.max_fine, agent.sanctions, punish.graduated
             )
@@ -319,7 +316,7 @@ class WebShopModel(SocietyModel):
 
     # ---------------------------------------------------------------- norm notes
     def notes_phase(self) -> None:
-        cfg = self.mechanics.group_norm
+        cfg = self.mechanics.norm_notes
         if not cfg.enabled or self.steps % cfg.every != 0:
             return
         candidates = [n for n, _ in sorted(self.reports.items(), key=lambda kv: (-kv[1], kv[0])) if n not in self.notes]

@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 
 from agents.interfaces import DecisionRequest, one_hot
-from agents.scripted import rule
+from agents.scripted import RuleBook
 
-ENV = "webshop"
+RULES = RuleBook()
 HANDLING = ("naive", "refuser", "asker")
 
 
@@ -90,7 +90,7 @@ def _vote(req: DecisionRequest) -> np.ndarray:
 TRIES = 2
 
 
-@rule(ENV, "naive")
+@RULES.rule("naive")
 def naive(req: DecisionRequest) -> np.ndarray:
     obs = req.observation
     if req.phase == "notes":
@@ -101,7 +101,7 @@ def naive(req: DecisionRequest) -> np.ndarray:
     return _pick(req, _restart(obs) if state == "stuck" else index)
 
 
-@rule(ENV, "refuser")
+@RULES.rule("refuser")
 def refuser(req: DecisionRequest) -> np.ndarray:
     obs = req.observation
     if req.phase == "notes":
@@ -114,7 +114,7 @@ def refuser(req: DecisionRequest) -> np.ndarray:
     return _pick(req, index)
 
 
-@rule(ENV, "asker")
+@RULES.rule("asker")
 def asker(req: DecisionRequest) -> np.ndarray:
     obs = req.observation
     if req.phase == "notes":
@@ -127,6 +127,6 @@ def asker(req: DecisionRequest) -> np.ndarray:
     return _pick(req, index)
 
 
-@rule(ENV, "random")
+@RULES.rule("random")
 def uniform(req: DecisionRequest) -> np.ndarray:
     return np.full(len(req.options), 1.0 / len(req.options))

@@ -20,20 +20,20 @@ import json
 import re
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from agents.interfaces import Decision, DecisionRequest, nearest_option
-from agents.scripted import ScriptedPolicy
+from agents.scripted import Rule, ScriptedPolicy
 
 
 class _Recorder(ScriptedPolicy):
     """A scripted policy that keeps the requests it answers."""
 
-    def __init__(self, env: str) -> None:
-        super().__init__(env)
+    def __init__(self, rules: Mapping[str, Rule]) -> None:
+        super().__init__(rules)
         self.seen: list[DecisionRequest] = []
 
     def decide(self, requests: Sequence[DecisionRequest], rng: np.random.Generator) -> list[Decision]:
@@ -43,7 +43,6 @@ class _Recorder(ScriptedPolicy):
 
 def commons_requests(n_agents: int = 16, *, warmup: int = 3, seed: int = 0) -> list[DecisionRequest]:
     """One round of commons harvest requests for n agents (mixed personas, filled memories)."""
-    from environments.commons.model import CommonsModel
     from sim.config import load_scenario
 
     personas = ["altruistic", "neutral", "selfish"]
@@ -61,8 +60,8 @@ def commons_requests(n_agents: int = 16, *, warmup: int = 3, seed: int = 0) -> l
             "run": {"steps": warmup + 1, "seed": seed},
         }
     )
-    recorder = _Recorder("commons")
-    model = CommonsModel(scenario, {g["name"]: recorder for g in groups})
+    recorder = _Recorder(scenario.spec.rules)
+    model = scenario.spec.model(scenario, {g["name"]: recorder for g in groups})
     for _ in range(warmup + 1):
         recorder.seen.clear()
         model.step()

@@ -22,18 +22,13 @@ import matplotlib
 
 matplotlib.use("Agg")  # before any figure exists: never look for a display
 
+import environments  # noqa: E402
 from sim.report import html  # noqa: E402
 from sim.report.data import RunData, SweepData, detect, load_run_data, load_sweep_data  # noqa: E402
 from sim.report.plots import Plot, generic_plots  # noqa: E402
 from sim.report.transcript import MAX_DECISIONS, transcript_html  # noqa: E402
 
-__all__ = ["ENV_PLOTS", "detect", "register", "write_report"]
-
-# environment type -> "module:function" returning its plots (RunData -> list[Plot]); an
-# environment without an entry gets the generic plots: per-step trends and entropy.
-ENV_PLOTS: dict[str, str] = {
-    "commons": "sim.report.commons:plots",
-}
+__all__ = ["detect", "register", "write_report"]
 
 
 def write_report(path: str | Path, out: str | Path | None = None, *, max_decisions: int = MAX_DECISIONS) -> Path:
@@ -58,12 +53,18 @@ def write_report(path: str | Path, out: str | Path | None = None, *, max_decisio
 
 # ----------------------------------------------------------------------------- runs
 def run_plots(run: RunData) -> list[Plot]:
-    entry = ENV_PLOTS.get(run.env_type)
-    if entry is None:
+    """The environment's own plots (its spec's ``plots``), then the generic ones: per-step
+    trends of the columns its plots do not show, and action entropy."""
+    try:
+        spec = environments.get(run.env_type)
+    except KeyError:  # a run of an environment that is not installed here: generic plots only
         return generic_plots(run)
-    module, _, name = entry.partition(":")
-    plotter: Callable[[RunData], list[Plot]] = getattr(importlib.import_module(module), name)
-    return plotter(run)
+    own: list[Plot] = []
+    if spec.plots is not None:
+        module, _, name = spec.plots.partition(":")
+        plotter: Callable[[RunData], list[Plot]] = getattr(importlib.import_module(module), name)
+        own = plotter(run)
+    return own + generic_plots(run, skip_steps=spec.plotted_steps)
 
 
 def _run_page(run: RunData, max_decisions: int) -> tuple[str, list[Plot]]:

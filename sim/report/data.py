@@ -82,6 +82,14 @@ class SweepData:
     def title(self) -> str:
         return str(self.spec.get("name") or self.dir.name)
 
+    @property
+    def env_type(self) -> str | None:
+        """The environment its runs simulate, read from the first run's config.yaml."""
+        for config in sorted(self.dir.glob("*/config.yaml")):
+            data = yaml.safe_load(config.read_text()) or {}
+            return str(data.get("environment", {}).get("type"))
+        return None
+
     def labels(self) -> dict[str, str]:
         """cell id -> a readable label of its parameter values, e.g. 'preset=rich, enabled=true'."""
         short = {p: p.rsplit(".", 1)[-1] for p in self.params}

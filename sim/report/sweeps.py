@@ -7,23 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+import environments
 from sim.report.data import SweepData
 from sim.report.plots import Plot, new_figure, render, style
-
-# Metrics shown first (and in the summary table), when a sweep has them.
-HEADLINE = (
-    "survival_time",
-    "survived",
-    "efficiency",
-    "equality",
-    "over_usage",
-    "norm_violation_rate",
-    "punishment_rate",
-    "mean_action_entropy",
-    "violation_rate",
-    "awareness_coverage",
-    "mean_reward",
-)
 
 
 def summary(sweep: SweepData) -> pd.DataFrame:
@@ -33,7 +19,12 @@ def summary(sweep: SweepData) -> pd.DataFrame:
 
 
 def ordered_metrics(sweep: SweepData) -> list[str]:
-    first = [m for m in HEADLINE if m in sweep.metrics]
+    """The environment's headline metrics first (and in the summary table), then the rest."""
+    try:
+        headline = environments.get(sweep.env_type or "").headline
+    except KeyError:
+        headline = ()
+    first = [m for m in headline if m in sweep.metrics]
     return first + [m for m in sweep.metrics if m not in first]
 
 

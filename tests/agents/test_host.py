@@ -276,10 +276,10 @@ def test_steered_and_unsteered_simulations_sharing_one_host_equal_their_local_ru
 
 
 def test_forum_guardian_and_moderator_are_served_by_hosts_under_a_ray_backend(ray_cluster):
-    from agents.factory import build_policies
     from environments.forum.guardian import GUARDIAN_GROUP
     from environments.forum.model import ForumModel
     from environments.forum.moderation import MODERATOR_GROUP
+    from sim.runner import build_policies
     from tests.environments.forum.helpers import BASE as FORUM
 
     llm = {"type": "llm", "model": "tiny-random-llama"}

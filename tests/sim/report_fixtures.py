@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 
 import sim
-from agents.factory import build_policies
 from agents.interfaces import Decision, sample_choice
+from sim.runner import build_policies
 
 # A commons that lasts: three cooperators and one "LLM-like" group answered by a custom
 # (non-scripted) policy, so its prompts are logged; punishment and a vote every 2 steps.

@@ -7,9 +7,9 @@ Ray worker, as it would a user's own rules module.
 from __future__ import annotations
 
 from agents.interfaces import DecisionRequest
-from agents.scripted import rule
+from environments.commons.rules import RULES
 
 
-@rule("commons", "faulty")
+@RULES.rule("faulty")
 def faulty(req: DecisionRequest) -> list[float]:
     raise RuntimeError("faulty rule: deliberate failure")

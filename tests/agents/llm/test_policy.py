@@ -132,8 +132,8 @@ def test_one_backend_per_model_and_dtype():
 
 def test_mixed_society_batches_per_model(tmp_path):
     """Two groups on one model share a batch; a group on another dtype gets its own model copy."""
-    from agents.factory import build_policies
     from sim.config import load_scenario
+    from sim.runner import build_policies
 
     scenario = load_scenario(
         "scenarios/commons_llm.yaml",

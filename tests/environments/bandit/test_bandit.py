@@ -65,5 +65,6 @@ def test_prompt_shows_history_as_text(tmp_path):
 def test_config_errors_are_clear():
     with pytest.raises(ConfigError, match="means has 3 values for 2 arms"):
         load_scenario(SCENARIO, {"environment.means": [1, 2, 3]})
-    with pytest.raises(ConfigError, match="no punishment"):
-        run(SCENARIO, overrides={"mechanics.punishment.enabled": True}, out="/tmp/never", report=False)
+    # rejected when the scenario is loaded (normsim validate), before any run directory exists
+    with pytest.raises(ConfigError, match="mechanics: 'punishment' is not supported by the bandit environment"):
+        load_scenario(SCENARIO, {"mechanics.punishment.enabled": True})

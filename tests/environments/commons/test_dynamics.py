@@ -7,11 +7,11 @@ import copy
 import numpy as np
 import pytest
 
-from agents.factory import build_policies
 from agents.interfaces import Decision, one_hot
 from environments.commons.config import CommonsConfig
 from environments.commons.model import CommonsModel, allocate, regrow, sustainable_catch
 from sim.config import load_scenario
+from sim.runner import build_policies
 
 BASE = {
     "name": "t",

@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 
-from agents.factory import build_policies
 from environments.commons.model import CommonsModel
 from environments.mechanics import fermi
 from sim.config import load_scenario
+from sim.runner import build_policies
 
 
 def make_model(seed: int, strength: float = 1.0) -> CommonsModel:

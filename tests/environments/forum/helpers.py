@@ -6,10 +6,10 @@ import copy
 import json
 from typing import Any
 
-from agents.factory import build_policies
 from agents.interfaces import Decision, one_hot
 from environments.forum.model import ForumModel
 from sim.config import load_scenario
+from sim.runner import build_policies
 
 BASE: dict[str, Any] = {
     "name": "t",
@@ -26,8 +26,9 @@ def make_scenario(overrides: dict[str, Any] | None = None, **top: Any):
 
 
 def make_model(overrides: dict[str, Any] | None = None, policies: dict | None = None, **top: Any) -> ForumModel:
+    """A forum model; ``policies`` replace any group's or role's (guardian, moderator) by name."""
     scenario = make_scenario(overrides, **top)
-    return ForumModel(scenario, policies if policies is not None else build_policies(scenario))
+    return ForumModel(scenario, build_policies(scenario, policies))
 
 
 class Pick:

@@ -69,11 +69,14 @@ class Scores:
 
 
 @pytest.fixture
-def llm_guardian(monkeypatch):
+def llm_guardian():
     def build(p_by_rule, mode="llm", threshold=0.5, helpful=0.9):
         policy = Scores(p_by_rule, helpful)
-        monkeypatch.setattr(guardian_module, "build_policy", lambda cfg, env, backend=None: policy)
-        model = make_model({"environment.guardian.mode": mode, "environment.guardian.threshold": threshold})
+        # the guardian's policy is built by the runner like a group's, so `policies` replaces it
+        model = make_model(
+            {"environment.guardian.mode": mode, "environment.guardian.threshold": threshold},
+            policies={guardian_module.GUARDIAN_GROUP: policy},
+        )
         return model, policy
 
     return build

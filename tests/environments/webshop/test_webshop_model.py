@@ -19,7 +19,7 @@ from sim.runner import run
 from tests.environments.webshop.webshop_helpers import model, scenario
 
 ROOT = Path(__file__).resolve().parents[3]
-PUNISH = {"enabled": True, "monitor_prob": 1.0, "fine": 1.5, "graduated": True, "fine_step": 0.5, "max_fine": 4}
+PUNISH = {"enabled": True, "detect_prob": 1.0, "fine": 1.5, "graduated": True, "fine_step": 0.5, "max_fine": 4}
 
 
 def metrics_of(m) -> dict:  # noqa: ANN001
@@ -117,7 +117,7 @@ def test_notes_are_voted_from_public_reports():
         kinds=["misleading"],
         steps=10,
         offense_prob=1.0,
-        mechanics={"group_norm": {"enabled": True, "every": 5}},
+        mechanics={"norm_notes": {"enabled": True, "every": 5}},
     )
     for _ in range(5):
         m.step()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.factory import build_policies
 from environments.webshop.model import WebShopModel
 from environments.webshop.shop import Session, Shop
 from environments.webshop.tasks import dataset
 from sim.config import load_scenario
+from sim.runner import build_policies
 
 _SHOP: Shop | None = None
 

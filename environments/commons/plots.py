@@ -7,19 +7,15 @@ import json
 import numpy as np
 import pandas as pd
 
-from sim.report.data import RunData
-from sim.report.plots import Plot, generic_plots, new_figure, numeric, render, style
-
-# steps.parquet columns these plots already show; the generic trend grid shows the rest.
-SHOWN = ("stock", "group_norm", "punishments", "violations", "wealth_gini", "collapsed")
+from sim.core.plotting import Plot, RunView, new_figure, numeric, render, style
 
 
-def plots(run: RunData) -> list[Plot]:
+def plots(run: RunView) -> list[Plot]:
     own = [stock(run), catches(run), over_usage(run), punishments(run), wealth_gini(run)]
-    return [p for p in own if p is not None] + generic_plots(run, skip_steps=SHOWN)
+    return [p for p in own if p is not None]
 
 
-def _harvest(run: RunData) -> pd.DataFrame:
+def _harvest(run: RunView) -> pd.DataFrame:
     ev = run.events
     if ev.empty:
         return ev
@@ -28,7 +24,7 @@ def _harvest(run: RunData) -> pd.DataFrame:
     return harvest
 
 
-def stock(run: RunData) -> Plot | None:
+def stock(run: RunView) -> Plot | None:
     steps = run.steps
     if steps.empty or "stock" not in steps:
         return None
@@ -75,7 +71,7 @@ def stock(run: RunData) -> Plot | None:
     return render(fig, "stock", "Stock over time", caption)
 
 
-def catches(run: RunData) -> Plot | None:
+def catches(run: RunView) -> Plot | None:
     harvest = _harvest(run)
     if harvest.empty:
         return None
@@ -113,7 +109,7 @@ def catches(run: RunData) -> Plot | None:
     )
 
 
-def over_usage(run: RunData) -> Plot | None:
+def over_usage(run: RunView) -> Plot | None:
     harvest = _harvest(run)
     if harvest.empty:
         return None
@@ -153,7 +149,7 @@ def over_usage(run: RunData) -> Plot | None:
     )
 
 
-def punishments(run: RunData) -> Plot | None:
+def punishments(run: RunView) -> Plot | None:
     steps = run.steps
     if steps.empty or "punishments" not in steps:
         return None
@@ -180,7 +176,7 @@ def punishments(run: RunData) -> Plot | None:
     return render(fig, "punishments", "Punishments", caption)
 
 
-def wealth_gini(run: RunData) -> Plot | None:
+def wealth_gini(run: RunView) -> Plot | None:
     steps = run.steps
     if steps.empty or "wealth_gini" not in steps:
         return None
