@@ -29,12 +29,13 @@ browser:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation; } \
 	  || echo "chromium could not be installed: the browser tests will be skipped"
 
-# pytest exits 5 when it collects nothing: that must fail, not pass silently.
-test: setup browser
+# The linters and the import-layer contract run first; pytest exits 5 when it collects
+# nothing: that must fail, not pass silently.
+test: setup browser lint
 	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests were collected"; exit 1; fi; exit $$rc
 
 lint: setup
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports --no-cache
 
 bench: setup
 	$(BIN)/normsim bench --quick --out runs/bench

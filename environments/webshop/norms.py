@@ -942,13 +942,6 @@ def norms_by_country() -> dict[str, tuple[Norm, ...]]:
     return {c: tuple(v) for c, v in out.items()}
 
 
-def norm_by_id(norm_id: str) -> Norm:
-    for norm in all_norms():
-        if norm.id == norm_id:
-            return norm
-    raise KeyError(f"unknown norm '{norm_id}'")
-
-
 def broken_norms(country: str, occasion: str, gift: bool, recipient: str, tags: frozenset[str] | set[str]) -> list[str]:
     """Ids of the country's norms that a purchase with these tags breaks (for this use)."""
     return [n.id for n in norms_by_country()[country] if n.applies(occasion, gift, recipient) and n.broken_by(tags)]

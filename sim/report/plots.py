@@ -9,7 +9,7 @@ the run has nothing to show for it.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
@@ -95,9 +95,6 @@ def _lines(ax: object, ev: pd.DataFrame, by: str) -> None:
     for column in table.columns:
         series = table[column].dropna()
         ax.plot(series.index, series.to_numpy(), marker="o", markersize=3, linewidth=1.2, label=str(column))  # type: ignore[attr-defined]
-
-
-RunPlotter = Callable[[RunData], list[Plot]]
 
 
 def generic_plots(run: RunData, skip_steps: Iterable[str] = ()) -> list[Plot]:
