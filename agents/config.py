@@ -1,7 +1,7 @@
 """Configuration blocks of the decision layer: which policy decides for a group, and
 where LLM policies run (in this process or on Ray model hosts).
 
-They sit at the bottom of the package layers so that environments (a forum's guardian,
+They sit at the bottom of the package layers so that environments (a content guardian,
 a moderator) and the engines can validate policy blocks without importing the scenario.
 """
 

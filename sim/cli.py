@@ -107,7 +107,7 @@ docs: docs/quickstart.md, docs/scenario-reference.md, docs/api.md, docs/steering
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="normsim",
-        description="Simulate societies of LLM agents: commons, shops and forums, with norms, sanctions and steering.",
+        description="Simulate societies of LLM agents: shared resources, markets and forums, with norms, sanctions and steering.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

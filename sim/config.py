@@ -29,8 +29,8 @@ class GroupConfig(StrictModel):
     """A group of agents sharing a persona, a policy and an initial strategy.
 
     ``strategy`` is validated by the environment's spec (``EnvironmentSpec.strategy``):
-    its fields mean what that environment says (a commons fisher's starting norm belief
-    is a catch ceiling in tons; a forum member's report probability...).
+    its fields mean what that environment says (a starting norm belief in the
+    environment's unit, a report probability...).
     """
 
     name: str = Field(min_length=1, max_length=200)

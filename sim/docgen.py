@@ -46,13 +46,13 @@ Example (`scenarios/commons_scripted.yaml`):
 
 def render() -> str:
     import environments
-    from sim.config import scenario_model
+    from sim.config import Scenario
 
     root = Path(__file__).resolve().parents[1]
     example_path = root / "scenarios" / "commons_scripted.yaml"
     example = example_path.read_text().strip() if example_path.exists() else ""
     seen: set[type] = {StrictModel, MechanicsBlock}  # the per-environment blocks come below
-    blocks = list(_walk("", scenario_model("commons").__mro__[1], None, None, seen))
+    blocks = list(_walk("", Scenario, None, None, seen))
     env_blocks: list[tuple[Any, list[Walked]]] = []
     for spec in environments.all_specs():
         own = set(seen)  # blocks two environments share (social learning) appear under each
@@ -94,7 +94,7 @@ Walked = tuple[str, type[BaseModel], str | None, str | None]
 
 def _walk(path: str, model: type[BaseModel], tag: str | None, scope: str | None, seen: set[type]) -> Iterator[Walked]:
     """Depth-first: a block, then the blocks nested in it (each model once). ``scope`` is
-    the `type:` of the variant a block sits in (``environment.graph`` of the forum)."""
+    the `type:` of the environment a block belongs to."""
     if model in seen:
         return
     seen.add(model)

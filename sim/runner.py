@@ -126,8 +126,8 @@ def run(
 
 
 def build_policies(scenario: Scenario, given: Mapping[str, Policy] | None = None) -> dict[str, Policy]:
-    """Name -> policy for every group and every role the environment adds (a forum's
-    guardian); ``given`` replaces any of them by name. Scripted groups share one policy."""
+    """Name -> policy for every group and every role the environment adds (a content
+    guardian, a moderator); ``given`` replaces any of them by name. Scripted groups share one policy."""
     spec = scenario.spec
     blocks = {g.name: (g.policy, g.steering) for g in scenario.population}
     blocks.update({role: (cfg, None) for role, cfg in spec.extra_policies(scenario.environment).items()})
