@@ -50,12 +50,42 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from sim.config import load_scenario
+    from sim.config import load_scenario, read_yaml
+
+    raw = read_yaml(args.scenario)
+    if "base" in raw:  # a sweep file
+        from sim.sweep import validate_sweep
+
+        for module in raw.get("imports") or []:
+            print(f"warning: imports: '{module}' is imported (its code runs) here and in every worker", file=sys.stderr)
+        cells, runs = validate_sweep(args.scenario, args.set or None)
+        print(f"{args.scenario}: valid sweep ({cells} cells, {runs} runs)")
+        return 0
+    from sim.rundir import check_models
 
     scenario = load_scenario(args.scenario, args.set or None)
+    check_models(scenario)
     print(
         f"{args.scenario}: valid ({scenario.environment.type}, {scenario.n_agents} agents, {scenario.run.steps} steps)"
     )
+    for i, group in enumerate(scenario.population):
+        if getattr(group.policy, "trust_remote_code", False):
+            print(
+                f"warning: population[{i}].policy.trust_remote_code: true runs Python code shipped with "
+                f"model '{group.policy.model}' on this machine",
+                file=sys.stderr,
+            )
+    return 0
+
+
+def _cmd_finalize(args: argparse.Namespace) -> int:
+    from sim.rundir import finalize
+
+    metrics = finalize(args.dir)
+    if metrics is None:
+        print(f"{args.dir}: nothing to finalize (no journals left)")
+    else:
+        print(f"{args.dir}: finalized, status {metrics['status']}, {metrics['steps_completed']} steps")
     return 0
 
 
@@ -91,12 +121,28 @@ def _register_core(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "validate",
         help="check a scenario file without running it",
-        description="Validate a scenario file: every problem is printed with its field path and what is allowed.",
+        description=(
+            "Validate a scenario file (or a sweep file: every cell): every problem is printed with its field path "
+            "and what is allowed; named models must be available locally. Settings that run code from outside "
+            "normsim (trust_remote_code: true, a sweep's imports:) are pointed out."
+        ),
         epilog="example: normsim validate scenarios/commons_llm.yaml --set population.0.size=8",
     )
-    p.add_argument("scenario", help="scenario YAML file")
+    p.add_argument("scenario", help="scenario or sweep YAML file")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a field before validating")
     p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser(
+        "finalize",
+        help="turn a killed run's journals into its tables and metrics.json",
+        description=(
+            "A run killed before it could close leaves events/steps/agents.jsonl journals; this writes the Parquet "
+            "tables and metrics.json (status: killed) from them. `normsim report` does it too."
+        ),
+        epilog="example: normsim finalize runs/commons_scripted-seed0",
+    )
+    p.add_argument("dir", metavar="RUN_DIR", help="a run directory")
+    p.set_defaults(func=_cmd_finalize)
 
 
 # "module:function" entries; each function adds its sub-commands to the parser.
@@ -175,6 +221,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a disk that is full or read-only, a path that cannot be written
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"error: {where}{err.strerror or err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: finished steps were kept", file=sys.stderr)

@@ -98,7 +98,7 @@ def _execute(spec: RunSpec, root: str, run: Callable[..., Any]) -> dict[str, Any
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
     shutil.rmtree(Path(root) / "failed" / spec.name, ignore_errors=True)
-    return {"run": spec.name, "status": "finished", "error": None}
+    return {"run": spec.name, "status": "finished", "error": None, "ended": result.extras.get("ended")}
 
 
 def clean_partial(root: Path) -> None:

@@ -62,8 +62,9 @@ def test_prompt_shows_history_as_text(tmp_path):
     assert "blue and red" in system and "5 rounds" in system
 
 
-def test_config_errors_are_clear():
+def test_config_errors_are_clear(tmp_path):
     with pytest.raises(ConfigError, match="means has 3 values for 2 arms"):
         load_scenario(SCENARIO, {"environment.means": [1, 2, 3]})
     with pytest.raises(ConfigError, match="no punishment"):
-        run(SCENARIO, overrides={"mechanics.punishment.enabled": True}, out="/tmp/never", report=False)
+        run(SCENARIO, overrides={"mechanics.punishment.enabled": True}, out=tmp_path / "never", report=False)
+    assert not (tmp_path / "never").exists()  # a refused scenario leaves no run directory behind
