@@ -154,6 +154,20 @@ COMMANDS: list[str] = [
     "sim.bench:register",
 ]
 
+# command -> (its COMMANDS entry, one-line help), so `normsim --help` and each command
+# import only the module they need (importing them all took 2-4 s). A test checks this
+# table against what every entry registers; a command missing here still works, through
+# the slow path that imports every entry.
+COMMAND_INDEX: dict[str, tuple[str, str]] = {
+    "run": ("sim.cli:_register_core", "run a scenario file"),
+    "validate": ("sim.cli:_register_core", "check a scenario file without running it"),
+    "finalize": ("sim.cli:_register_core", "turn a killed run's journals into its tables and metrics.json"),
+    "sweep": ("sim.sweep:register", "run a grid of scenarios x seeds (resumable, parallel on Ray)"),
+    "report": ("sim.report:register", "write report.html for a run or sweep directory"),
+    "steer": ("steering.cli:register", "fit steering vectors and sweep their coefficients"),
+    "bench": ("sim.bench:register", "measure the decision hot path against the naive way and the hardware limit"),
+}
+
 EXAMPLES = """\
 examples:
   normsim run scenarios/commons_scripted.yaml          run a scenario; prints the run directory and report.html
@@ -166,7 +180,9 @@ docs: docs/quickstart.md, docs/scenario-reference.md, docs/api.md, docs/steering
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = "*") -> argparse.ArgumentParser:
+    """The parser; ``command`` names the one command whose module is imported ("*": all of them;
+    None: none, for the top-level help). The others are listed by their one-line help."""
     parser = argparse.ArgumentParser(
         prog="normsim",
         description="Simulate societies of LLM agents: commons, shops and forums, with norms, sanctions and steering.",
@@ -178,13 +194,28 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", dest="global_verbose", action="store_true", help="more output and debug logs"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    indexed = {entry for entry, _ in COMMAND_INDEX.values()}
+    wanted = COMMAND_INDEX[command][0] if command in COMMAND_INDEX else None
     for entry in COMMANDS:
-        module, _, name = entry.partition(":")
-        register: Callable[[argparse._SubParsersAction], None] = getattr(importlib.import_module(module), name)
-        register(sub)
-    for command in sub.choices.values():
-        _add_verbosity(command)
+        if command == "*" or entry == wanted or entry not in indexed:
+            module, _, name = entry.partition(":")
+            register: Callable[[argparse._SubParsersAction], None] = getattr(importlib.import_module(module), name)
+            register(sub)
+        else:
+            for cmd, (owner, text) in COMMAND_INDEX.items():
+                if owner == entry:
+                    sub.add_parser(cmd, help=text)
+    for parsed in sub.choices.values():
+        _add_verbosity(parsed)
     return parser
+
+
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The command named in ``argv`` (the first word that is not a global flag), if any."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in COMMAND_INDEX else "*"
+    return None
 
 
 def _add_verbosity(parser: argparse.ArgumentParser) -> None:
@@ -207,7 +238,8 @@ def _add_verbosity(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command_in(argv))
     args = parser.parse_args(argv)
     # A command's own flag and the one before the command name mean the same.
     args.quiet = bool(getattr(args, "quiet", False) or args.global_quiet)

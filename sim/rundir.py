@@ -99,11 +99,13 @@ def model_dir(name: str) -> Path | None:
 
 def check_models(scenario: Scenario) -> None:
     """Raise one ConfigError line for the first LLM group whose model cannot run here."""
-    from agents.llm import loading
-
     for i, group in enumerate(scenario.population):
         policy = group.policy
-        if not _is_local_engine(policy) or policy.model == loading.TINY_MODEL:
+        if not _is_local_engine(policy):
+            continue
+        from agents.llm import loading  # torch: only for scenarios with LLM groups
+
+        if policy.model == loading.TINY_MODEL:
             continue
         field = f"population[{i}].policy.model"
         try:

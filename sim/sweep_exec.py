@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import shutil
 import time
 import traceback
@@ -22,6 +23,7 @@ from typing import Any
 
 from agents.cluster import cluster_cpus, ensure_ray, task_cpus
 from agents.config import BackendConfig
+from sim import reaper
 from sim.config import load_scenario
 from sim.core.schema import ConfigError
 
@@ -122,7 +124,13 @@ def run_on_ray(
         return
     import ray
 
+    if backend.address is None:
+        # Ray turns token authentication on for a new local cluster and warns about it on
+        # every start; saying so explicitly keeps that default and drops the warning.
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
     started = ensure_ray(backend)
+    if started and backend.address is None:
+        reaper.start(ray.get_runtime_context().get_node_id())  # its agents must not outlive a killed driver
     llm_configs = _llm_configs(todo)
     uses_hosts, ours = bool(llm_configs), []
     pending: dict[Any, RunSpec] = {}
