@@ -3,8 +3,10 @@
 Ray ties most of a local cluster to its driver, but its dashboard and runtime-env
 agents outlive a driver killed with SIGKILL (measured with Ray 2.60). The sweep driver
 therefore starts this watchdog as a separate process (``python sim/reaper.py PID
-NODE_ID``): once the driver is gone it kills every process of the user's that carries
-``RAY_NODE_ID=<node id>`` in its environment, i.e. exactly that cluster's processes.
+SESSION_DIR``): once the driver is gone it kills every process of the user's that holds
+a file open under the cluster's session folder (``/tmp/ray/session_<time>_<pid>``: every
+Ray process logs there), i.e. exactly that cluster's processes. (Their environment is no
+marker: Ray's process titles overwrite it.)
 It exits by itself once the cluster is shut down normally. Standard library only, so
 the watchdog starts fast and stays small.
 """
@@ -23,18 +25,18 @@ POLL_SECONDS = 1.0
 CHECK_CLUSTER_EVERY = 10  # polls between looks for the cluster's processes
 
 
-def node_processes(node_id: str) -> list[int]:
-    """PIDs (of this user, not this process) whose environment names the Ray node."""
-    marker = f"RAY_NODE_ID={node_id}".encode()
+def session_processes(session_dir: str) -> list[int]:
+    """PIDs (of this user, not this process) with a file open under ``session_dir``."""
+    prefix = session_dir.rstrip("/") + "/"
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            env = (entry / "environ").read_bytes()
+            targets = [os.readlink(fd) for fd in (entry / "fd").iterdir()]
         except OSError:  # gone, or another user's
             continue
-        if marker in env.split(b"\0"):
+        if any(t.startswith(prefix) for t in targets):
             found.append(int(entry.name))
     return found
 
@@ -49,22 +51,22 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def watch(driver: int, node_id: str) -> None:
+def watch(driver: int, session_dir: str) -> None:
     polls = 0
     while _alive(driver):
         time.sleep(POLL_SECONDS)
         polls += 1
-        if polls % CHECK_CLUSTER_EVERY == 0 and not node_processes(node_id):
+        if polls % CHECK_CLUSTER_EVERY == 0 and not session_processes(session_dir):
             return  # the driver shut its cluster down: nothing left to guard
-    for pid in node_processes(node_id):
+    for pid in session_processes(session_dir):
         with contextlib.suppress(OSError):  # already gone
             os.kill(pid, signal.SIGKILL)  # SIGTERM does not stop Ray's agents
 
 
-def start(node_id: str) -> subprocess.Popen:
-    """Start the watchdog for this process and the Ray node it started."""
+def start(session_dir: str) -> subprocess.Popen:
+    """Start the watchdog for this process and the Ray cluster (its session folder) it started."""
     return subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), str(os.getpid()), node_id],
+        [sys.executable, str(Path(__file__).resolve()), str(os.getpid()), session_dir],
         start_new_session=True,  # Ctrl-C in the driver's terminal must not stop the watchdog first
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
