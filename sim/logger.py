@@ -91,6 +91,8 @@ class RunWriter:
 
 
 def _jsonable(value: Any) -> Any:
+    if getattr(value, "ndim", 0) > 0 and hasattr(value, "tolist"):  # a numpy array (tables read back)
+        return value.tolist()
     if hasattr(value, "item"):
         return value.item()
     if hasattr(value, "tolist"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -73,8 +74,8 @@ def _fresh_dir(root: Path, name: str) -> Path:
     path, k = root / name, 2
     while path.exists():
         path, k = root / f"{name}-{k}", k + 1
-    if path.name != name:
-        log.warning("%s already exists: this run goes to %s", root / name, path)
+    if path.name != name:  # said on stderr (not only logged): a second directory must never be a surprise
+        print(f"note: {root / name} already exists: this run goes to {path}", file=sys.stderr, flush=True)
     return path
 
 
