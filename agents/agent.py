@@ -54,6 +54,7 @@ class SocietyAgent(mesa.Agent):
         self.wealth = 0.0
         self.last_payoff = 0.0
         self.sanctions = 0  # how many times this agent has been sanctioned so far
+        self.sanctions_given = 0  # how many sanctions it has imposed on others
 
     def remember(self, line: str) -> None:
         self.memory.append(line)

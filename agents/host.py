@@ -26,11 +26,13 @@ restarted host answers :class:`MissingVector` and the proxy registers its vector
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -50,9 +52,18 @@ _proxies: dict[tuple[str, ...], RemoteBackend] = {}
 # destroyed once its owner holds no handle to it, so the owner keeps them here until
 # stop_hosts (or the end of the process).
 _owned: dict[str, Any] = {}
-# Where hosts keep the steering vectors sent to them: named by content, so the hosts of
-# a node, and a host after a restart, share one copy per vector.
-VECTOR_DIR = Path(tempfile.gettempdir()) / "normsim-host-vectors"
+# Where a host keeps the steering vectors sent to it (named by content): a private folder
+# (mode 0700) of its own process, made on first use and removed when the process exits,
+# never a fixed path other users of the machine could read or plant files in.
+_VECTOR_DIR: list[Path] = []
+
+
+def vector_dir() -> Path:
+    if not _VECTOR_DIR:
+        path = Path(tempfile.mkdtemp(prefix="normsim-host-vectors-"))
+        atexit.register(shutil.rmtree, path, True)
+        _VECTOR_DIR.append(path)
+    return _VECTOR_DIR[0]
 
 
 def model_spec(cfg: Any) -> dict[str, Any]:
@@ -140,8 +151,7 @@ class ModelHost:
         from steering.fit import model_info
         from steering.vectors import load_vector
 
-        VECTOR_DIR.mkdir(parents=True, exist_ok=True)
-        path = VECTOR_DIR / f"{key}.safetensors"
+        path = vector_dir() / f"{key}.safetensors"
         for target, data in ((path, tensors), (path.with_suffix(".json"), meta)):
             tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")  # hosts of one node may write it at once
             tmp.write_bytes(data)

@@ -134,6 +134,7 @@ class SocietyModel(mesa.Model):
             "group": agent.group,
             "persona": agent.persona,
             "policy": self.policy_names.get(agent.group, "custom"),
+            "rule": self._current_rule(agent),
             "options": list(req.options),
             "probs": [float(p) for p in dec.probs],
             "choice": int(dec.choice),
@@ -220,6 +221,29 @@ class SocietyModel(mesa.Model):
         """Whom an agent may compare itself with: everyone, unless an environment has a
         network (a forum's follow graph restricts it to neighbours)."""
         return agents
+
+    def agent_record(self, agent: SocietyAgent) -> dict[str, Any]:
+        """One row of agents.parquet for ``agent`` after the step (the runner adds step, run_id, seed).
+
+        Environments extend it with their own state: ``{**super().agent_record(agent), "catch": ...}``.
+        """
+        return {
+            "agent_id": int(agent.unique_id),
+            "group": agent.group,
+            "persona": agent.persona,
+            "policy": self.policy_names.get(agent.group, "custom"),
+            "rule": self._current_rule(agent),
+            "wealth": float(agent.wealth),
+            "norm_belief": agent.strategy.norm,
+            "sanctions_given": int(getattr(agent, "sanctions_given", 0)),
+            "sanctions_received": int(agent.sanctions),
+        }
+
+    def _current_rule(self, agent: SocietyAgent) -> str:
+        # Social learning rewrites a scripted agent's rule; an LLM agent's strategy is its policy.
+        # Officials (a forum's guardian) have no strategy.
+        strategy = getattr(agent, "strategy", None)
+        return getattr(strategy, "rule", None) or self.policy_names.get(agent.group, "custom")
 
     def learning_info(self, agent: SocietyAgent) -> dict[str, Any]:
         """What a 'learn' event records about the learner's strategy after the phase."""

@@ -34,12 +34,42 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from sim.config import load_scenario
+    from sim.config import load_scenario, read_yaml
+
+    raw = read_yaml(args.scenario)
+    if "base" in raw:  # a sweep file
+        from sim.sweep import validate_sweep
+
+        for module in raw.get("imports") or []:
+            print(f"warning: imports: '{module}' is imported (its code runs) here and in every worker", file=sys.stderr)
+        cells, runs = validate_sweep(args.scenario, args.set or None)
+        print(f"{args.scenario}: valid sweep ({cells} cells, {runs} runs)")
+        return 0
+    from sim.rundir import check_models
 
     scenario = load_scenario(args.scenario, args.set or None)
+    check_models(scenario)
     print(
         f"{args.scenario}: valid ({scenario.environment.type}, {scenario.n_agents} agents, {scenario.run.steps} steps)"
     )
+    for i, group in enumerate(scenario.population):
+        if getattr(group.policy, "trust_remote_code", False):
+            print(
+                f"warning: population[{i}].policy.trust_remote_code: true runs Python code shipped with "
+                f"model '{group.policy.model}' on this machine",
+                file=sys.stderr,
+            )
+    return 0
+
+
+def _cmd_finalize(args: argparse.Namespace) -> int:
+    from sim.rundir import finalize
+
+    metrics = finalize(args.dir)
+    if metrics is None:
+        print(f"{args.dir}: nothing to finalize (no journals left)")
+    else:
+        print(f"{args.dir}: finalized, status {metrics['status']}, {metrics['steps_completed']} steps")
     return 0
 
 
@@ -75,12 +105,28 @@ def _register_core(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "validate",
         help="check a scenario file without running it",
-        description="Validate a scenario file: every problem is printed with its field path and what is allowed.",
+        description=(
+            "Validate a scenario file (or a sweep file: every cell): every problem is printed with its field path "
+            "and what is allowed; named models must be available locally. Settings that run code from outside "
+            "normsim (trust_remote_code: true, a sweep's imports:) are pointed out."
+        ),
         epilog="example: normsim validate scenarios/commons_llm.yaml --set population.0.size=8",
     )
-    p.add_argument("scenario", help="scenario YAML file")
+    p.add_argument("scenario", help="scenario or sweep YAML file")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a field before validating")
     p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser(
+        "finalize",
+        help="turn a killed run's journals into its tables and metrics.json",
+        description=(
+            "A run killed before it could close leaves events/steps/agents.jsonl journals; this writes the Parquet "
+            "tables and metrics.json (status: killed) from them. `normsim report` does it too."
+        ),
+        epilog="example: normsim finalize runs/commons_scripted-seed0",
+    )
+    p.add_argument("dir", metavar="RUN_DIR", help="a run directory")
+    p.set_defaults(func=_cmd_finalize)
 
 
 # "module:function" entries; each function adds its sub-commands to the parser.
@@ -91,6 +137,20 @@ COMMANDS: list[str] = [
     "steering.cli:register",
     "sim.bench:register",
 ]
+
+# command -> (its COMMANDS entry, one-line help), so `normsim --help` and each command
+# import only the module they need (importing them all took 2-4 s). A test checks this
+# table against what every entry registers; a command missing here still works, through
+# the slow path that imports every entry.
+COMMAND_INDEX: dict[str, tuple[str, str]] = {
+    "run": ("sim.cli:_register_core", "run a scenario file"),
+    "validate": ("sim.cli:_register_core", "check a scenario file without running it"),
+    "finalize": ("sim.cli:_register_core", "turn a killed run's journals into its tables and metrics.json"),
+    "sweep": ("sim.sweep:register", "run a grid of scenarios x seeds (resumable, parallel on Ray)"),
+    "report": ("sim.report:register", "write report.html for a run or sweep directory"),
+    "steer": ("steering.cli:register", "fit steering vectors and sweep their coefficients"),
+    "bench": ("sim.bench:register", "measure the decision hot path against the naive way and the hardware limit"),
+}
 
 EXAMPLES = """\
 examples:
@@ -104,7 +164,9 @@ docs: docs/quickstart.md, docs/scenario-reference.md, docs/api.md, docs/steering
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = "*") -> argparse.ArgumentParser:
+    """The parser; ``command`` names the one command whose module is imported ("*": all of them;
+    None: none, for the top-level help). The others are listed by their one-line help."""
     parser = argparse.ArgumentParser(
         prog="normsim",
         description="Simulate societies of LLM agents: shared resources, markets and forums, with norms, sanctions and steering.",
@@ -116,13 +178,28 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", dest="global_verbose", action="store_true", help="more output and debug logs"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    indexed = {entry for entry, _ in COMMAND_INDEX.values()}
+    wanted = COMMAND_INDEX[command][0] if command in COMMAND_INDEX else None
     for entry in COMMANDS:
-        module, _, name = entry.partition(":")
-        register: Callable[[argparse._SubParsersAction], None] = getattr(importlib.import_module(module), name)
-        register(sub)
-    for command in sub.choices.values():
-        _add_verbosity(command)
+        if command == "*" or entry == wanted or entry not in indexed:
+            module, _, name = entry.partition(":")
+            register: Callable[[argparse._SubParsersAction], None] = getattr(importlib.import_module(module), name)
+            register(sub)
+        else:
+            for cmd, (owner, text) in COMMAND_INDEX.items():
+                if owner == entry:
+                    sub.add_parser(cmd, help=text)
+    for parsed in sub.choices.values():
+        _add_verbosity(parsed)
     return parser
+
+
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The command named in ``argv`` (the first word that is not a global flag), if any."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in COMMAND_INDEX else "*"
+    return None
 
 
 def _add_verbosity(parser: argparse.ArgumentParser) -> None:
@@ -145,7 +222,8 @@ def _add_verbosity(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command_in(argv))
     args = parser.parse_args(argv)
     # A command's own flag and the one before the command name mean the same.
     args.quiet = bool(getattr(args, "quiet", False) or args.global_quiet)
@@ -159,6 +237,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a disk that is full or read-only, a path that cannot be written
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"error: {where}{err.strerror or err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: finished steps were kept", file=sys.stderr)

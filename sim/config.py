@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -63,13 +65,38 @@ class GroupConfig(StrictModel):
 # ------------------------------------------------------------------------ run, output
 class RunConfig(StrictModel):
     steps: int = Field(12, ge=1, le=1_000_000)
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=2**32 - 1)
 
 
 class OutputConfig(StrictModel):
     dir: str = "runs"
-    run_id: str | None = Field(None, description="the run directory's name; default <name>-seed<seed>")
+    run_id: str | None = Field(
+        None,
+        description=(
+            "the run directory's name under the output directory (a plain name: no '/', no '..'); "
+            "default <name>-seed<seed>, with the --set overrides in between"
+        ),
+    )
     report: bool = Field(True, description="write report.html (plots, transcript) into the run directory at the end")
+    tracking: Literal["none", "mlflow"] = Field(
+        "none", description="also log params, per-step metrics and the run directory to MLflow (pip install mlflow)"
+    )
+
+    @field_validator("run_id")
+    @classmethod
+    def _plain_name(cls, value: str | None) -> str | None:
+        # The run directory must stay under the output root: no separators, no '..', not absolute.
+        if value is not None and (
+            not value or value.startswith(".") or not _PLAIN_NAME.fullmatch(value) or len(value) > 200
+        ):
+            raise ValueError(
+                f"'{value[:60]}' is not a plain directory name; allowed: letters, digits, '_', '-', '.', '=', '+' "
+                "(no '/', not starting with '.', at most 200 characters)"
+            )
+        return value
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.=+-]+")
 
 
 class Scenario(StrictModel):
@@ -136,9 +163,63 @@ def scenario_model(env_type: str) -> type[Scenario]:
 
 
 # --------------------------------------------------------------------------- loading
+# A scenario is a few kilobytes; a sweep a little more. Anything far larger is a mistake
+# (or an attack), and so is YAML whose aliases expand into millions of nodes.
+MAX_YAML_BYTES = 4_000_000
+MAX_YAML_NODES = 200_000
+MAX_YAML_DEPTH = 64
+
+# libyaml's loader when installed (orders of magnitude faster on big files), else pure Python.
+_BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class ScenarioLoader(_BaseLoader):  # type: ignore[misc,valid-type]
+    """Safe YAML loading (no Python tags) with the C parser when present.
+
+    Aliases are resolved by the parser into shared objects; :func:`safe_yaml` then counts
+    the nodes as if every alias were expanded, so an alias bomb is refused before anything
+    copies, validates or serialises it.
+    """
+
+
+def _check_expansion(data: Any, source: str) -> None:
+    """Walk ``data`` counting every node as expanded; stop at the caps (cycles included)."""
+    budget = MAX_YAML_NODES
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        node, depth = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise ConfigError(f"{source}: too large once its aliases are expanded (more than {MAX_YAML_NODES} values)")
+        if depth > MAX_YAML_DEPTH:
+            raise ConfigError(f"{source}: nested deeper than {MAX_YAML_DEPTH} levels")
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if not isinstance(key, str | int | float | bool) and key is not None:
+                    raise ConfigError(f"{source}: a mapping key must be a plain value, got {type(key).__name__}")
+                stack.append((value, depth + 1))
+        elif isinstance(node, list):
+            stack.extend((item, depth + 1) for item in node)
+
+
+def safe_yaml(text: str, source: str = "YAML") -> Any:
+    """``yaml.safe_load`` with caps on size, alias expansion and nesting; every failure a ConfigError."""
+    if len(text) > MAX_YAML_BYTES:
+        raise ConfigError(f"{source}: {len(text)} characters; a scenario may have at most {MAX_YAML_BYTES}")
+    try:
+        data = yaml.load(text, Loader=ScenarioLoader)  # noqa: S506  (a SafeLoader subclass)
+    except yaml.YAMLError as exc:
+        first = " ".join(str(exc).split())
+        raise ConfigError(f"{source}: not valid YAML: {first}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: nested deeper than {MAX_YAML_DEPTH} levels") from None
+    _check_expansion(data, source)
+    return data
+
+
 def parse_value(text: str) -> Any:
     """Parse a ``--set`` value the way YAML would (numbers, booleans, lists, null)."""
-    return yaml.safe_load(text) if text.strip() else ""
+    return safe_yaml(text, f"--set value '{text[:40]}'") if text.strip() else ""
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -148,7 +229,10 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         if "=" not in item:
             raise ConfigError(f"--set expects key=value, got '{item}'")
         key, value = item.split("=", 1)
-        pairs[key.strip()] = parse_value(value)
+        key = key.strip()
+        if not key or any(not part for part in key.split(".")):
+            raise ConfigError(f"--set '{item}': the key must be dotted field names, e.g. run.steps=20")
+        pairs[key] = parse_value(value)
     return pairs
 
 
@@ -161,7 +245,7 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any] | list[str] 
     data = copy.deepcopy(data)
     for dotted, value in overrides.items():
         node: Any = data
-        parts = dotted.split(".")
+        parts = str(dotted).split(".")
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
             if isinstance(node, list):
@@ -177,18 +261,45 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any] | list[str] 
                 else:
                     node = node.setdefault(part, {})
             else:
-                raise ConfigError(f"--set {dotted}: '{'.'.join(parts[:i])}' is not a mapping")
+                where = ".".join(parts[:i]) or "(top level)"
+                raise ConfigError(f"--set {dotted}: '{where}' is not a mapping")
     return data
 
 
+def override_slug(params: dict[str, Any]) -> str:
+    """A readable name for a set of overrides: ``{'mechanics.punishment.enabled': True}`` -> ``enabled=true``.
+
+    Used for sweep cells and for ``normsim run --set`` directories, so two conditions get
+    two names instead of a silent ``-2``.
+    """
+    parts = []
+    for key, value in params.items():
+        last = str(key).split(".")[-1]
+        label = last if not last.isdigit() else str(key).replace(".", "")
+        text = json.dumps(value) if isinstance(value, list | dict) else str(value).lower()
+        parts.append(f"{label}={text}")
+    return re.sub(r"[^A-Za-z0-9.=_+-]", "", "_".join(parts))[:80].strip(".")
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML file's top-level mapping; every problem with the file is a one-line ConfigError."""
     path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"{path}: no such file")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        if not path.exists():
+            raise ConfigError(f"{path}: no such file")
+        if path.is_dir():
+            raise ConfigError(f"{path}: is a directory; expected a YAML file")
+        size = path.stat().st_size
+        if size > MAX_YAML_BYTES:
+            raise ConfigError(f"{path}: {size} bytes; a scenario file may have at most {MAX_YAML_BYTES}")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from None
+    data = safe_yaml(text, str(path))
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a scenario must be a mapping at the top level")
     return data
@@ -212,11 +323,16 @@ def load_scenario(
     else:
         data, label = read_yaml(source), str(source)
     data = apply_overrides(data, overrides)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{label}: a scenario must be a mapping at the top level")
+    _check_expansion(data, label)
     model = scenario_model(environment_type(data, label))
     try:
         return model.model_validate(data)
     except ValidationError as err:
         raise ConfigError(format_errors(err, label)) from None
+    except RecursionError:
+        raise ConfigError(f"{label}: nested deeper than {MAX_YAML_DEPTH} levels") from None
 
 
 def environment_type(data: dict[str, Any], label: str = "scenario") -> str:

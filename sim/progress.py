@@ -95,18 +95,27 @@ class Progress:
         else:
             print(message, file=sys.stderr, flush=True)
 
-    def close(self) -> None:
+    def close(self, reason: str | None = None) -> None:
+        """End the bar; ``reason`` (e.g. "collapsed at step 7") becomes a last line of its own.
+
+        The bar erases itself on a terminal, so work that stopped early always gets a
+        final line saying where it stopped and why.
+        """
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-        elif self.enabled and self.count and self._printed != self.count:
-            self._line()  # work that stopped early (a collapse) still gets its last line
+            if self.enabled and reason:
+                print(f"[{self.label}] {self.count}/{self.total} {self.unit}s: {reason}", file=sys.stderr, flush=True)
+        elif self.enabled and self.count and (self._printed != self.count or reason):
+            self._line(reason)  # work that stopped early (a collapse) still gets its last line
 
-    def _line(self) -> None:
+    def _line(self, reason: str | None = None) -> None:
         self._printed = self.count
         extra = " ".join(f"{k}={v}" for k, v in self._postfix.items())
-        print(f"[{self.label}] {self.count}/{self.total} {self.unit}s {extra}".rstrip(), file=sys.stderr, flush=True)
+        line = f"[{self.label}] {self.count}/{self.total} {self.unit}s {extra}".rstrip()
+        print(line + (f": {reason}" if reason else ""), file=sys.stderr, flush=True)
 
 
 def _short(value: Any) -> Any:
-    return f"{value:.1f}" if isinstance(value, float) else value
+    # Four significant digits: 0.12 stays 0.12 (one decimal made it 0.1), 1234.5 -> 1234.
+    return f"{value:.4g}" if isinstance(value, float) else value

@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,9 +22,14 @@ import pandas as pd
 from agents.factory import build_policy
 from agents.interfaces import Policy
 from agents.llm.capture import ActivationWriter
-from sim.config import Scenario, dump_scenario, load_scenario, parse_overrides
-from sim.logger import RunWriter, read_table
+from sim.config import Scenario, dump_scenario, load_scenario, override_slug, parse_overrides
+from sim.core.schema import ConfigError
+from sim.logger import RunWriter, has_journals, read_table
 from sim.progress import Progress
+from sim.rundir import check_models, compute_metrics, finalize, is_running, now, run_record, write_json
+from sim.tracking import open_tracker
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -44,16 +51,48 @@ class RunResult:
     def steps(self) -> pd.DataFrame:
         return read_table(self.dir, "steps")
 
+    @cached_property
+    def agents(self) -> pd.DataFrame:
+        """One row per agent per step: wealth, current rule, norm belief, sanctions, environment extras."""
+        return read_table(self.dir, "agents")
 
-def run_id_for(scenario: Scenario) -> str:
-    return scenario.output.run_id or f"{scenario.name}-seed{scenario.run.seed}"
+
+def run_id_for(scenario: Scenario, overrides: Mapping[str, Any] | None = None) -> str:
+    """``output.run_id``, else ``<name>-seed<seed>`` with the --set overrides between (their cell)."""
+    if scenario.output.run_id:
+        return scenario.output.run_id
+    # What changes the simulation names the directory; where and how it is written does not.
+    cell = override_slug(
+        {k: v for k, v in (overrides or {}).items() if k != "run.seed" and not k.startswith("output.")}
+    )
+    return f"{scenario.name}{'-' + cell if cell else ''}-seed{scenario.run.seed}"
 
 
 def _fresh_dir(root: Path, name: str) -> Path:
-    """root/name, or root/name-2, -3... if taken: a run never overwrites another."""
+    """root/name, or root/name-2, -3... if taken: a run never overwrites another (and says so)."""
     path, k = root / name, 2
     while path.exists():
         path, k = root / f"{name}-{k}", k + 1
+    if path.name != name:  # said on stderr (not only logged): a second directory must never be a surprise
+        print(f"note: {root / name} already exists: this run goes to {path}", file=sys.stderr, flush=True)
+    return path
+
+
+def _output_root(out: str | Path | None, scenario: Scenario) -> Path:
+    root = Path(out if out is not None else scenario.output.dir)
+    label = "--out" if out is not None else "output.dir"
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"{label} {root}: is a file; expected a directory (it is created if missing)")
+    for parent in root.parents:
+        if parent.exists() and not parent.is_dir():
+            raise ConfigError(f"{label} {root}: {parent} is a file, so no directory can be made under it")
+    return root
+
+
+def _inside(root: Path, path: Path) -> Path:
+    # run_id is validated as a plain name; this is the second line of defence.
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise ConfigError(f"output.run_id: the run directory {path} would lie outside {root}")
     return path
 
 
@@ -75,54 +114,145 @@ def run(
     gets its own sub-directory unless ``run_dir`` names it exactly. ``policies``
     replaces the scenario's policies by group name (for tests and custom agents).
     ``report`` (default: the scenario's ``output.report``) writes report.html at the end.
+    Everything that can be checked is checked before the directory is made, so a
+    mistake leaves no directory behind.
     """
     overrides = dict(_as_dict(overrides))
     if seed is not None:
         overrides["run.seed"] = seed
     scenario = load_scenario(source, overrides or None)
     if run_dir is None:
-        root = Path(out if out is not None else scenario.output.dir)
-        run_dir = _fresh_dir(root, run_id_for(scenario))
-    writer = RunWriter(Path(run_dir))
-    writer.write_text("config.yaml", dump_scenario(scenario))
-
-    spec = scenario.spec
+        root = _output_root(out, scenario)
+        run_dir = _inside(root, _fresh_dir(root, run_id_for(scenario, overrides)))
+        run_id = run_dir.name
+    else:  # a caller-chosen directory (a sweep's temporary one): the id is the scenario's
+        run_id = run_id_for(scenario, overrides)
+    run_dir = Path(run_dir)
+    check_models(scenario, skip=set(policies or ()))
+    started_at = now()
     built = build_policies(scenario, policies)
-    model = spec.model(scenario, built, run_id=run_id_for(scenario))
+    model = scenario.spec.model(scenario, built, run_id=run_id)
+    record = run_record(scenario, built, started_at) | {"run_id": run_id}
 
-    status = "finished"
+    writer = _open_writer(run_dir, run_id, scenario)
+    status, first_error = "finished", None
     started = time.perf_counter()
-    bar = Progress(total=scenario.run.steps, label=scenario.name, enabled=progress, show=spec.progress)
-    activations = ActivationWriter(writer.dir)  # writes files only when a policy captured something
+    bar = Progress(total=scenario.run.steps, label=scenario.name, enabled=progress, show=scenario.spec.progress)
+    tracker = open_tracker(scenario, run_dir)
+    activations = None
     try:
+        writer.write_text("config.yaml", dump_scenario(scenario))
+        write_json(writer.dir / "run.json", record)
+        activations = ActivationWriter(writer.dir)  # writes files only when a policy captured something
         for _ in range(scenario.run.steps):
             if not model.running:
                 break
             model.step()
-            activations.collect(int(model.steps), model.policies.values())  # hidden-state capture, if any
-            step_row = {"step": int(model.steps), **_latest_row(model)}
-            writer.write_step(model.take_step_events(), step_row)
+            step = int(model.steps)
+            activations.collect(step, model.policies.values())  # hidden-state capture, if any
+            step_row = {"step": step, **_latest_row(model)}
+            agent_rows = [{"step": step, **model.agent_record(a)} for a in model.society]
+            writer.write_step(model.take_step_events(), step_row, agent_rows)
             bar.update(step_row)
+            tracker.log_step(step, step_row)
             if on_step is not None:
-                on_step(int(model.steps), step_row)
+                on_step(step, step_row)
     except KeyboardInterrupt:
         status = "interrupted"
         raise
-    except Exception:
-        status = "failed"
+    except BaseException as exc:
+        status, first_error = "failed", exc
         raise
     finally:
-        bar.close()
-        writer.close()
-        activations.close()
+        ended_early = status == "finished" and not model.running and int(model.steps) < scenario.run.steps
+        end_reason = _early_reason(model) if ended_early else None
+        bar.close(end_reason)
+        # Each step of the wrap-up runs even if an earlier one fails (a full disk): the
+        # first error is the one raised, and metrics.json is written whenever possible.
+        wrapup: list[Callable[[], Any]] = [writer.close]
+        if activations is not None:
+            wrapup.append(activations.close)
         if getattr(model, "system_prompts", None):
-            writer.write_text("prompts.json", json.dumps(model.system_prompts, indent=2))
-        result = _finish(writer, scenario, status, time.perf_counter() - started)
+            wrapup.append(lambda: writer.write_text("prompts.json", json.dumps(model.system_prompts, indent=2)))
+        for action in wrapup:
+            first_error = _attempt(action, first_error)
+        if first_error is not None and status == "finished":
+            status = "failed"
+        seconds = time.perf_counter() - started
+        metrics: dict[str, Any] = {"status": status}
+
+        def _metrics() -> None:
+            metrics.update(compute_metrics(writer.dir, scenario, status, seconds))
+            if first_error is not None:
+                metrics["error"] = _one_line(first_error)
+            write_json(writer.dir / "metrics.json", metrics)
+
+        first_error = _attempt(_metrics, first_error)
+        first_error = _attempt(
+            lambda: write_json(writer.dir / "run.json", record | {"ended": now(), "status": status}), first_error
+        )
+        first_error = _attempt(lambda: tracker.finish(metrics, writer.dir), first_error)
+        if first_error is not None and status == "finished":
+            raise first_error
+    result = RunResult(dir=writer.dir, scenario=scenario, metrics=metrics, status=status)
+    result.extras["ended"] = end_reason
     if scenario.output.report if report is None else report:
         from sim.report import write_report  # matplotlib loads only when a report is written
 
         result.report = write_report(result.dir)
     return result
+
+
+def _open_writer(run_dir: Path, run_id: str, scenario: Scenario) -> RunWriter:
+    try:
+        return RunWriter(run_dir, run_id=run_id, seed=scenario.run.seed)
+    except OSError as exc:
+        raise ConfigError(f"{run_dir}: cannot create the run directory: {exc.strerror or exc}") from None
+
+
+def _attempt(action: Callable[[], Any], first_error: BaseException | None) -> BaseException | None:
+    """Run ``action``; keep the earliest error (a later one must not hide it)."""
+    try:
+        action()
+    except Exception as exc:  # noqa: BLE001
+        if first_error is None:
+            return exc
+        log.debug("after %r, also: %r", first_error, exc)
+    return first_error
+
+
+def _one_line(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split())[:500]
+
+
+def _early_reason(model: Any) -> str:
+    """Why a run stopped before its last step: the environment's own words when it has them."""
+    reason = getattr(model, "end_reason", None) or ("collapsed" if getattr(model, "collapsed", False) else "stopped")
+    return f"{reason} at step {int(model.steps)}"
+
+
+def _latest_row(model: Any) -> dict[str, Any]:
+    """The DataCollector's row for the step just collected."""
+    series = model.datacollector.model_vars
+    return {name: values[-1] for name, values in series.items() if values}
+
+
+def _as_dict(overrides: dict[str, Any] | list[str] | None) -> dict[str, Any]:
+    if not overrides:
+        return {}
+    return overrides if isinstance(overrides, dict) else parse_overrides(overrides)
+
+
+def load_run(run_dir: str | Path) -> RunResult:
+    """Open a run directory written earlier (a killed run's journals are finalized first)."""
+    run_dir = Path(run_dir)
+    if has_journals(run_dir) and not is_running(run_dir):
+        finalize(run_dir)
+    scenario = load_scenario(run_dir / "config.yaml")
+    metrics_path = run_dir / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+    return RunResult(dir=run_dir, scenario=scenario, metrics=metrics, status=metrics.get("status", "unknown"))
 
 
 def build_policies(scenario: Scenario, given: Mapping[str, Policy] | None = None) -> dict[str, Policy]:
@@ -146,33 +276,3 @@ def build_policies(scenario: Scenario, given: Mapping[str, Policy] | None = None
         else:
             policies[name] = build_policy(cfg, spec.rules, scenario.backend, steering)
     return policies
-
-
-def _finish(writer: RunWriter, scenario: Scenario, status: str, seconds: float) -> RunResult:
-    events = read_table(writer.dir, "events")
-    steps = read_table(writer.dir, "steps")
-    metrics = scenario.spec.metrics(events, steps, scenario) if len(steps) else {}
-    metrics = {"status": status, "steps_completed": int(len(steps)), "wall_seconds": round(seconds, 3), **metrics}
-    writer.write_metrics(metrics)
-    return RunResult(dir=writer.dir, scenario=scenario, metrics=metrics, status=status)
-
-
-def _latest_row(model: Any) -> dict[str, Any]:
-    """The DataCollector's row for the step just collected."""
-    series = model.datacollector.model_vars
-    return {name: values[-1] for name, values in series.items() if values}
-
-
-def _as_dict(overrides: dict[str, Any] | list[str] | None) -> dict[str, Any]:
-    if not overrides:
-        return {}
-    return overrides if isinstance(overrides, dict) else parse_overrides(overrides)
-
-
-def load_run(run_dir: str | Path) -> RunResult:
-    """Open a run directory written earlier."""
-    run_dir = Path(run_dir)
-    scenario = load_scenario(run_dir / "config.yaml")
-    metrics_path = run_dir / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
-    return RunResult(dir=run_dir, scenario=scenario, metrics=metrics, status=metrics.get("status", "unknown"))

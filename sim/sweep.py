@@ -35,12 +35,13 @@ import copy
 import hashlib
 import itertools
 import json
-import re
+import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pandas as pd
 import yaml
@@ -48,18 +49,27 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from agents.config import BackendConfig
 from sim.aggregate import results_table, summarise, write_results
-from sim.config import OutputConfig, apply_overrides, load_scenario, read_yaml
-from sim.core.schema import ConfigError, StrictModel, format_errors
+from sim.config import OutputConfig, apply_overrides, load_scenario, override_slug, read_yaml
+from sim.core.schema import ConfigError, JsonValue, StrictModel, format_errors
 from sim.sweep_exec import RunSpec, clean_partial, execute_run, import_all, is_finished, run_on_ray
+
+# More runs than this in one sweep file is a typo (or a file made to exhaust memory).
+MAX_RUNS = 100_000
 
 
 class SweepFile(StrictModel):
     name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$", description="default: the file's stem")
     description: str = ""
     base: str | dict[str, Any] = Field(description="scenario file (relative to the sweep file) or an inline scenario")
-    grid: dict[str, list[Any]] = Field(default_factory=dict, description="dotted key -> values; cells are the product")
-    zip: dict[str, list[Any]] = Field(default_factory=dict, description="dotted key -> values varied together")
-    seeds: int | list[int] = Field(3, description="a count (seeds 0..n-1) or the list of seeds")
+    grid: dict[str, Annotated[list[JsonValue], Field(max_length=1000)]] = Field(
+        default_factory=dict, max_length=50, description="dotted key -> values; cells are the product"
+    )
+    zip: dict[str, Annotated[list[JsonValue], Field(max_length=1000)]] = Field(
+        default_factory=dict, max_length=50, description="dotted key -> values varied together"
+    )
+    seeds: int | Annotated[list[int], Field(max_length=MAX_RUNS)] = Field(
+        3, le=MAX_RUNS, description="a count (seeds 0..n-1) or the list of seeds"
+    )
     backend: BackendConfig = Field(default_factory=lambda: BackendConfig(kind="ray"))
     out: str | None = Field(None, description="output directory (the command's --out wins)")
     imports: list[str] = Field(default_factory=list, description="modules every worker imports first (custom rules)")
@@ -89,6 +99,9 @@ class SweepFile(StrictModel):
         if len({len(v) for v in self.zip.values()}) > 1:
             lengths = ", ".join(f"{k}: {len(v)}" for k, v in self.zip.items())
             raise ValueError(f"zip lists must have the same length ({lengths})")
+        cells = math.prod(len(v) for v in self.grid.values()) * max([len(v) for v in self.zip.values()] or [1])
+        if cells * len(self.seed_list) > MAX_RUNS:
+            raise ValueError(f"{cells} cells x {len(self.seed_list)} seeds is more than {MAX_RUNS} runs")
         both = sorted(set(self.grid) & set(self.zip))
         if both:
             raise ValueError(f"keys in both grid and zip: {', '.join(both)}")
@@ -128,9 +141,13 @@ def load_sweep(source: str | Path | dict[str, Any] | SweepFile) -> tuple[SweepFi
     return sweep, where
 
 
-def expand(sweep: SweepFile, base_dir: Path) -> list[RunSpec]:
-    """Every (cell, seed) of the sweep, each cell's scenario validated up front."""
+def expand(sweep: SweepFile, base_dir: Path, overrides: dict[str, Any] | list[str] | None = None) -> list[RunSpec]:
+    """Every (cell, seed) of the sweep, each cell's scenario validated up front.
+
+    ``overrides`` (``normsim sweep --set``) change the base scenario of every cell.
+    """
     base = read_yaml(base_dir / sweep.base) if isinstance(sweep.base, str) else copy.deepcopy(sweep.base)
+    base = apply_overrides(base, overrides)
     # A sweep decides where its runs go and how they run. Per-run HTML reports are off
     # unless the base asks for them: the sweep report (and its tables) covers the runs.
     output = {"report": bool((base.pop("output", None) or {}).get("report", False))}
@@ -158,6 +175,13 @@ def expand(sweep: SweepFile, base_dir: Path) -> list[RunSpec]:
     return specs
 
 
+def validate_sweep(source: str | Path, overrides: list[str] | None = None) -> tuple[int, int]:
+    """(cells, runs) of a sweep file, every cell's scenario validated; nothing is run or written."""
+    sweep, base_dir = load_sweep(source)
+    specs = expand(sweep, base_dir, overrides)
+    return len({s.cell for s in specs}), len(specs)
+
+
 def cell_id(params: dict[str, Any], scenario: dict[str, Any]) -> str:
     """A readable slug of the cell's values plus a hash of its whole scenario.
 
@@ -166,12 +190,7 @@ def cell_id(params: dict[str, Any], scenario: dict[str, Any]) -> str:
     dict (not the validated model) so new defaults in the code do not rename runs.
     """
     digest = hashlib.sha256(json.dumps(scenario, sort_keys=True, default=str).encode()).hexdigest()[:8]
-    parts = []
-    for key, value in params.items():
-        label = key.split(".")[-1] if not key.split(".")[-1].isdigit() else key.replace(".", "")
-        text = json.dumps(value) if isinstance(value, (list, dict)) else str(value).lower()
-        parts.append(f"{label}={text}")
-    slug = re.sub(r"[^A-Za-z0-9.=_+-]", "", "_".join(parts))[:80]
+    slug = override_slug(params)
     return f"{slug}-{digest}" if slug else digest
 
 
@@ -181,11 +200,14 @@ def run_sweep(
     *,
     backend: dict[str, Any] | None = None,
     on_run: Callable[[dict[str, Any], int, int], None] | None = None,
+    overrides: dict[str, Any] | list[str] | None = None,
 ) -> SweepResult:
     """Run every unfinished (cell, seed) of a sweep and write results, summary and report.
 
     ``backend`` overrides fields of the sweep's backend block (``{"workers": 2}``).
-    ``on_run(row, done, total)`` is called as each run ends.
+    ``on_run(row, done, total)`` is called as each run ends. ``overrides`` change the
+    base scenario of every cell (``normsim sweep --set``); they are part of each cell's
+    hash, so runs with other overrides never count as already finished.
     """
     sweep, base_dir = load_sweep(source)
     if backend:
@@ -194,7 +216,7 @@ def run_sweep(
     if not target:
         raise ConfigError("a sweep needs an output directory: pass --out or set 'out:' in the sweep file")
     root = Path(target)
-    specs = expand(sweep, base_dir)
+    specs = expand(sweep, base_dir, overrides)
     root.mkdir(parents=True, exist_ok=True)
     (root / "sweep.yaml").write_text(yaml.safe_dump(sweep.model_dump(mode="json"), sort_keys=False))
     clean_partial(root)
@@ -236,10 +258,12 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     def report(row: dict[str, Any], done: int, total: int) -> None:
         if not args.quiet:
             first = (row.get("error") or "").strip().splitlines()[-1:] if row["status"] != "finished" else []
-            print(f"[{done}/{total}] {row['run']}: {row['status']}" + (f" ({first[0]})" if first else ""), flush=True)
+            note = first[0] if first else row.get("ended")  # the error, or "collapsed at step 7"
+            line = f"[{done}/{total}] {row['run']}: {row['status']}" + (f" ({note})" if note else "")
+            print(line, file=sys.stderr, flush=True)  # progress goes to stderr, as a run's does
 
     started = time.perf_counter()
-    result = run_sweep(args.sweep, args.out, backend=overrides or None, on_run=report)
+    result = run_sweep(args.sweep, args.out, backend=overrides or None, on_run=report, overrides=args.set or None)
     n = len(result.results)
     print(
         f"{n} runs: {n - len(result.failed)} finished ({len(result.skipped)} already done), "
@@ -268,5 +292,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--address", help="Ray cluster to join ('auto': the running one); default: a private local cluster")
     p.add_argument("--workers", type=int, help="runs at once (default: the cluster's CPUs)")
     p.add_argument("--local", action="store_true", help="run in this process, one run after another, without Ray")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a field of the base scenario in every cell, e.g. run.steps=20",
+    )
     p.add_argument("--quiet", action="store_true", help="no line per run")
     p.set_defaults(func=_cmd_sweep)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import shutil
 import time
 import traceback
@@ -22,6 +23,7 @@ from typing import Any
 
 from agents.cluster import cluster_cpus, ensure_ray, task_cpus
 from agents.config import BackendConfig
+from sim import reaper
 from sim.config import load_scenario
 from sim.core.schema import ConfigError
 
@@ -98,7 +100,7 @@ def _execute(spec: RunSpec, root: str, run: Callable[..., Any]) -> dict[str, Any
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
     shutil.rmtree(Path(root) / "failed" / spec.name, ignore_errors=True)
-    return {"run": spec.name, "status": "finished", "error": None}
+    return {"run": spec.name, "status": "finished", "error": None, "ended": result.extras.get("ended")}
 
 
 def clean_partial(root: Path) -> None:
@@ -107,6 +109,33 @@ def clean_partial(root: Path) -> None:
     if runs.exists():
         for path in runs.glob(f"{TMP_PREFIX}*"):
             shutil.rmtree(path, ignore_errors=True)
+
+
+_RAY_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
+
+
+def _drop_auth_notice(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("Token authentication is enabled")
+
+
+def connect_ray(backend: BackendConfig) -> bool:
+    """Connect to Ray (``ensure_ray``); a private local cluster starts quietly and is
+    watched, so its processes end with this driver even if it is killed. True if started here."""
+    if backend.address is None:
+        # Ray turns token authentication on for a new local cluster and warns about it on
+        # every start. The default is kept (setting RAY_AUTH_MODE after Ray is imported
+        # leaves the driver and its cluster disagreeing); only that one notice is dropped.
+        logging.getLogger(_RAY_AUTH_LOGGER).addFilter(_drop_auth_notice)
+    started = ensure_ray(backend)
+    if started and backend.address is None:
+        import ray
+
+        # Ray names no public accessor for the session folder; without it there is no watchdog.
+        node = getattr(ray._private.worker, "_global_node", None)
+        session = node.get_session_dir_path() if node is not None else None
+        if session:
+            reaper.start(session)  # Ray's agents outlive a SIGKILLed driver
+    return started
 
 
 def run_on_ray(
@@ -122,7 +151,7 @@ def run_on_ray(
         return
     import ray
 
-    started = ensure_ray(backend)
+    started = connect_ray(backend)
     llm_configs = _llm_configs(todo)
     uses_hosts, ours = bool(llm_configs), []
     pending: dict[Any, RunSpec] = {}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -56,7 +56,7 @@ class CommonsConfig(StrictModel):
             "every prompt, so all agents share it as one prefix that an LLM policy prefills once per step"
         ),
     )
-    norm_options: list[float] | None = Field(
+    norm_options: list[Annotated[float, Field(ge=0)]] | None = Field(
         None, description="ceilings (tons per agent) agents may propose; default derived from capacity"
     )
 

@@ -308,6 +308,7 @@ class CommonsModel(SocietyModel):
                 peer.last_payoff -= fine
                 peer.fines_paid += fine
                 peer.sanctions += 1
+                agent.sanctions_given += 1
                 self.round_punishments += 1
                 peer.remember(f"Month {self.steps}: fisher {agent.unique_id} fined you {fine:g} tons.")
                 agent.remember(f"Month {self.steps}: you fined fisher {peer.unique_id}, at a cost of {cfg.cost:g}.")

@@ -16,7 +16,7 @@ from agents.config import LLMPolicyConfig, PolicyConfig, ScriptedPolicyConfig
 from environments.forum.rules import RULES
 from environments.mechanics import SocialLearningConfig
 from environments.spec import MechanicsBlock
-from sim.core.schema import StrictModel, format_errors
+from sim.core.schema import Scalar, StrictModel, format_errors
 
 LADDER = ("warning", "removal", "temp_ban", "perm_ban")
 
@@ -25,7 +25,7 @@ class GraphConfig(StrictModel):
     """The initial follow graph: a networkx generator called with n, the run's seed and ``params``."""
 
     generator: str = "watts_strogatz_graph"
-    params: dict[str, Any] = Field(default_factory=lambda: {"k": 4, "p": 0.1})
+    params: dict[str, Scalar] = Field(default_factory=lambda: {"k": 4, "p": 0.1}, max_length=20)
 
     @model_validator(mode="after")
     def _check(self) -> GraphConfig:

@@ -81,9 +81,11 @@ def chatter(rng: np.random.Generator) -> Template:
 
 
 def violating(rule_id: str, rule_text: str, topic: str, rng: np.random.Generator) -> Template:
-    texts = VIOLATING.get(rule_id, (f"I am breaking the rule '{rule_text}' on purpose, about {{subject}}.",))
+    texts = VIOLATING.get(rule_id, ("I am breaking the rule '{rule}' on purpose, about {subject}.",))
     text = texts[int(rng.integers(len(texts)))]
-    return Template(text.format(subject=subject(topic)), "violation", violation=rule_id)
+    # The rule text is the user's: substituted last and never parsed as a format string.
+    text = text.replace("{subject}", subject(topic)).replace("{rule}", rule_text)
+    return Template(text, "violation", violation=rule_id)
 
 
 def endorsing(rule_id: str, rule_text: str) -> Template:

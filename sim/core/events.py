@@ -19,6 +19,7 @@ EVENT_SCHEMA = pa.schema(
         ("group", pa.string()),
         ("persona", pa.string()),
         ("policy", pa.string()),
+        ("rule", pa.string()),  # the agent's rule or strategy when it decided (social learning changes it)
         ("options", pa.list_(pa.string())),
         ("probs", pa.list_(pa.float64())),
         ("choice", pa.int64()),
@@ -36,5 +37,6 @@ EVENT_SCHEMA = pa.schema(
         # the user part of the prompt a text-reading policy saw (persona, memory, observation);
         # the system text is the same for every agent and is stored once, in prompts.json
         ("prompt", pa.string()),
+        ("seed", pa.int64()),
     ]
 )

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Any
+from typing import Annotated, Any, TypeAlias, Union
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 
@@ -20,10 +20,35 @@ class ConfigError(ValueError):
     """A user's configuration mistake; the message is meant to be printed as is."""
 
 
+# No number in a configuration is meant to be astronomically large: 1e308 tons or a fine
+# of 1e300 turn every derived quantity into inf/NaN (and NaN is not JSON).
+MAX_MAGNITUDE = 1e12
+
+# JSON-like values for the few free-form fields (a forum graph's generator parameters, a
+# sweep's grid values): nesting and sizes are bounded, so a file cannot make them huge.
+Scalar: TypeAlias = Union[bool, int, float, str, None]  # noqa: UP007
+Leaf: TypeAlias = Union[Scalar, Annotated[list[Scalar], Field(max_length=1000)]]  # noqa: UP007
+JsonValue: TypeAlias = Union[  # noqa: UP007
+    Leaf,
+    Annotated[list[Union[Leaf, Annotated[dict[str, Leaf], Field(max_length=1000)]]], Field(max_length=1000)],  # noqa: UP007
+    Annotated[dict[str, Union[Leaf, Annotated[dict[str, Leaf], Field(max_length=1000)]]], Field(max_length=1000)],  # noqa: UP007
+]
+
+
 class StrictModel(BaseModel):
     # extra="forbid" is a second line of defence; _reject_unknown_keys gives the
-    # friendlier message first.
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # friendlier message first. allow_inf_nan=False: inf and NaN are never a valid setting.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _bounded_numbers(self) -> Any:
+        for name in type(self).model_fields:
+            value = getattr(self, name, None)
+            values = value if isinstance(value, list | tuple) else [value]
+            for item in values:
+                if isinstance(item, float | int) and not isinstance(item, bool) and abs(item) > MAX_MAGNITUDE:
+                    raise ValueError(f"{name}: {item:g} is out of range; allowed: at most {MAX_MAGNITUDE:g} in size")
+        return self
 
     @model_validator(mode="before")
     @classmethod

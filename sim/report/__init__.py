@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 from collections.abc import Callable
 from html import escape
 from pathlib import Path
@@ -23,32 +24,68 @@ import matplotlib
 matplotlib.use("Agg")  # before any figure exists: never look for a display
 
 import environments  # noqa: E402
+from sim.core.schema import ConfigError  # noqa: E402
+from sim.logger import has_journals  # noqa: E402
 from sim.report import html  # noqa: E402
 from sim.report.data import RunData, SweepData, detect, load_run_data, load_sweep_data  # noqa: E402
+from sim.report.definitions import definitions  # noqa: E402
 from sim.report.plots import Plot, generic_plots  # noqa: E402
 from sim.report.transcript import MAX_DECISIONS, transcript_html  # noqa: E402
+from sim.rundir import finalize, is_running  # noqa: E402
 
 __all__ = ["detect", "register", "write_report"]
 
 
+# The PNGs a report wrote, so the next report removes its own stale plots and nothing else.
+MANIFEST = ".normsim-plots.json"
+
+# User text (group names, descriptions, rule texts) reaches axis labels and legends: it
+# is data, never mathtext ("$x$") or TeX.
+_PLAIN_TEXT = {"text.usetex": False, "text.parse_math": False}
+
+
 def write_report(path: str | Path, out: str | Path | None = None, *, max_decisions: int = MAX_DECISIONS) -> Path:
-    """Write ``report.html`` (and ``plots/*.png``) for a run or sweep directory; returns the HTML path."""
+    """Write ``report.html`` (and ``plots/*.png``) for a run or sweep directory; returns the HTML path.
+
+    A killed run's journals are finalized first (``normsim finalize``). Beside the HTML
+    only the PNGs this report names are written; of the files already in ``plots/``
+    only those an earlier report wrote (listed in its manifest) are removed.
+    """
     path = Path(path)
+    if not path.is_dir():
+        raise ConfigError(f"{path}: not a run or sweep directory")
     target = Path(out) if out is not None else path / "report.html"
-    if detect(path) == "sweep":
-        text, plots = _sweep_page(load_sweep_data(path))
-    else:
-        text, plots = _run_page(load_run_data(path), max_decisions)
+    if target.is_dir():
+        raise ConfigError(f"--out {target}: is a directory; give the HTML file's path, e.g. {target / 'report.html'}")
+    kind = detect(path)
+    if kind != "sweep" and has_journals(path) and not is_running(path):
+        finalize(path)
+    with matplotlib.rc_context(_PLAIN_TEXT):
+        if kind == "sweep":
+            text, plots = _sweep_page(load_sweep_data(path))
+        else:
+            text, plots = _run_page(load_run_data(path), max_decisions)
     png_dir = target.parent / "plots"
     png_dir.mkdir(parents=True, exist_ok=True)
-    for old in png_dir.glob("*.png"):  # the folder is the report's own: no stale plots
-        old.unlink()
+    names = {f"{plot.name}.png" for plot in plots}
+    for old in _written_before(png_dir) - names:
+        (png_dir / old).unlink(missing_ok=True)
     for plot in plots:
         (png_dir / f"{plot.name}.png").write_bytes(plot.png)
+    (png_dir / MANIFEST).write_text(json.dumps(sorted(names)), encoding="utf-8")
     tmp = target.with_name(target.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(target)
     return target
+
+
+def _written_before(png_dir: Path) -> set[str]:
+    try:
+        listed = json.loads((png_dir / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    # Only plain PNG names: a manifest edited by hand must not point outside the folder.
+    return {n for n in listed if isinstance(n, str) and n.endswith(".png") and "/" not in n and "\\" not in n}
 
 
 # ----------------------------------------------------------------------------- runs
@@ -87,6 +124,7 @@ def _run_page(run: RunData, max_decisions: int) -> tuple[str, list[Plot]]:
     sections = [
         ("summary", "Summary", summary),
         ("plots", "Plots", html.figures(plots)),
+        ("definitions", "Metric definitions", _definitions_table(run.env_type, metrics)),
         ("transcript", "Transcript", transcript_html(run.events, run.prompts, max_decisions)),
         (
             "config",
@@ -111,6 +149,14 @@ def _metrics_table(metrics: dict[str, Any]) -> str:
         elif not isinstance(value, list):
             rows.append((key, value))
     return html.table(["metric", "value"], rows, numeric=[False, True])
+
+
+def _definitions_table(env_type: str, metrics: dict[str, Any]) -> str:
+    known = definitions(env_type)
+    rows = [(name, known[name]) for name in metrics if name in known]
+    if not rows:
+        return "<p>No definitions for this environment's metrics.</p>"
+    return html.table(["metric", "definition"], rows, numeric=[False, False])
 
 
 def _population_table(cfg: dict[str, Any]) -> str:

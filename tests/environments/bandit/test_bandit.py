@@ -62,7 +62,7 @@ def test_prompt_shows_history_as_text(tmp_path):
     assert "blue and red" in system and "5 rounds" in system
 
 
-def test_config_errors_are_clear():
+def test_config_errors_are_clear(tmp_path):
     with pytest.raises(ConfigError, match="means has 3 values for 2 arms"):
         load_scenario(SCENARIO, {"environment.means": [1, 2, 3]})
     # rejected when the scenario is loaded (normsim validate), before any run directory exists

@@ -1,0 +1,78 @@
+"""Optional experiment tracking: ``output.tracking: mlflow``.
+
+Logs the scenario's parameters (flattened dotted keys), every numeric step-row field as
+a per-step metric, the final metrics, and the run directory as artifacts to MLflow. The
+tracking URI comes from MLflow's own settings (``MLFLOW_TRACKING_URI``; default a local
+``./mlruns`` file store), so nothing leaves the machine unless the user points it
+elsewhere. MLflow is an extra (``pip install 'normsim[tracking]'``), imported only
+when a scenario asks for it.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from sim.config import Scenario
+from sim.core.schema import ConfigError
+
+
+class NoTracker:
+    def log_step(self, step: int, row: dict[str, Any]) -> None:
+        pass
+
+    def finish(self, metrics: dict[str, Any], run_dir: Path) -> None:
+        pass
+
+
+class MlflowTracker:
+    def __init__(self, scenario: Scenario, run_dir: Path) -> None:
+        try:
+            import mlflow
+        except ImportError:
+            raise ConfigError(
+                "output.tracking: 'mlflow' needs the mlflow package: pip install 'normsim[tracking]' "
+                "(or set output.tracking: none)"
+            ) from None
+        self.mlflow = mlflow
+        mlflow.set_experiment(scenario.name)
+        self.run = mlflow.start_run(run_name=run_dir.name)
+        params = flatten(scenario.model_dump(mode="json"))
+        # MLflow caps a parameter's value at a few thousand characters: long texts are cut.
+        mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+
+    def log_step(self, step: int, row: dict[str, Any]) -> None:
+        values = {k: float(v) for k, v in row.items() if _number(v) and k != "step"}
+        if values:
+            self.mlflow.log_metrics(values, step=step)
+
+    def finish(self, metrics: dict[str, Any], run_dir: Path) -> None:
+        try:
+            self.mlflow.log_metrics({k: float(v) for k, v in flatten(metrics).items() if _number(v)})
+            self.mlflow.log_artifacts(str(run_dir))
+        finally:
+            status = "FINISHED" if metrics.get("status") == "finished" else "FAILED"
+            self.mlflow.end_run(status=status)
+
+
+def open_tracker(scenario: Scenario, run_dir: Path) -> NoTracker | MlflowTracker:
+    return MlflowTracker(scenario, run_dir) if scenario.output.tracking == "mlflow" else NoTracker()
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}, 'c': [2]} -> {'a.b': 1, 'c.0': 2}."""
+    if isinstance(data, dict):
+        items = data.items()
+    elif isinstance(data, list):
+        items = enumerate(data)
+    else:
+        return {prefix: data}
+    out: dict[str, Any] = {}
+    for key, value in items:
+        out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
