@@ -114,6 +114,9 @@ class EnvironmentSpec:
     sanctions: SanctionSpec | None = None
     # the shared mechanics' meaning, mechanic name -> sentence (docs and `normsim validate`)
     mechanic_notes: Mapping[str, str] = field(default_factory=dict)
+    # metric -> (low, high) it can take, for sweep intervals and plots; metrics not listed are
+    # inferred (0/1 values, shares by name, survival_time in [0, run.steps], else observed)
+    metric_ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         type_field = self.config.model_fields.get("type")
