@@ -126,6 +126,9 @@ class EnvironmentSpec:
             raise ValueError(f"environment '{self.name}': mechanics must derive from MechanicsBlock")
         if not self.headline:
             raise ValueError(f"environment '{self.name}': at least one headline metric")
+        for metric, (low, high) in self.metric_ranges.items():
+            if not low <= high:
+                raise ValueError(f"environment '{self.name}': metric_ranges['{metric}'] needs low <= high")
         self.mechanics.environment = self.name
 
     @property

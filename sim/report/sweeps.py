@@ -164,7 +164,7 @@ def contrasts_html(diffs: pd.DataFrame, metrics: list[str], csv_exists: bool = F
         parts.append(
             f"<h3>{escape(str(factor))}: {escape(str(first['on']))} minus {escape(str(first['off']))}</h3>"
             + html.table(
-                ["other factors", "metric", "on: mean", "off: mean", "difference", "95 % interval", "seeds"],
+                ["other factors", "metric", *_side_headers(first), "difference", "95 % interval", "seeds"],
                 rows,
                 numeric=[False, False, True, True, True, True, True],
             )
@@ -176,6 +176,12 @@ def contrasts_html(diffs: pd.DataFrame, metrics: list[str], csv_exists: bool = F
         + (" Every metric is in <code>contrasts.csv</code>.</p>" if csv_exists else "</p>")
     )
     return note + "".join(parts)
+
+
+def _side_headers(row: pd.Series) -> list[str]:
+    """'true: mean', 'false: mean' (a long zip level: 'on: mean', 'off: mean')."""
+    on, off = str(row["on"]), str(row["off"])
+    return [f"{on}: mean", f"{off}: mean"] if max(len(on), len(off)) <= 24 else ["on: mean", "off: mean"]
 
 
 def survival_curves(sweep: SweepData) -> Plot | None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 
+import environments
 from sim.aggregate import contrasts, metric_ranges, summarise, summary_lines, write_results
 
 GRID = ["environment.preset", "mechanics.punishment.enabled"]
@@ -125,3 +128,19 @@ def test_summary_lines_name_factors_in_full(tmp_path):
     back = pd.read_csv(tmp_path / "contrasts.csv")
     assert len(back) and not np.isnan(back["diff"]).any()
     assert pd.read_csv(tmp_path / "summary.csv").shape == table.shape
+
+
+def test_a_spec_declares_ranges_low_to_high():
+    spec = environments.get("commons")
+    assert spec.metric_ranges["over_usage"] == (0.0, 1.0)
+    with pytest.raises(ValueError, match="metric_ranges\\['x'\\] needs low <= high"):
+        dataclasses.replace(spec, metric_ranges={"x": (1.0, 0.0)})
+
+
+def test_a_single_switch_is_contrasted_over_the_whole_sweep():
+    res = results()
+    res = res[res["population.0.persona"] == "altruistic"]
+    res = res[res["environment.preset"] == "scarce"]
+    table = contrasts(res, ["mechanics.punishment.enabled"], [], "commons")
+    row = table[table["metric"] == "survival_time"].iloc[0]
+    assert row["at"] == "" and row["paired"] and row["diff"] == pytest.approx(10.2)
