@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -188,7 +189,13 @@ def test_interrupted_sweep_leaves_nothing_that_counts_as_finished(tmp_path, monk
 def test_report_false_writes_no_report(tmp_path, capsys):
     path, out = sweep_file(tmp_path, backend={"kind": "local"}, seeds=1, report=False), tmp_path / "out"
     assert main(["sweep", str(path), "--out", str(out), "--quiet"]) == 0
-    assert "report:" not in capsys.readouterr().out and not (out / "report.html").exists()
+    printed = capsys.readouterr().out
+    assert "report:" not in printed and not (out / "report.html").exists()
+    # the summary per cell: full factor names, each headline metric with its interval's method
+    assert "mechanics.punishment.enabled=true (1 runs, 0 failed)" in printed
+    assert re.search(r"\n  survived +[01] \[[0-9.]+, [0-9.]+\] wilson, median", printed)
+    assert re.search(r"\n  survival_time +\d+ .*, n=1, \d+:1\n", printed)  # one run: no interval, its value
+    assert f"contrasts: {out / 'contrasts.csv'}" in printed and (out / "contrasts.csv").exists()
     assert (out / "summary.csv").exists() and yaml.safe_load((out / "sweep.yaml").read_text())["report"] is False
     data = yaml.safe_load(path.read_text())
     del data["report"]
