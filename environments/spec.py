@@ -114,6 +114,9 @@ class EnvironmentSpec:
     sanctions: SanctionSpec | None = None
     # the shared mechanics' meaning, mechanic name -> sentence (docs and `normsim validate`)
     mechanic_notes: Mapping[str, str] = field(default_factory=dict)
+    # metric -> (low, high) it can take, for sweep intervals and plots; metrics not listed are
+    # inferred (0/1 values, shares by name, survival_time in [0, run.steps], else observed)
+    metric_ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         type_field = self.config.model_fields.get("type")
@@ -123,6 +126,9 @@ class EnvironmentSpec:
             raise ValueError(f"environment '{self.name}': mechanics must derive from MechanicsBlock")
         if not self.headline:
             raise ValueError(f"environment '{self.name}': at least one headline metric")
+        for metric, (low, high) in self.metric_ranges.items():
+            if not low <= high:
+                raise ValueError(f"environment '{self.name}': metric_ranges['{metric}'] needs low <= high")
         self.mechanics.environment = self.name
 
     @property

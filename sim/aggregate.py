@@ -1,33 +1,60 @@
 """A sweep's tables: one row per run (``results.parquet``) and per-cell statistics (``summary.csv``).
 
-``results.parquet`` columns: ``run``, ``cell``, ``seed``, the swept parameters (their
-dotted keys; lists and mappings as JSON text), ``status`` (finished, failed, pending),
-``error`` (the traceback of a failed run), ``dir``, then the run's metrics: every
-scalar of ``metrics.json`` and the scalars of its mappings one level down
-(``total_gain.sum``, ``mean_action_entropy_by_phase.harvest``).
+``results.parquet`` columns: ``run``, ``cell``, ``seed``, ``run_steps`` (the run's
+``run.steps``), the swept parameters (their dotted keys; lists and mappings as JSON
+text), ``status`` (finished, failed, pending), ``error`` (the traceback of a failed
+run), ``dir``, then the run's metrics: every scalar of ``metrics.json`` and the scalars
+of its mappings one level down (``total_gain.sum``, ``mean_action_entropy_by_phase.harvest``).
 
-``summary.csv`` has one row per cell and numeric metric over the cell's finished runs:
-``n``, ``mean``, ``std`` and the 95 % confidence interval of the mean from Student's t
-distribution (``mean +- t(0.975, n-1) * std / sqrt(n)``; empty for n = 1). Booleans
-count as 0/1, so ``survived``'s mean is the survival rate.
+``summary.csv`` has one row per cell and numeric metric over the cell's finished runs
+(booleans count as 0/1, so ``survived``'s mean is the survival rate):
+
+* ``n`` runs; ``mean``, ``std``, ``median``, ``q1``, ``q3`` (quartiles), ``min``, ``max``;
+* ``ci95_low``, ``ci95_high``: the 95 % interval of the mean, ``ci_method`` how:
+  ``wilson`` (a 0/1 outcome: the Wilson score interval of the rate), ``bootstrap-bca``
+  or ``bootstrap-percentile`` (resampling the cell's runs, seeded, 4999 resamples; BCa
+  from 10 runs on), ``none`` (one run of a non-binary metric: empty ends);
+* ``range_low``, ``range_high``: the values the metric can take (the environment
+  spec's ``metric_ranges``, else [0, 1] for 0/1 outcomes and shares, [0, run.steps]
+  for ``survival_time``, else the observed range); the interval never leaves it;
+* ``distribution``: runs per value (``2:1 3:1 20:3``) when at most 12 distinct values.
+
+``contrasts.csv``: for each factor with two levels (a grid key; the zip keys as one
+factor), ``on`` minus ``off`` per metric at each combination of the other factors'
+values (``at``): ``n`` seeds (paired: the mean of per-seed differences over the seeds
+both sides ran) or, when fewer than two seeds match, the difference of means
+(``paired`` false); ``on_mean``, ``off_mean``, ``diff``, and its 95 % bootstrap
+interval ``ci95_low``, ``ci95_high``, ``ci_method``. ``on`` is ``true`` for a boolean
+switch, else the level the sweep file lists second.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import numbers
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from scipy import stats
+import yaml
 
-META = ("run", "cell", "seed", "status", "error", "dir")
+import environments
+from sim.core.stats import contrast, describe, format_counts, is_binary, metric_range
+
+META = ("run", "cell", "seed", "status", "error", "dir", "run_steps")
+STAT_COLUMNS = [
+    *("n", "mean", "std", "median", "q1", "q3", "min", "max"),
+    *("ci95_low", "ci95_high", "ci_method", "range_low", "range_high", "distribution"),
+]
+CONTRAST_COLUMNS = [
+    *("factor", "on", "off", "at", "metric", "n", "paired", "on_mean", "off_mean", "diff"),
+    *("ci95_low", "ci95_high", "ci_method"),
+]
 
 
 def flatten_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
@@ -64,6 +91,7 @@ def results_table(specs: Sequence[Any], root: Path, outcomes: Mapping[str, Mappi
     for spec in specs:
         run_dir = root / "runs" / spec.name
         row: dict[str, Any] = {"run": spec.name, "cell": spec.cell, "seed": spec.seed}
+        row["run_steps"] = (spec.scenario.get("run") or {}).get("steps") or _planned_steps(run_dir)
         row |= {key: _param(value) for key, value in spec.params.items()}
         metrics = _read_metrics(run_dir)
         if metrics.get("status") == "finished":
@@ -76,6 +104,14 @@ def results_table(specs: Sequence[Any], root: Path, outcomes: Mapping[str, Mappi
             row |= {"status": "pending", "error": None, "dir": None}
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _planned_steps(run_dir: Path) -> int | None:
+    """run.steps as the finished run recorded it (the scenario may rely on the default)."""
+    try:
+        return int(yaml.safe_load((run_dir / "config.yaml").read_text())["run"]["steps"])
+    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
+        return None
 
 
 def _read_metrics(run_dir: Path) -> dict[str, Any]:
@@ -97,58 +133,186 @@ def numeric_metrics(results: pd.DataFrame, params: Sequence[str]) -> list[str]:
     return names
 
 
-def confidence_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float, float]:
-    """(mean, std, low, high) of the mean, Student's t; low/high are NaN for one value."""
-    n = len(values)
-    series = pd.Series(values, dtype=float)
-    mean = float(series.mean())
-    if n < 2:
-        return mean, math.nan, math.nan, math.nan
-    std = float(series.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * std / math.sqrt(n)
-    return mean, std, mean - half, mean + half
+def metric_ranges(
+    results: pd.DataFrame, metrics: Sequence[str], env_type: str | None = None
+) -> dict[str, tuple[float, float]]:
+    """Each metric's possible range (:func:`sim.core.stats.metric_range`) over the finished
+    runs: the environment spec's ``metric_ranges``, else inferred from name and values,
+    ``survival_time`` in [0, run.steps]."""
+    finished = _finished(results)
+    steps = pd.to_numeric(finished.get("run_steps", pd.Series(dtype=float)), errors="coerce").max()
+    declared, binary = _declared_ranges(env_type), binary_metrics(results, metrics)
+    steps = None if pd.isna(steps) else float(steps)
+    return {
+        m: metric_range(m, _values(finished, m), declared=declared, steps=steps, binary=m in binary) for m in metrics
+    }
 
 
-def summarise(results: pd.DataFrame, params: Sequence[str]) -> pd.DataFrame:
-    """Mean and 95 % CI per cell and numeric metric, over each cell's finished runs."""
-    columns = ["cell", *params, "runs", "failed", "metric", "n", "mean", "std", "ci95_low", "ci95_high"]
+def binary_metrics(results: pd.DataFrame, metrics: Sequence[str]) -> set[str]:
+    """Metrics that are 0/1 outcomes (rates get Wilson intervals): booleans, or numbers that
+    are 0 or 1 in every finished run and both somewhere (an all-zero count is not a rate)."""
+    finished = _finished(results)
+    out = set()
+    for metric in metrics:
+        raw = finished[metric].dropna() if metric in finished else pd.Series(dtype=float)
+        values = _values(finished, metric)
+        booleans = bool(len(raw)) and all(isinstance(v, bool | np.bool_) for v in raw)
+        if booleans or (is_binary(values) and {0.0, 1.0} <= set(values.tolist())):
+            out.add(metric)
+    return out
+
+
+def summarise(results: pd.DataFrame, params: Sequence[str], env_type: str | None = None) -> pd.DataFrame:
+    """Per cell and numeric metric over the cell's finished runs: n, mean, std, median,
+    quartiles, extremes, the 95 % interval of the mean (Wilson for 0/1 outcomes, else
+    bootstrap) inside the metric's range, and the runs per value when few."""
     if results.empty:
-        return pd.DataFrame(columns=columns)
-    finished = results[results["status"] == "finished"]
+        return pd.DataFrame(columns=["cell", *params, "runs", "failed", "metric", *STAT_COLUMNS])
+    finished = _finished(results)
     metrics = numeric_metrics(finished, params)
+    ranges, binary = metric_ranges(results, metrics, env_type), binary_metrics(results, metrics)
     rows = []
     for cell, runs in results.groupby("cell", sort=False):
         ok = runs[runs["status"] == "finished"]
         head = {"cell": cell, **{p: runs[p].iloc[0] for p in params}}
         head |= {"runs": len(runs), "failed": int((runs["status"] == "failed").sum())}
         for metric in metrics:
-            values = [float(v) for v in ok[metric].dropna()] if metric in ok else []
-            if not values:
+            values = _values(ok, metric)
+            if not values.size:
                 continue
-            mean, std, low, high = confidence_interval(values)
+            d = describe(values, bounds=ranges[metric], binary=metric in binary)
+            low, high = ranges[metric]
             rows.append(
                 {
                     **head,
                     "metric": metric,
-                    "n": len(values),
-                    "mean": mean,
-                    "std": std,
-                    "ci95_low": low,
-                    "ci95_high": high,
+                    **{k: getattr(d, k) for k in ("n", "mean", "std", "median", "q1", "q3", "min", "max")},
+                    "ci95_low": d.ci_low,
+                    "ci95_high": d.ci_high,
+                    "ci_method": d.method,
+                    "range_low": low,
+                    "range_high": high,
+                    "distribution": format_counts(d.counts),
                 }
             )
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=["cell", *params, "runs", "failed", "metric", *STAT_COLUMNS])
 
 
-def write_results(root: Path, results: pd.DataFrame, summary: pd.DataFrame) -> None:
-    """Write both tables atomically (a reader never sees half a file)."""
+def factors(grid: Sequence[str], zipped: Sequence[str]) -> list[tuple[str, ...]]:
+    """A sweep's factors: each grid key, and the zip keys together (they vary as one)."""
+    return [(key,) for key in grid] + ([tuple(zipped)] if zipped else [])
+
+
+def contrasts(
+    results: pd.DataFrame, grid: Sequence[str], zipped: Sequence[str] = (), env_type: str | None = None
+) -> pd.DataFrame:
+    """For each factor with two levels: ``on`` minus ``off`` per metric, at each combination
+    of the other factors' values, paired by seed (see :func:`sim.core.stats.contrast`).
+
+    ``on`` is ``true`` for a boolean switch, else the level listed second in the sweep file.
+    """
+    params = [*grid, *zipped]
+    finished = _finished(results)
+    if finished.empty:
+        return pd.DataFrame(columns=CONTRAST_COLUMNS)
+    metrics = numeric_metrics(finished, params)
+    ranges = metric_ranges(results, metrics, env_type)
+    rows = []
+    for factor in factors(grid, zipped):
+        levels = _levels(results, factor)
+        if len(levels) != 2:
+            continue
+        off, on = levels
+        others = [p for p in params if p not in factor]
+        keys = finished[list(factor)].apply(lambda r: tuple(_text(v) for v in r), axis=1)
+        at_key = finished[others].apply(lambda r: tuple(_text(v) for v in r), axis=1) if others else None
+        groups = [((), finished)] if at_key is None else list(finished.groupby(at_key, sort=False))
+        for at, rows_at in groups:
+            side = {lvl: rows_at[keys.loc[rows_at.index] == lvl] for lvl in levels}
+            for metric in metrics:
+                a, b = (_by_seed(side[lvl], metric) for lvl in (on, off))
+                if not a or not b:
+                    continue
+                c = contrast(a, b, bounds=ranges[metric])
+                rows.append(
+                    {
+                        "factor": " + ".join(factor),
+                        "on": _level_text(factor, on),
+                        "off": _level_text(factor, off),
+                        "at": ", ".join(f"{k}={v}" for k, v in zip(others, at, strict=True)),
+                        "metric": metric,
+                        "n": c.n,
+                        "paired": c.paired,
+                        "on_mean": c.on_mean,
+                        "off_mean": c.off_mean,
+                        "diff": c.diff,
+                        "ci95_low": c.ci_low,
+                        "ci95_high": c.ci_high,
+                        "ci_method": c.method,
+                    }
+                )
+    return pd.DataFrame(rows, columns=CONTRAST_COLUMNS)
+
+
+def _levels(results: pd.DataFrame, factor: Sequence[str]) -> list[tuple[str, ...]]:
+    """A factor's levels in sweep order; a boolean switch as (false, true)."""
+    seen = list(dict.fromkeys(tuple(_text(v) for v in row) for row in results[list(factor)].itertuples(index=False)))
+    if len(factor) == 1 and sorted(seen) == [("false",), ("true",)]:
+        return [("false",), ("true",)]
+    return seen
+
+
+def _level_text(factor: Sequence[str], level: Sequence[str]) -> str:
+    if len(factor) == 1:
+        return level[0]
+    return ", ".join(f"{k}={v}" for k, v in zip(factor, level, strict=True))
+
+
+def _by_seed(rows: pd.DataFrame, metric: str) -> dict[Any, float]:
+    values = pd.to_numeric(rows[metric].astype(object), errors="coerce") if metric in rows else pd.Series(dtype=float)
+    return {seed: float(v) for seed, v in zip(rows["seed"], values, strict=True) if not pd.isna(v)}
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value)).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _finished(results: pd.DataFrame) -> pd.DataFrame:
+    return results[results["status"] == "finished"] if "status" in results else results
+
+
+def _values(rows: pd.DataFrame, metric: str) -> np.ndarray:
+    if metric not in rows:
+        return np.array([], dtype=float)
+    values = pd.to_numeric(rows[metric].astype(object), errors="coerce").to_numpy(dtype=float)
+    return values[~np.isnan(values)]
+
+
+def _declared_ranges(env_type: str | None) -> dict[str, tuple[float, float]]:
+    try:
+        spec = environments.get(env_type or "")
+    except KeyError:  # not installed here, or unknown: infer every range
+        return {}
+    return dict(getattr(spec, "metric_ranges", {}))
+
+
+def write_results(
+    root: Path, results: pd.DataFrame, summary: pd.DataFrame, contrast_table: pd.DataFrame | None = None
+) -> None:
+    """Write the tables atomically (a reader never sees half a file)."""
     table = pa.Table.from_pandas(_arrow_safe(results), preserve_index=False)
     tmp = root / "results.parquet.tmp"
     pq.write_table(table, tmp)
     os.replace(tmp, root / "results.parquet")
-    tmp = root / "summary.csv.tmp"
-    summary.to_csv(tmp, index=False)
-    os.replace(tmp, root / "summary.csv")
+    tables = {"summary.csv": summary} | ({"contrasts.csv": contrast_table} if contrast_table is not None else {})
+    for name, frame in tables.items():
+        tmp = root / f"{name}.tmp"
+        frame.to_csv(tmp, index=False)
+        os.replace(tmp, root / name)
 
 
 def _arrow_safe(frame: pd.DataFrame) -> pd.DataFrame:
@@ -161,3 +325,45 @@ def _arrow_safe(frame: pd.DataFrame) -> pd.DataFrame:
             except (pa.ArrowInvalid, pa.ArrowTypeError):
                 frame[col] = frame[col].map(lambda v: None if v is None else str(v))
     return frame
+
+
+def headline_metrics(env_type: str | None, metrics: Sequence[str]) -> list[str]:
+    """The environment's headline metrics present in ``metrics`` (all of them if it has none here)."""
+    try:
+        headline = environments.get(env_type or "").headline
+    except KeyError:
+        return list(metrics)
+    return [m for m in headline if m in metrics] or list(metrics)
+
+
+def summary_lines(summary: pd.DataFrame, env_type: str | None = None) -> list[str]:
+    """:func:`summarise`'s table as text, a block per cell: each headline metric's mean with
+    its interval and method, median and quartiles, and the runs per value when few."""
+    if summary.empty:
+        return []
+    params = list(summary.columns[1 : list(summary.columns).index("runs")])
+    metrics = headline_metrics(env_type, list(dict.fromkeys(summary["metric"])))
+    lines: list[str] = []
+    width = max((len(m) for m in metrics), default=0)
+    for cell, rows in summary.groupby("cell", sort=False):
+        first = rows.iloc[0]
+        label = ", ".join(f"{p}={_text(first[p])}" for p in params) or str(cell)
+        lines.append(f"{label} ({first['runs']} runs, {first['failed']} failed)")
+        for metric in metrics:
+            hit = rows[rows["metric"] == metric]
+            if len(hit):
+                lines.append(f"  {metric:<{width}}  {format_stat(hit.iloc[0])}")
+    return lines
+
+
+def format_stat(row: Mapping[str, Any]) -> str:
+    """'6.6 [2.2, 12] bootstrap-percentile, median 4 (IQR 2-5), n=5, 2:2 4:1 5:1 20:1'."""
+    if row["ci_method"] == "none" or pd.isna(row["ci95_low"]):
+        text = f"{row['mean']:.3g} (no interval)"
+    else:
+        text = f"{row['mean']:.3g} [{row['ci95_low']:.3g}, {row['ci95_high']:.3g}] {row['ci_method']}"
+    text += f", median {row['median']:.3g} (IQR {row['q1']:.3g}-{row['q3']:.3g}), n={int(row['n'])}"
+    distribution = row.get("distribution")
+    # runs per value say most for whole numbers (survival months, 0/1 outcomes)
+    whole = isinstance(distribution, str) and distribution and "." not in distribution
+    return text + (f", {distribution}" if whole else "")

@@ -23,8 +23,10 @@ directory that counts as finished. A run that raises is recorded (traceback kept
 ``results.parquet`` and ``OUT/failed/<run>/error.txt``) while the others go on.
 
 At the end (also after Ctrl-C) ``OUT/results.parquet`` has one row per run and
-``OUT/summary.csv`` the mean and 95 % confidence interval per cell and metric
-(see :mod:`sim.aggregate`). How runs execute (atomically, as Ray tasks, with model
+``OUT/summary.csv`` per cell and metric the mean with its 95 % interval (Wilson for
+rates, bootstrap otherwise, never outside the metric's range), median, quartiles and
+runs per value, and ``OUT/contrasts.csv`` each two-level factor's effect, paired by
+seed (see :mod:`sim.aggregate`). How runs execute (atomically, as Ray tasks, with model
 hosts for LLM groups) is in :mod:`sim.sweep_exec` and :mod:`agents.host`.
 """
 
@@ -48,7 +50,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from agents.config import BackendConfig
-from sim.aggregate import results_table, summarise, write_results
+from sim.aggregate import contrasts, results_table, summarise, summary_lines, write_results
 from sim.config import OutputConfig, apply_overrides, load_scenario, override_slug, read_yaml
 from sim.core.schema import ConfigError, JsonValue, StrictModel, format_errors
 from sim.sweep_exec import RunSpec, clean_partial, execute_run, import_all, is_finished, run_on_ray
@@ -121,6 +123,7 @@ class SweepResult:
     skipped: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     report: Path | None = None  # OUT/report.html, unless the sweep file says report: false
+    env_type: str | None = None  # the environment its runs simulate
 
 
 # ------------------------------------------------------------------------- loading
@@ -234,15 +237,18 @@ def run_sweep(
     finally:
         clean_partial(root)
         results = results_table(specs, root, outcomes)
-        summary = summarise(results, list(sweep.grid) + list(sweep.zip))
-        write_results(root, results, summary)
+        env_type = (specs[0].scenario.get("environment") or {}).get("type") if specs else None
+        summary = summarise(results, list(sweep.grid) + list(sweep.zip), env_type)
+        write_results(root, results, summary, contrasts(results, list(sweep.grid), list(sweep.zip), env_type))
     failed = [name for name, row in outcomes.items() if row["status"] != "finished"]
     report = None
     if sweep.report:  # only once every run has ended: an interrupted sweep keeps its tables and no report
         from sim.report import write_report  # matplotlib loads only here
 
         report = write_report(root)
-    return SweepResult(root, results, summary, ran=list(outcomes), skipped=skipped, failed=failed, report=report)
+    return SweepResult(
+        root, results, summary, ran=list(outcomes), skipped=skipped, failed=failed, report=report, env_type=env_type
+    )
 
 
 # --------------------------------------------------------------------------- command
@@ -265,11 +271,12 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     result = run_sweep(args.sweep, args.out, backend=overrides or None, on_run=report, overrides=args.set or None)
     n = len(result.results)
+    print("\n".join(summary_lines(result.summary, result.env_type)))
     print(
         f"{n} runs: {n - len(result.failed)} finished ({len(result.skipped)} already done), "
         f"{len(result.failed)} failed, {time.perf_counter() - started:.1f} s\n"
         f"results: {result.dir / 'results.parquet'}\nsummary: {result.dir / 'summary.csv'}"
-        + (f"\nreport: {result.report}" if result.report else "")
+        f"\ncontrasts: {result.dir / 'contrasts.csv'}" + (f"\nreport: {result.report}" if result.report else "")
     )
     return 1 if result.failed else 0
 
@@ -280,7 +287,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="run a grid of scenarios x seeds (resumable, parallel on Ray)",
         description=(
             "Run every (cell, seed) of a sweep file as a Ray task, write each run's directory as it finishes, "
-            "then OUT/results.parquet (one row per run), OUT/summary.csv (mean and 95% CI per cell and metric) "
+            "then OUT/results.parquet (one row per run), OUT/summary.csv (per cell and metric: mean with its 95% "
+            "interval, median, quartiles, runs per value), OUT/contrasts.csv (each two-level factor's effect) "
             "and OUT/report.html (unless the sweep file says report: false). "
             "Running the same command again skips the runs already finished."
         ),

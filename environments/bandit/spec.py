@@ -26,6 +26,7 @@ SPEC = EnvironmentSpec(
     metrics=metrics.compute,
     headline=("mean_reward", "regret", "best_arm_rate", "switch_rate", "final_entropy", "mean_action_entropy"),
     example="bandit_scripted.yaml",
+    metric_ranges={"best_arm_rate": (0.0, 1.0), "explored_all": (0.0, 1.0)},
     progress=("mean_reward", "mean_entropy", "best_arm_share"),
     mechanic_notes={"social_learning": "copy a better-rewarded player's rule (Fermi rule)"},
 )

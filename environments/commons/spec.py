@@ -28,6 +28,7 @@ SPEC = EnvironmentSpec(
         "mean_action_entropy",
     ),
     example="commons_scripted.yaml",
+    metric_ranges={"efficiency": (0.0, 1.0), "equality": (0.0, 1.0), "over_usage": (0.0, 1.0)},
     progress=("stock", "group_norm", "punishments", "violations"),
     plots="environments.commons.plots:plots",
     plotted_steps=("stock", "group_norm", "punishments", "violations", "wealth_gini", "collapsed"),

@@ -43,6 +43,7 @@ SPEC = EnvironmentSpec(
     metrics=metrics.compute,
     headline=("violation_rate", "cooperation", "mean_action_entropy"),
     example="forum_moderated.yaml",
+    metric_ranges={"cooperation": (0.0, 1.0), "report_recall": (0.0, 1.0), "flag_recall": (0.0, 1.0)},
     progress=("violations", "violation_rate", "banned"),
     extra_policies=extra_policies,
     check=check,

@@ -25,6 +25,7 @@ SPEC = EnvironmentSpec(
         "mean_action_entropy",
     ),
     example="webshop_mixed.yaml",
+    metric_ranges={"helpfulness": (0.0, 1.0)},
     progress=("episodes", "violations", "sanctions"),
     norm=NormSpec(
         kind="rule",

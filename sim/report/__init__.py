@@ -173,8 +173,8 @@ def _population_table(cfg: dict[str, Any]) -> str:
 def _sweep_page(sweep: SweepData) -> tuple[str, list[Plot]]:
     from sim.report import sweeps
 
-    stats = sweeps.summary(sweep)
-    plots = sweeps.plots(sweep, stats)
+    stats, diffs = sweeps.summary(sweep), sweeps.contrast_table(sweep)
+    plots = sweeps.plots(sweep, stats, diffs)
     res = sweep.results
     counts = res["status"].value_counts().to_dict() if "status" in res else {}
     meta = " &middot; ".join(
@@ -192,6 +192,11 @@ def _sweep_page(sweep: SweepData) -> tuple[str, list[Plot]]:
     sections = [
         ("summary", "Summary", description + _cell_table(sweep, stats)),
         ("plots", "Plots", html.figures(plots)),
+        (
+            "contrasts",
+            "Contrasts",
+            sweeps.contrasts_html(diffs, sweeps.ordered_metrics(sweep), (sweep.dir / "contrasts.csv").exists()),
+        ),
         ("runs", "Runs", _runs_table(sweep)),
         ("config", "Sweep file", f"<details><summary>sweep.yaml</summary><pre>{escape(spec_text)}</pre></details>"),
     ]
@@ -210,14 +215,16 @@ def _cell_table(sweep: SweepData, stats: Any) -> str:
             hit = stats[(stats["cell"] == cell) & (stats["metric"] == metric)]
             row.append(_mean_ci(hit.iloc[0]) if len(hit) else "")
         rows.append(row)
-    header = ["cell", "runs", "finished", *(f"{m} (mean [95% CI])" for m in shown)]
+    header = ["cell", "runs", "finished", *(f"{m}: mean [95% interval]; median" for m in shown)]
     return html.table(header, rows, numeric=[False, True, True, *([True] * len(shown))])
 
 
 def _mean_ci(row: Any) -> str:
+    """'0.6 [0.231, 0.882] wilson; median 1' (summary.csv's numbers; no interval for a single run)."""
+    median = f"; median {row['median']:.3g}"
     if row["ci95_low"] != row["ci95_low"]:  # NaN: a single run
-        return f"{row['mean']:.3g}"
-    return f"{row['mean']:.3g} [{row['ci95_low']:.3g}, {row['ci95_high']:.3g}]"
+        return f"{row['mean']:.3g}{median}"
+    return f"{row['mean']:.3g} [{row['ci95_low']:.3g}, {row['ci95_high']:.3g}] {row['ci_method']}{median}"
 
 
 def _runs_table(sweep: SweepData) -> str:
@@ -254,7 +261,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Write a self-contained report.html (plots embedded, no network needed) and plots/*.png into a run "
             "directory (metrics, plots, a searchable transcript of every decision) or a sweep directory (each "
-            "metric per cell with 95 % confidence intervals, survival curves, the runs)."
+            "metric's distribution per cell with its median and 95 % interval, survival curves, the contrasts of "
+            "two-level factors paired by seed, the runs)."
         ),
         epilog=(
             "examples:\n"

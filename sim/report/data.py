@@ -85,20 +85,28 @@ class SweepData:
     @property
     def env_type(self) -> str | None:
         """The environment its runs simulate, read from the first run's config.yaml."""
-        for config in sorted(self.dir.glob("*/config.yaml")):
+        for config in sorted(self.dir.glob("runs/*/config.yaml")):
             data = yaml.safe_load(config.read_text()) or {}
             return str(data.get("environment", {}).get("type"))
         return None
 
+    @property
+    def grid(self) -> list[str]:
+        """The grid's keys (each a factor of its own)."""
+        return [p for p in self.spec.get("grid", {}) if p in self.params]
+
+    @property
+    def zipped(self) -> list[str]:
+        """The zip's keys (together one factor)."""
+        return [p for p in self.spec.get("zip", {}) if p in self.params]
+
     def labels(self) -> dict[str, str]:
-        """cell id -> a readable label of its parameter values, e.g. 'preset=rich, enabled=true'."""
-        short = {p: p.rsplit(".", 1)[-1] for p in self.params}
-        if len(set(short.values())) < len(short):  # two axes end alike: spell them out
-            short = {p: p for p in self.params}
+        """cell id -> its parameter values under their full keys, e.g.
+        'environment.preset=rich, mechanics.punishment.enabled=true'."""
         out: dict[str, str] = {}
         for cell, rows in self.results.groupby("cell", sort=False):
             first = rows.iloc[0]
-            text = ", ".join(f"{short[p]}={_fmt_value(first[p])}" for p in self.params)
+            text = ", ".join(f"{p}={_fmt_value(first[p])}" for p in self.params)
             out[str(cell)] = text or str(cell)
         return out
 

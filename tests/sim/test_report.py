@@ -16,7 +16,7 @@ from sim.cli import main
 from sim.core.schema import ConfigError
 from sim.report import write_report
 from sim.report.data import load_sweep_data
-from sim.report.sweeps import survival_fraction
+from sim.report.sweeps import ordered_metrics, survival_fraction
 from sim.report.transcript import transcript_html
 from tests.sim.report_fixtures import COMMONS_PLOTS, SCENARIO, tiny_run
 
@@ -141,20 +141,38 @@ def sweep_dir(tmp_path_factory):
     return root / "out"
 
 
-def test_a_sweep_report_shows_each_metric_per_cell_with_cis_and_survival_curves(sweep_dir):
+def test_a_sweep_report_shows_distributions_contrasts_and_survival_curves(sweep_dir):
     report = write_report(sweep_dir)
     text = report.read_text()
     sweep = load_sweep_data(sweep_dir)
     assert sweep.params == ["mechanics.punishment.enabled", "population.0.policy"]
+    assert sweep.env_type == "commons"
+    assert ordered_metrics(sweep)[:2] == ["survival_time", "survived"]  # the spec's headline first
     names = {p.stem for p in (sweep_dir / "plots").glob("*.png")}
-    assert "survival" in names
-    assert {f"metric_{m.replace('.', '_')}" for m in sweep.metrics} == names - {"survival"}
+    contrast_plots = {"contrast_mechanics_punishment_enabled", "contrast_population_0_policy"}
+    assert {"survival", *contrast_plots} <= names
+    assert {f"dist_{m.replace('.', '_')}" for m in sweep.metrics} == names - {"survival", *contrast_plots}
     assert len(embedded_pngs(text)) == len(names)
-    # The summary table's CI for survival_time is summary.csv's.
+    # The summary table's numbers are summary.csv's: mean, interval and its method, median.
     summary = pd.read_csv(sweep_dir / "summary.csv")
-    row = summary[summary["metric"] == "survival_time"].iloc[0]
-    assert f"{row['mean']:.3g} [{row['ci95_low']:.3g}, {row['ci95_high']:.3g}]" in text
-    assert "enabled=true, policy=sustainable" in text  # readable cell labels
+    assert ((summary["ci95_low"] >= summary["range_low"]) & (summary["ci95_high"] <= summary["range_high"])).all()
+    for metric, method in (("survival_time", "bootstrap-percentile"), ("survived", "wilson")):
+        row = summary[summary["metric"] == metric].iloc[0]
+        assert row["ci_method"] == method
+        shown = (
+            f"{row['mean']:.3g} [{row['ci95_low']:.3g}, {row['ci95_high']:.3g}] {method}; median {row['median']:.3g}"
+        )
+        assert shown in text
+    # full factor names, never the last dotted part alone
+    assert "mechanics.punishment.enabled=true, population.0.policy=sustainable" in text
+    assert ">enabled=true, policy=" not in text and "(enabled=" not in text
+    # the contrasts: one table per two-level factor, the numbers of contrasts.csv
+    assert "<h3>mechanics.punishment.enabled: true minus false</h3>" in text
+    assert "<h3>population.0.policy: greedy minus sustainable</h3>" in text
+    diffs = pd.read_csv(sweep_dir / "contrasts.csv")
+    row = diffs[(diffs["factor"] == "mechanics.punishment.enabled") & (diffs["metric"] == "survival_time")].iloc[0]
+    assert row["paired"] and row["n"] == 3 and row["at"] == "population.0.policy=sustainable"
+    assert f"<td>{row['at']}</td><td>survival_time</td>" in text and f"{row['diff']:.4g}" in text
     assert text.count("runs/") >= len(sweep.results)  # every run listed with its directory
 
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-import math
+import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from sim.aggregate import confidence_interval
 from sim.cli import main
 from sim.core.schema import ConfigError
+from sim.core.stats import describe
 from sim.sweep import expand, is_finished, load_sweep, run_sweep
 
 REPO = Path(__file__).resolve().parents[2]
@@ -83,14 +83,6 @@ def test_sweep_file_mistakes_are_reported_before_anything_runs(tmp_path, fields,
     assert not (tmp_path / "out" / "runs").exists()
 
 
-def test_confidence_interval_is_students_t():
-    mean, std, low, high = confidence_interval([1.0, 2.0, 3.0, 4.0])
-    # t(0.975, 3) = 3.18245; sd = 1.29099; half width = 3.18245 * 1.29099 / 2
-    assert mean == 2.5 and std == pytest.approx(1.290994, abs=1e-6)
-    assert (low, high) == pytest.approx((2.5 - 2.054260, 2.5 + 2.054260), abs=1e-5)
-    assert all(math.isnan(x) for x in confidence_interval([5.0])[1:])
-
-
 # ---------------------------------------------------------------------------- on Ray
 def test_sweep_completes_and_aggregates(ray_cluster, tmp_path):
     result = run_sweep(sweep_file(tmp_path), tmp_path / "out")
@@ -102,11 +94,11 @@ def test_sweep_completes_and_aggregates(ray_cluster, tmp_path):
     assert set(summary["cell"]) == set(res["cell"])
     for cell, runs in res.groupby("cell"):
         row = summary[(summary["cell"] == cell) & (summary["metric"] == "efficiency")].iloc[0]
-        mean, _, low, high = confidence_interval(runs["efficiency"].tolist())
-        assert row["n"] == 2 and row["mean"] == pytest.approx(mean)
-        assert (row["ci95_low"], row["ci95_high"]) == pytest.approx((low, high), nan_ok=True)
-    survived = summary[summary["metric"] == "survived"]  # booleans aggregate as rates
-    assert survived["mean"].between(0, 1).all()
+        expected = describe(runs["efficiency"].tolist(), bounds=(0.0, 1.0))
+        assert row["n"] == 2 and row["mean"] == pytest.approx(expected.mean)
+        assert (row["ci95_low"], row["ci95_high"]) == pytest.approx((expected.ci_low, expected.ci_high), nan_ok=True)
+    survived = summary[summary["metric"] == "survived"]  # booleans aggregate as rates, with Wilson intervals
+    assert survived["mean"].between(0, 1).all() and set(survived["ci_method"]) == {"wilson"}
 
 
 def test_rerun_resumes_and_skips_finished_runs(ray_cluster, tmp_path):
@@ -197,7 +189,13 @@ def test_interrupted_sweep_leaves_nothing_that_counts_as_finished(tmp_path, monk
 def test_report_false_writes_no_report(tmp_path, capsys):
     path, out = sweep_file(tmp_path, backend={"kind": "local"}, seeds=1, report=False), tmp_path / "out"
     assert main(["sweep", str(path), "--out", str(out), "--quiet"]) == 0
-    assert "report:" not in capsys.readouterr().out and not (out / "report.html").exists()
+    printed = capsys.readouterr().out
+    assert "report:" not in printed and not (out / "report.html").exists()
+    # the summary per cell: full factor names, each headline metric with its interval's method
+    assert "mechanics.punishment.enabled=true (1 runs, 0 failed)" in printed
+    assert re.search(r"\n  survived +[01] \[[0-9.]+, [0-9.]+\] wilson, median", printed)
+    assert re.search(r"\n  survival_time +\d+ .*, n=1, \d+:1\n", printed)  # one run: no interval, its value
+    assert f"contrasts: {out / 'contrasts.csv'}" in printed and (out / "contrasts.csv").exists()
     assert (out / "summary.csv").exists() and yaml.safe_load((out / "sweep.yaml").read_text())["report"] is False
     data = yaml.safe_load(path.read_text())
     del data["report"]
