@@ -294,3 +294,16 @@ def _seconds(fn) -> float:
     started = time.perf_counter()
     fn()
     return time.perf_counter() - started
+
+
+# ------------------------------------------------------------- 8. leftovers
+def test_host_vectors_go_to_a_private_folder_not_a_fixed_shared_path():
+    import stat
+    import tempfile
+
+    from agents.host import vector_dir
+
+    folder = vector_dir()
+    assert folder != Path(tempfile.gettempdir()) / "normsim-host-vectors"
+    assert folder.name.startswith("normsim-host-vectors-") and vector_dir() == folder
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700  # no other user reads or plants vectors
