@@ -139,11 +139,11 @@ def run(
     model = model_cls(scenario, built, run_id=run_id)
     record = run_record(scenario, built, started_at) | {"run_id": run_id}
 
+    tracker = open_tracker(scenario, run_id)  # before the directory: a missing mlflow leaves none behind
     writer = _open_writer(run_dir, run_id, scenario)
-    status, first_error = "finished", None
+    status, first_error, loop_raised = "finished", None, False
     started = time.perf_counter()
     bar = Progress(total=scenario.run.steps, label=scenario.name, enabled=progress)
-    tracker = open_tracker(scenario, run_dir)
     activations = None
     try:
         writer.write_text("config.yaml", dump_scenario(scenario))
@@ -163,10 +163,10 @@ def run(
             if on_step is not None:
                 on_step(step, step_row)
     except KeyboardInterrupt:
-        status = "interrupted"
+        status, loop_raised = "interrupted", True
         raise
     except BaseException as exc:
-        status, first_error = "failed", exc
+        status, first_error, loop_raised = "failed", exc, True
         raise
     finally:
         ended_early = status == "finished" and not model.running and int(model.steps) < scenario.run.steps
@@ -197,7 +197,7 @@ def run(
             lambda: write_json(writer.dir / "run.json", record | {"ended": now(), "status": status}), first_error
         )
         first_error = _attempt(lambda: tracker.finish(metrics, writer.dir), first_error)
-        if first_error is not None and status == "finished":
+        if first_error is not None and not loop_raised:  # the steps went well, the wrap-up did not
             raise first_error
     result = RunResult(dir=writer.dir, scenario=scenario, metrics=metrics, status=status)
     result.extras["ended"] = end_reason

@@ -307,3 +307,22 @@ def test_host_vectors_go_to_a_private_folder_not_a_fixed_shared_path():
     assert folder != Path(tempfile.gettempdir()) / "normsim-host-vectors"
     assert folder.name.startswith("normsim-host-vectors-") and vector_dir() == folder
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700  # no other user reads or plants vectors
+
+
+def test_a_wrapup_error_after_good_steps_is_raised_and_recorded(tmp_path, capsys, monkeypatch):
+    import errno
+
+    from sim.logger import RunWriter
+
+    real_close = RunWriter.close
+
+    def close_fails(self):
+        real_close(self)
+        raise OSError(errno.EROFS, "Read-only file system", str(self.dir / "events.parquet"))
+
+    monkeypatch.setattr(RunWriter, "close", close_fails)
+    out = tmp_path / "o"
+    assert main(["run", str(SCRIPTED), "--out", str(out), "--set", "output.report=false", "-q"]) == 2
+    one_error_line(capsys, "Read-only file system", "events.parquet")
+    metrics = json.loads(next(out.glob("*/metrics.json")).read_text())
+    assert metrics["status"] == "failed" and metrics["steps_completed"] == 2
