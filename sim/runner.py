@@ -126,8 +126,8 @@ def run(
         root = _output_root(out, scenario)
         run_dir = _inside(root, _fresh_dir(root, run_id_for(scenario, overrides)))
         run_id = run_dir.name
-    else:  # a caller-chosen directory (a sweep's temporary one): the id is the scenario's
-        run_id = run_id_for(scenario, overrides)
+    else:  # a caller-chosen directory (a sweep's temporary one): output.run_id, else its name
+        run_id = scenario.output.run_id or Path(run_dir).name
     run_dir = Path(run_dir)
     if policies is None:
         check_models(scenario)
