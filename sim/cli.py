@@ -15,8 +15,6 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sim.core.schema import ConfigError
-
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from sim.runner import run
@@ -230,6 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.verbose = bool(getattr(args, "verbose", False) or args.global_verbose)
     if args.quiet and args.verbose:
         parser.error("--quiet and --verbose exclude each other")
+    # Imported after parsing: `normsim --help` then loads neither pydantic nor tqdm.
+    from sim.core.schema import ConfigError
     from sim.progress import configure
 
     configure(quiet=args.quiet, verbose=args.verbose)

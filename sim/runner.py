@@ -125,8 +125,8 @@ def run(
         root = _output_root(out, scenario)
         run_dir = _inside(root, _fresh_dir(root, run_id_for(scenario, overrides)))
         run_id = run_dir.name
-    else:  # a caller-chosen directory (a sweep's temporary one): the id is the scenario's
-        run_id = run_id_for(scenario, overrides)
+    else:  # a caller-chosen directory (a sweep's temporary one): output.run_id, else its name
+        run_id = scenario.output.run_id or Path(run_dir).name
     run_dir = Path(run_dir)
     check_models(scenario, skip=set(policies or ()))
     started_at = now()
@@ -134,11 +134,11 @@ def run(
     model = scenario.spec.model(scenario, built, run_id=run_id)
     record = run_record(scenario, built, started_at) | {"run_id": run_id}
 
+    tracker = open_tracker(scenario, run_id)  # before the directory: a missing mlflow leaves none behind
     writer = _open_writer(run_dir, run_id, scenario)
-    status, first_error = "finished", None
+    status, first_error, loop_raised = "finished", None, False
     started = time.perf_counter()
     bar = Progress(total=scenario.run.steps, label=scenario.name, enabled=progress, show=scenario.spec.progress)
-    tracker = open_tracker(scenario, run_dir)
     activations = None
     try:
         writer.write_text("config.yaml", dump_scenario(scenario))
@@ -158,10 +158,10 @@ def run(
             if on_step is not None:
                 on_step(step, step_row)
     except KeyboardInterrupt:
-        status = "interrupted"
+        status, loop_raised = "interrupted", True
         raise
     except BaseException as exc:
-        status, first_error = "failed", exc
+        status, first_error, loop_raised = "failed", exc, True
         raise
     finally:
         ended_early = status == "finished" and not model.running and int(model.steps) < scenario.run.steps
@@ -192,7 +192,7 @@ def run(
             lambda: write_json(writer.dir / "run.json", record | {"ended": now(), "status": status}), first_error
         )
         first_error = _attempt(lambda: tracker.finish(metrics, writer.dir), first_error)
-        if first_error is not None and status == "finished":
+        if first_error is not None and not loop_raised:  # the steps went well, the wrap-up did not
             raise first_error
     result = RunResult(dir=writer.dir, scenario=scenario, metrics=metrics, status=status)
     result.extras["ended"] = end_reason

@@ -53,6 +53,7 @@ from agents.config import BackendConfig
 from sim.aggregate import contrasts, results_table, summarise, summary_lines, write_results
 from sim.config import OutputConfig, apply_overrides, load_scenario, override_slug, read_yaml
 from sim.core.schema import ConfigError, JsonValue, StrictModel, format_errors
+from sim.rundir import check_models
 from sim.sweep_exec import RunSpec, clean_partial, execute_run, import_all, is_finished, run_on_ray
 
 # More runs than this in one sweep file is a typo (or a file made to exhaust memory).
@@ -69,8 +70,8 @@ class SweepFile(StrictModel):
     zip: dict[str, Annotated[list[JsonValue], Field(max_length=1000)]] = Field(
         default_factory=dict, max_length=50, description="dotted key -> values varied together"
     )
-    seeds: int | Annotated[list[int], Field(max_length=MAX_RUNS)] = Field(
-        3, le=MAX_RUNS, description="a count (seeds 0..n-1) or the list of seeds"
+    seeds: Annotated[int, Field(le=MAX_RUNS)] | Annotated[list[int], Field(max_length=MAX_RUNS)] = Field(
+        3, description="a count (seeds 0..n-1) or the list of seeds"
     )
     backend: BackendConfig = Field(default_factory=lambda: BackendConfig(kind="ray"))
     out: str | None = Field(None, description="output directory (the command's --out wins)")
@@ -182,7 +183,20 @@ def validate_sweep(source: str | Path, overrides: list[str] | None = None) -> tu
     """(cells, runs) of a sweep file, every cell's scenario validated; nothing is run or written."""
     sweep, base_dir = load_sweep(source)
     specs = expand(sweep, base_dir, overrides)
+    check_cell_models(specs)
     return len({s.cell for s in specs}), len(specs)
+
+
+def check_cell_models(specs: list[RunSpec]) -> None:
+    """Every cell's LLM models are available here (once per cell), before any run starts."""
+    seen = set()
+    for spec in specs:
+        if spec.cell not in seen:
+            seen.add(spec.cell)
+            try:
+                check_models(load_scenario(spec.scenario))
+            except ConfigError as err:
+                raise ConfigError(f"cell {spec.params}: {err}") from None
 
 
 def cell_id(params: dict[str, Any], scenario: dict[str, Any]) -> str:
@@ -220,6 +234,8 @@ def run_sweep(
         raise ConfigError("a sweep needs an output directory: pass --out or set 'out:' in the sweep file")
     root = Path(target)
     specs = expand(sweep, base_dir, overrides)
+    if sweep.backend.kind == "local" or sweep.backend.address is None:
+        check_cell_models(specs)  # on this machine; a remote cluster's workers may hold other models
     root.mkdir(parents=True, exist_ok=True)
     (root / "sweep.yaml").write_text(yaml.safe_dump(sweep.model_dump(mode="json"), sort_keys=False))
     clean_partial(root)

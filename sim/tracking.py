@@ -27,7 +27,7 @@ class NoTracker:
 
 
 class MlflowTracker:
-    def __init__(self, scenario: Scenario, run_dir: Path) -> None:
+    def __init__(self, scenario: Scenario, name: str) -> None:
         try:
             import mlflow
         except ImportError:
@@ -37,7 +37,7 @@ class MlflowTracker:
             ) from None
         self.mlflow = mlflow
         mlflow.set_experiment(scenario.name)
-        self.run = mlflow.start_run(run_name=run_dir.name)
+        self.run = mlflow.start_run(run_name=name)
         params = flatten(scenario.model_dump(mode="json"))
         # MLflow caps a parameter's value at a few thousand characters: long texts are cut.
         mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
@@ -56,8 +56,9 @@ class MlflowTracker:
             self.mlflow.end_run(status=status)
 
 
-def open_tracker(scenario: Scenario, run_dir: Path) -> NoTracker | MlflowTracker:
-    return MlflowTracker(scenario, run_dir) if scenario.output.tracking == "mlflow" else NoTracker()
+def open_tracker(scenario: Scenario, name: str) -> NoTracker | MlflowTracker:
+    """The run's tracker, named ``name`` (the run id); raises ConfigError if mlflow is asked for but missing."""
+    return MlflowTracker(scenario, name) if scenario.output.tracking == "mlflow" else NoTracker()
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:

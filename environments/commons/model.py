@@ -143,6 +143,16 @@ class CommonsModel(SocietyModel):
         )
 
     # -------------------------------------------------------------------- helpers
+    def agent_record(self, agent: Fisher) -> dict[str, Any]:  # type: ignore[override]
+        """agents.parquet: the shared columns plus this round's catch and the fines and costs so far."""
+        return {
+            **super().agent_record(agent),
+            "catch": float(agent.catch),
+            "total_catch": float(agent.total_catch),
+            "fines_paid": float(agent.fines_paid),
+            "punish_costs": float(agent.punish_costs),
+        }
+
     def individual_norms(self) -> list[float]:
         return [float(a.strategy.norm) for a in self.society if a.strategy.norm is not None]
 

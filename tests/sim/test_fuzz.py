@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 BASE = yaml.safe_load((ROOT / "scenarios" / "commons_scripted.yaml").read_text())
 FORUM = yaml.safe_load((ROOT / "scenarios" / "forum_unmoderated.yaml").read_text())
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# database=None: no .hypothesis folder in the checkout (tests write only under their tmp dirs).
+FUZZ = settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Keys that exist in scenarios (so values reach validators) and some that do not.
 KEYS = st.sampled_from(

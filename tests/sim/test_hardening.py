@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from sim.cli import main
-from sim.config import ScenarioLoader, load_scenario, read_yaml
+from sim.config import ScenarioLoader, load_scenario, read_yaml, safe_yaml
 from sim.core.schema import ConfigError
 from sim.runner import run
 
@@ -213,6 +213,19 @@ def test_missing_model_is_caught_by_validate_and_run_leaves_no_directory(tmp_pat
     assert not (tmp_path / "o").exists()
 
 
+def test_missing_model_in_a_sweep_cell_stops_the_sweep_before_any_run(tmp_path, capsys):
+    data = scripted()
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(data))
+    missing = {"type": "llm", "model": "no-such-org/no-such-model-xyz"}
+    sweep = {"base": "base.yaml", "seeds": 1, "backend": {"kind": "local"}, "report": False}
+    path = write(tmp_path / "sweep.yaml", sweep | {"grid": {"population.0.policy": ["sustainable", missing]}})
+    assert main(["validate", str(path)]) == 2
+    one_error_line(capsys, "cell", "no-such-model-xyz")
+    assert main(["sweep", str(path), "--out", str(tmp_path / "o")]) == 2
+    one_error_line(capsys, "population[0].policy.model")
+    assert not (tmp_path / "o").exists()
+
+
 def test_trust_remote_code_refusal_says_so(tmp_path, capsys):
     model = tmp_path / "custom-model"
     model.mkdir()
@@ -260,15 +273,14 @@ def test_senseless_numbers_are_refused(capsys, key, value, field):
 
 # ------------------------------------------------------------- 7. large files
 def test_the_c_loader_is_used_and_large_files_are_capped(tmp_path, capsys):
+    text = yaml.safe_dump({"padding": [f"item {i}" for i in range(20_000)]})  # ~250 kB
     if yaml.__with_libyaml__:
         assert issubclass(ScenarioLoader, yaml.CSafeLoader)
-    data = scripted(description="x" * 100)
-    data["padding"] = [f"item {i}" for i in range(60_000)]  # ~1 MB of YAML
-    path = write(tmp_path / "big.yaml", data)
-    started = time.perf_counter()
-    with pytest.raises(ConfigError, match="padding"):  # parsed, then refused as an unknown key
-        load_scenario(path)
-    assert time.perf_counter() - started < 5
+        # Timed against the pure-Python loader on the same text, so machine load cancels out
+        # (measured 1.9 s against 10.3 s for 0.77 MB on a busy 2-core machine).
+        ours = _seconds(lambda: safe_yaml(text))
+        pure = _seconds(lambda: yaml.load(text, Loader=yaml.SafeLoader))  # noqa: S506
+        assert ours < 0.6 * pure, (ours, pure)
     huge = tmp_path / "huge.yaml"
     huge.write_text("a: " + "x" * 5_000_000)
     started = time.perf_counter()
@@ -276,3 +288,41 @@ def test_the_c_loader_is_used_and_large_files_are_capped(tmp_path, capsys):
     one_error_line(capsys, str(huge), "at most")
     assert time.perf_counter() - started < 2
     assert read_yaml(SCRIPTED)["name"] == "commons_scripted"
+
+
+def _seconds(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+# ------------------------------------------------------------- 8. leftovers
+def test_host_vectors_go_to_a_private_folder_not_a_fixed_shared_path():
+    import stat
+    import tempfile
+
+    from agents.host import vector_dir
+
+    folder = vector_dir()
+    assert folder != Path(tempfile.gettempdir()) / "normsim-host-vectors"
+    assert folder.name.startswith("normsim-host-vectors-") and vector_dir() == folder
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700  # no other user reads or plants vectors
+
+
+def test_a_wrapup_error_after_good_steps_is_raised_and_recorded(tmp_path, capsys, monkeypatch):
+    import errno
+
+    from sim.logger import RunWriter
+
+    real_close = RunWriter.close
+
+    def close_fails(self):
+        real_close(self)
+        raise OSError(errno.EROFS, "Read-only file system", str(self.dir / "events.parquet"))
+
+    monkeypatch.setattr(RunWriter, "close", close_fails)
+    out = tmp_path / "o"
+    assert main(["run", str(SCRIPTED), "--out", str(out), "--set", "output.report=false", "-q"]) == 2
+    one_error_line(capsys, "Read-only file system", "events.parquet")
+    metrics = json.loads(next(out.glob("*/metrics.json")).read_text())
+    assert metrics["status"] == "failed" and metrics["steps_completed"] == 2
