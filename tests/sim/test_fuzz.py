@@ -8,14 +8,18 @@ pydantic error escaping) is a bug. Findings so far are listed in the tests' comm
 
 from __future__ import annotations
 
+import atexit
 import copy
 import math
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from sim.cli import main
 from sim.config import apply_overrides, load_scenario, parse_overrides, read_yaml, safe_yaml
@@ -25,7 +29,11 @@ ROOT = Path(__file__).resolve().parents[2]
 BASE = yaml.safe_load((ROOT / "scenarios" / "commons_scripted.yaml").read_text())
 FORUM = yaml.safe_load((ROOT / "scenarios" / "forum_unmoderated.yaml").read_text())
 
-# database=None: no .hypothesis folder in the checkout (tests write only under their tmp dirs).
+# No .hypothesis folder in the checkout: its example database is off and its caches go to
+# a temporary folder removed at exit.
+_HOME = tempfile.mkdtemp(prefix="normsim-hypothesis-")
+atexit.register(shutil.rmtree, _HOME, True)
+set_hypothesis_home_dir(_HOME)
 FUZZ = settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Keys that exist in scenarios (so values reach validators) and some that do not.
