@@ -21,6 +21,10 @@ def build_policy(cfg: Any, env_type: str, backend: Any = None, steering: Any = N
     if cfg.type == "scripted":
         return ScriptedPolicy(env_type)
     if cfg.type == "llm":
+        if cfg.engine != "hf":  # served by vLLM or an OpenAI-compatible server (agents.remote)
+            from agents.remote import policy_for as remote_policy
+
+            return remote_policy(cfg)
         if backend is not None and backend.kind == "ray":
             from agents.host import remote_policy_for
 

@@ -120,7 +120,7 @@ def run(
         activations.close()
         if getattr(model, "system_prompts", None):
             writer.write_text("prompts.json", json.dumps(model.system_prompts, indent=2))
-        result = _finish(writer, scenario, model_cls, status, time.perf_counter() - started)
+        result = _finish(writer, scenario, model_cls, status, time.perf_counter() - started, _usage(built))
     if scenario.output.report if report is None else report:
         from sim.report import write_report  # matplotlib loads only when a report is written
 
@@ -128,13 +128,28 @@ def run(
     return result
 
 
-def _finish(writer: RunWriter, scenario: Scenario, model_cls: type, status: str, seconds: float) -> RunResult:
+def _finish(
+    writer: RunWriter, scenario: Scenario, model_cls: type, status: str, seconds: float, usage: dict[str, float]
+) -> RunResult:
     events = read_table(writer.dir, "events")
     steps = read_table(writer.dir, "steps")
     metrics = model_cls.compute_metrics(events, steps, scenario) if len(steps) else {}
     metrics = {"status": status, "steps_completed": int(len(steps)), "wall_seconds": round(seconds, 3), **metrics}
+    metrics.update(usage)
     writer.write_metrics(metrics)
     return RunResult(dir=writer.dir, scenario=scenario, metrics=metrics, status=status)
+
+
+def _usage(policies: Mapping[str, Policy]) -> dict[str, float]:
+    """Server requests, tokens and cost of the policies that call servers (agents.remote:
+    they expose ``usage()``), summed as ``llm_<name>`` metrics; empty for local engines."""
+    total: dict[str, float] = {}
+    for policy in {id(p): p for p in policies.values()}.values():
+        usage = getattr(policy, "usage", None)
+        if callable(usage):
+            for name, value in usage().items():
+                total[f"llm_{name}"] = total.get(f"llm_{name}", 0) + value
+    return total
 
 
 def _latest_row(model: Any) -> dict[str, Any]:
