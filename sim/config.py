@@ -46,7 +46,9 @@ class GroupConfig(StrictModel):
             raise ValueError(f"steering needs an llm policy; group '{self.name}' is {self.policy.type}")
         engine = getattr(self.policy, "engine", "hf")
         if self.steering is not None and engine != "hf":
-            raise ValueError(f"steering needs policy.engine hf (the built-in engine); group '{self.name}' uses {engine}")
+            raise ValueError(
+                f"steering needs policy.engine hf (the built-in engine); group '{self.name}' uses {engine}"
+            )
         return self
 
     @field_validator("policy", mode="before")
