@@ -228,7 +228,12 @@ class OpenAIServer:
         for prefix, tails in plans:
             for prompt, targets in tail_queries(prefix, tails).items():
                 questions.setdefault(prompt, set()).update(targets)
-        answers = self.next_token_logprobs(questions, usage)
+        # Contexts first: once the server has computed (and cached) each context, the deeper
+        # questions (context + an option's first tokens) reuse it; sent together, they would
+        # all compute the whole context again, as none of it is cached yet.
+        roots = {tuple(prefix) for prefix, _ in plans}
+        answers = self.next_token_logprobs({q: t for q, t in questions.items() if q in roots}, usage)
+        answers.update(self.next_token_logprobs({q: t for q, t in questions.items() if q not in roots}, usage))
         return [
             Scored(tail_scores(prefix, tails, answers), tuple(len(t) for t in tails), len(prefix))
             for prefix, tails in plans
@@ -240,6 +245,8 @@ class OpenAIServer:
         """log P(token | prompt) for each prompt's tokens: one greedy token generated per
         prompt, with vLLM's ``logprob_token_ids``; the prompts share their prefix, which the
         server computes once (prefix caching)."""
+        if not questions:
+            return {}
         prompts = sorted(questions)
         chunks = [prompts[i : i + ECHO_CHUNK] for i in range(0, len(prompts), ECHO_CHUNK)]
 
