@@ -109,7 +109,9 @@ class RemotePolicy:
     ) -> tuple[list[np.ndarray], list[dict[str, Any]], list[str]]:
         prompts = [(r.prompt.system, r.prompt.user, r.prompt.answer_prefix) for _, r in pairs]
         unique = list(dict.fromkeys(prompts))
-        rendered = dict(zip(unique, self.server.map(lambda p: self.server.render(*p, usage), unique), strict=True))
+        render_many = getattr(self.server, "render_many", None)  # one call for all (the vLLM actor)
+        texts = render_many(unique) if render_many else self.server.map(lambda p: self.server.render(*p, usage), unique)
+        rendered = dict(zip(unique, texts, strict=True))
         contexts = [rendered[p] for p in prompts]
         for _, req in pairs:
             if any(not o for o in req.options):

@@ -157,9 +157,12 @@ class VLLMServer:
         return [fn(item) for item in items]  # the actor batches; requests need no fan-out
 
     def render(self, system: str, user: str, answer_prefix: str, usage: Usage) -> str:
+        return self.render_many([(system, user, answer_prefix)])[0]
+
+    def render_many(self, prompts: Sequence[tuple[str, str, str]]) -> list[str]:
         import ray
 
-        return ray.get(self.actor.render.remote([(system, user, answer_prefix)]))[0]
+        return ray.get(self.actor.render.remote(list(prompts)))
 
     def score(self, contexts: Sequence[str], options: Sequence[Sequence[str]], usage: Usage) -> list[Scored]:
         """Exact option scores from prompt log-probabilities of context and context + option."""
