@@ -58,6 +58,7 @@ run() {
   # server run last and wait for its /health.
   serve "$dir" "$port" >"$dir/server.log" 2>&1 &
   pid=$!
+  disown "$pid" 2>/dev/null || true  # its end (the tests kill it) is no job report
   # shellcheck disable=SC2064
   trap "stop $pid '$dir'" EXIT
   echo "vllm server: setting up and starting in the background (pid $pid, log $dir/server.log)"
