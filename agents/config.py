@@ -85,9 +85,11 @@ class LLMPolicyConfig(StrictModel):
 
     @model_validator(mode="after")
     def _engine_fields(self) -> LLMPolicyConfig:
-        for name in sorted(self.model_fields_set & _ENGINE_FIELDS.keys()):
-            engines = _ENGINE_FIELDS[name]
-            if self.engine not in engines:
+        for name, engines in sorted(_ENGINE_FIELDS.items()):
+            # Only a value other than the default is a mistake: a run's config.yaml lists
+            # every field, defaults included, and must load again.
+            default = type(self).model_fields[name].get_default(call_default_factory=True)
+            if self.engine not in engines and getattr(self, name) != default:
                 raise ValueError(f"policy.{name} applies to engine {' or '.join(engines)}, not '{self.engine}'")
         if self.capture_layers and self.engine != "hf":
             raise ValueError(

@@ -136,3 +136,14 @@ def test_a_steered_group_needs_the_builtin_engine(tmp_path, capsys):
     assert main(["validate", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "steering needs policy.engine hf" in err and "Traceback" not in err
+
+
+def test_a_runs_full_config_dump_loads_again_for_every_engine():
+    import yaml
+
+    from sim.config import dump_scenario, load_scenario
+
+    for policy in ({"engine": "hf"}, {"engine": "openai", "base_url": "http://x/v1", "cache": "c", "stop": ["\n"]}):
+        scenario = load_scenario(_scenario(policy))
+        again = load_scenario(yaml.safe_load(dump_scenario(scenario)))
+        assert again == scenario
