@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 
+UNSUPPORTED = (400, 404, 405, 422, 501)  # answers meaning "no such endpoint or parameter here"
 ECHO_CHUNK = 32  # texts per completions request when scoring: several requests run at once
 
 
@@ -345,20 +346,31 @@ class OpenAIServer:
         return self._modes["scoring"]
 
     def _probe_scoring(self, usage: Usage) -> str:
-        try:
+        def tokens() -> None:
             ids = self.tokenize(self.render("", "Hi", "", usage), usage)
             self.next_token_logprobs({tuple(ids): {ids[-1]}}, usage)
+
+        if self._supports("tokens", tokens):
             return "tokens"
-        except ServerError as err:
-            if err.status is None:
-                raise  # unreachable: say so
-        try:
-            self.echo([self.render("", "Hi", "", usage)], usage)
+        if self._supports("echo", lambda: self.echo([self.render("", "Hi", "", usage)], usage)):
             return "echo"
+        return "none"
+
+    def _supports(self, method: str, attempt: Callable[[], None]) -> bool:
+        """Whether the server answers ``attempt``; a refusal is remembered in the cache, so an
+        offline replay of a server without that method does not ask again."""
+        key = request_key("unsupported", {"model": self.model, "method": method})
+        if self.cache is not None and self.cache.get(key) is not None:
+            return False
+        try:
+            attempt()
+            return True
         except ServerError as err:
-            if err.status is None:
-                raise
-            return "none"
+            if err.status not in UNSUPPORTED:
+                raise  # unreachable or failing: say so, do not fall back
+            if self.cache is not None:
+                self.cache.put(key, {"status": err.status})
+            return False
 
     def _probe(self, usage: Usage) -> str:
         if self._scoring(usage) != "none":

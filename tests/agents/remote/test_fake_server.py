@@ -180,3 +180,21 @@ def test_the_cache_replays_answers_without_the_server(fake_server, tmp_path):
     assert policy.usage()["requests"] == 0 and policy.usage()["cached"] == 2 and len(calls) == 2
     with pytest.raises(ServerError, match="unreachable"):  # another seed is another request: not cached
         policy.decide([_request()], np.random.default_rng(4))
+
+
+def test_auto_falls_back_to_topk_and_replays_offline(fake_server, tmp_path):
+    def chat_only(path, body):
+        if path != "/v1/chat/completions":
+            return 404, {"error": {"message": "not found"}}
+        return 200, _chat("B", [("B", math.log(0.7)), ("A", math.log(0.3))])
+
+    server = fake_server(chat_only)
+    cfg = {"cache": str(tmp_path / "cache")}
+    [first] = _policy(server.url, **cfg).decide([_request()], np.random.default_rng(1))
+    assert first.info["prob_source"] == "topk" and first.probs == pytest.approx([0.3, 0.7, 0.0])
+    assert {p for p, _ in server.requests} == {"/tokenize", "/v1/chat/completions"}  # no chat template there
+    server.close()
+    policy = _policy(server.url, **cfg, concurrency=3)  # a new process's view: probes again, from the cache
+    [again] = policy.decide([_request()], np.random.default_rng(1))
+    assert again.probs.tolist() == first.probs.tolist() and again.choice == first.choice
+    assert policy.usage()["requests"] == 0
