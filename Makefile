@@ -1,12 +1,13 @@
 # Two commands do all set-up on a fresh machine:
 #   make run    creates .venv, installs everything, runs the main job (commons with LLM agents)
-#   make test   creates .venv, installs everything, runs the test suite
+#   make test   creates .venv, installs everything, runs the test suite (with a real vLLM
+#               server for the engine tests, from its own venv .venv-vllm)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 MAIN ?= scenarios/commons_llm.yaml
 
-.PHONY: setup run test lint bench browser
+.PHONY: setup run test lint bench browser vllm-setup
 
 setup: $(VENV)/.installed
 
@@ -29,10 +30,18 @@ browser:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation; } \
 	  || echo "chromium could not be installed: the browser tests will be skipped"
 
-# The linters and the import-layer contract run first; pytest exits 5 when it collects
+# The linters and the import-layer contract run first. pytest exits 5 when it collects
 # nothing: that must fail, not pass silently.
+# tests/vllm_server.sh brings up a real vLLM server (its own venv .venv-vllm, created on
+# the first run) in the background while the suite runs; the engine tests
+# (tests/agents/remote) run last against it, and the server is stopped afterwards.
 test: setup browser lint
-	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests were collected"; exit 1; fi; exit $$rc
+	PYTHON=$(BIN)/python tests/vllm_server.sh run $(BIN)/python -m pytest -q; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "no tests were collected"; exit 1; fi; exit $$rc
+
+# Only the vLLM server's venv (make test creates it when missing).
+vllm-setup:
+	tests/vllm_server.sh setup
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports --no-cache

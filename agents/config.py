@@ -7,9 +7,11 @@ a moderator) and the engines can validate policy blocks without importing the sc
 
 from __future__ import annotations
 
+import importlib.util
+import re
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from sim.core.schema import StrictModel, register_union_tags
 
@@ -21,10 +23,38 @@ class ScriptedPolicyConfig(StrictModel):
     rule: str
 
 
+# Fields that only some engines read; setting one for another engine is a mistake worth naming.
+_ENGINE_FIELDS: dict[str, tuple[str, ...]] = {
+    "base_url": ("openai",),
+    "api_key_env": ("openai",),
+    "concurrency": ("openai",),
+    "timeout": ("openai",),
+    "max_retries": ("openai",),
+    "prob_source": ("openai",),
+    "top_logprobs": ("openai",),
+    "samples": ("openai",),
+    "cache": ("openai",),
+    "usd_per_mtok_prompt": ("openai",),
+    "usd_per_mtok_completion": ("openai",),
+    "tensor_parallel_size": ("vllm",),
+    "stop": ("vllm", "openai"),
+    "device": ("hf",),
+    "dtype": ("hf", "vllm"),
+    "trust_remote_code": ("hf", "vllm"),
+}
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
 class LLMPolicyConfig(StrictModel):
-    """A language model deciding by scoring options (see agents.llm)."""
+    """A language model deciding by scoring options.
+
+    ``engine`` says who runs it: ``hf`` (normsim's own engine, agents.llm: steering and
+    activation capture), ``vllm`` (vLLM's engine in a Ray actor) or ``openai`` (any
+    OpenAI-compatible HTTP server, agents.remote). See docs/models.md.
+    """
 
     type: Literal["llm"] = "llm"
+    engine: Literal["hf", "vllm", "openai"] = "hf"
     model: str = "smollm2-135m"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     device: str = "auto"
@@ -33,6 +63,52 @@ class LLMPolicyConfig(StrictModel):
     trust_remote_code: bool = False
     max_new_tokens: int = Field(24, ge=1, le=512)
     capture_layers: list[int] = Field(default_factory=list)
+    stop: list[str] = Field(default_factory=list, description="stop strings of free-text replies (vllm, openai)")
+    # engine: openai
+    base_url: str | None = Field(None, description="the server's OpenAI API root, e.g. http://127.0.0.1:8000/v1")
+    api_key_env: str | None = Field(
+        None, description="NAME of the environment variable holding the API key (never the key itself)"
+    )
+    concurrency: int = Field(8, ge=1, le=1024, description="requests in flight at once")
+    timeout: float = Field(60.0, gt=0.0, description="seconds per request")
+    max_retries: int = Field(3, ge=0, le=20, description="retries with backoff on 429, 5xx and lost connections")
+    prob_source: Literal["auto", "exact", "topk", "sampled"] = Field(
+        "auto", description="how option distributions are obtained; auto: the best the server offers"
+    )
+    top_logprobs: int = Field(20, ge=1, le=20, description="top log-probabilities asked for (prob_source topk)")
+    samples: int = Field(8, ge=1, le=128, description="answers drawn per decision (prob_source sampled)")
+    cache: str | None = Field(None, description="directory of the on-disk request cache (replays runs offline)")
+    usd_per_mtok_prompt: float = Field(0.0, ge=0.0, description="price per million prompt tokens, for metrics")
+    usd_per_mtok_completion: float = Field(0.0, ge=0.0, description="price per million completion tokens")
+    # engine: vllm
+    tensor_parallel_size: int = Field(1, ge=1, le=64, description="GPUs one vLLM engine spans (vLLM's Ray executor)")
+
+    @model_validator(mode="after")
+    def _engine_fields(self) -> LLMPolicyConfig:
+        for name, engines in sorted(_ENGINE_FIELDS.items()):
+            # Only a value other than the default is a mistake: a run's config.yaml lists
+            # every field, defaults included, and must load again.
+            default = type(self).model_fields[name].get_default(call_default_factory=True)
+            if self.engine not in engines and getattr(self, name) != default:
+                raise ValueError(f"policy.{name} applies to engine {' or '.join(engines)}, not '{self.engine}'")
+        if self.capture_layers and self.engine != "hf":
+            raise ValueError(
+                f"policy.capture_layers needs engine hf (the built-in engine); engine '{self.engine}' "
+                "cannot capture activations"
+            )
+        if self.engine == "openai" and not self.base_url:
+            raise ValueError("policy.base_url is required for engine openai (e.g. http://127.0.0.1:8000/v1)")
+        if self.api_key_env is not None and not _ENV_NAME.match(self.api_key_env):
+            raise ValueError(
+                "policy.api_key_env must be the NAME of an environment variable (letters, digits, _), "
+                "never the key itself"
+            )
+        if self.engine == "vllm" and importlib.util.find_spec("vllm") is None:
+            raise ValueError(
+                "policy.engine: vllm needs the vllm package, which is not installed in this environment; "
+                "serve the model with `vllm serve` and use engine: openai, or install vllm"
+            )
+        return self
 
 
 PolicyConfig = Annotated[

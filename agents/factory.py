@@ -21,6 +21,10 @@ def build_policy(cfg: Any, rules: Mapping[str, Rule], backend: Any = None, steer
     if cfg.type == "scripted":
         return ScriptedPolicy(rules)
     if cfg.type == "llm":
+        if cfg.engine != "hf":  # served by vLLM or an OpenAI-compatible server (agents.remote)
+            from agents.remote import policy_for as remote_policy
+
+            return remote_policy(cfg)
         if backend is not None and backend.kind == "ray":
             from agents.host import remote_policy_for  # Ray loads only for a Ray backend
 

@@ -49,6 +49,11 @@ class GroupConfig(StrictModel):
     def _steer_llm_only(self) -> GroupConfig:
         if self.steering is not None and self.policy.type != "llm":
             raise ValueError(f"steering needs an llm policy; group '{self.name}' is {self.policy.type}")
+        engine = getattr(self.policy, "engine", "hf")
+        if self.steering is not None and engine != "hf":
+            raise ValueError(
+                f"steering needs policy.engine hf (the built-in engine); group '{self.name}' uses {engine}"
+            )
         return self
 
     @field_validator("policy", mode="before")

@@ -183,6 +183,7 @@ def run(
 
         def _metrics() -> None:
             metrics.update(compute_metrics(writer.dir, scenario, status, seconds))
+            metrics.update(_usage(built))
             if first_error is not None:
                 metrics["error"] = _one_line(first_error)
             write_json(writer.dir / "metrics.json", metrics)
@@ -232,6 +233,18 @@ def _early_reason(model: Any) -> str:
     return f"{reason} at step {int(model.steps)}"
 
 
+def _usage(policies: Mapping[str, Policy]) -> dict[str, float]:
+    """Server requests, tokens and cost of the policies that call servers (agents.remote:
+    they expose ``usage()``), summed as ``llm_<name>`` metrics; empty for local engines."""
+    total: dict[str, float] = {}
+    for policy in {id(p): p for p in policies.values()}.values():
+        usage = getattr(policy, "usage", None)
+        if callable(usage):
+            for name, value in usage().items():
+                total[f"llm_{name}"] = total.get(f"llm_{name}", 0) + value
+    return total
+
+
 def _latest_row(model: Any) -> dict[str, Any]:
     """The DataCollector's row for the step just collected."""
     series = model.datacollector.model_vars
@@ -276,3 +289,15 @@ def build_policies(scenario: Scenario, given: Mapping[str, Policy] | None = None
         else:
             policies[name] = build_policy(cfg, spec.rules, scenario.backend, steering)
     return policies
+
+
+def _usage(policies: Mapping[str, Policy]) -> dict[str, float]:
+    """Server requests, tokens and cost of the policies that call servers (agents.remote:
+    they expose ``usage()``), summed as ``llm_<name>`` metrics; empty for local engines."""
+    total: dict[str, float] = {}
+    for policy in {id(p): p for p in policies.values()}.values():
+        usage = getattr(policy, "usage", None)
+        if callable(usage):
+            for name, value in usage().items():
+                total[f"llm_{name}"] = total.get(f"llm_{name}", 0) + value
+    return total

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SECTIONS = ("throughput", "entropy", "hardware", "steering", "memory", "sweep", "cuda")
+SECTIONS = ("throughput", "entropy", "hardware", "steering", "memory", "sweep", "cuda", "server")
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,8 @@ class Plan:
     sweep_steps: int = 2
     sweep_repeats: int = 2  # rounds of (shared, one each), alternating order
     sections: tuple[str, ...] = SECTIONS
+    server_url: str | None = None  # an OpenAI-compatible server for the server section (sim/bench/server.py)
+    server_model: str = "smollm2-135m"
 
 
 QUICK = Plan(
@@ -218,6 +220,12 @@ def _cuda(bench: Bench) -> dict[str, Any]:
     return cuda.section(bench)
 
 
+def _server(bench: Bench) -> dict[str, Any]:
+    from sim.bench import server
+
+    return server.section(bench)
+
+
 _SECTION_FUNCS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "throughput": _throughput,
     "entropy": _entropy,
@@ -226,6 +234,7 @@ _SECTION_FUNCS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "memory": _memory,
     "sweep": _sweep,
     "cuda": _cuda,
+    "server": _server,
 }
 
 
@@ -234,6 +243,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {}
     if args.model:
         overrides["model"] = args.model
+    if args.server:
+        overrides["server_url"] = args.server
     if args.sections:
         unknown = sorted(set(args.sections) - set(SECTIONS))
         if unknown:
@@ -283,6 +294,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="directory for bench.json and bench.md")
     p.add_argument("--model", help="model to measure on CPU (default: smollm2-135m)")
     p.add_argument("--sections", nargs="+", metavar="SECTION", help=f"only these: {', '.join(SECTIONS)}")
+    p.add_argument(
+        "--server", metavar="URL", help="also time an OpenAI-compatible server (e.g. vllm serve) on the same round"
+    )
     p.set_defaults(func=_cmd_bench)
 
 

@@ -187,6 +187,12 @@ def sweep_rows(sec: dict[str, Any], targets: dict[str, Any]) -> list[dict[str, A
     return out
 
 
+def server_rows(sec: dict[str, Any], targets: dict[str, Any]) -> list[dict[str, Any]]:
+    from sim.bench.server import rows
+
+    return rows(sec, targets)
+
+
 SECTION_ROWS = {
     "throughput": throughput_rows,
     "entropy": entropy_rows,
@@ -194,6 +200,7 @@ SECTION_ROWS = {
     "steering": steering_rows,
     "memory": memory_rows,
     "sweep": sweep_rows,
+    "server": server_rows,
 }
 
 

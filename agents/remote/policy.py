@@ -1,0 +1,215 @@
+"""The remote policy front: DecisionRequests in, Decisions out, the model on a server.
+
+Like the built-in engine's front (:class:`agents.llm.policy.LLMPolicy`) it stays with the
+simulation and keeps what must not travel: the seeded ``rng`` (choices and generation
+seeds are drawn from it in request order), the requests' ``parse`` callables and the
+group's sampling settings. Groups naming the same server and model share a
+``batch_key``, so one phase's requests of all of them go out together.
+
+Each decision's ``info`` says how its distribution was obtained (``prob_source``:
+exact, topk or sampled, see :mod:`agents.remote.options`) and its token counts.
+Free-text requests (``kind="text"``) are generated with the group's temperature, a
+seed from the rng, ``max_new_tokens`` and ``stop`` strings; their option distribution
+comes from the same source as the choices'.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from agents.interfaces import Decision, DecisionRequest, sample_choice, softmax
+from agents.remote.client import Scored, Usage
+from agents.remote.options import letter_prompt, sampled_distribution, topk_distribution
+
+
+class Server(Protocol):
+    """What a front needs from an engine (:class:`agents.remote.client.OpenAIServer`, or
+    :class:`agents.remote.vllm_engine.VLLMServer`)."""
+
+    key: tuple[str, ...]
+
+    def mode(self, preference: str, usage: Usage) -> str: ...
+
+    def map(self, fn: Any, items: Any) -> list[Any]: ...
+
+    def render(self, system: str, user: str, answer_prefix: str, usage: Usage) -> str: ...
+
+    def score(self, contexts: Sequence[str], options: Sequence[Sequence[str]], usage: Usage) -> list[Scored]: ...
+
+    def complete(
+        self, text: str, *, max_tokens: int, temperature: float, seed: int, stop: Sequence[str], usage: Usage
+    ) -> tuple[str, dict[str, int]]: ...
+
+
+class RemotePolicy:
+    """A population group's view of a served model."""
+
+    def __init__(self, server: Server, cfg: Any, *, usd_per_mtok: tuple[float, float] = (0.0, 0.0)) -> None:
+        self.server = server
+        self.temperature = float(cfg.temperature)
+        self.greedy = bool(cfg.greedy)
+        self.max_new_tokens = int(cfg.max_new_tokens)
+        self.stop = tuple(cfg.stop)
+        self.preference = getattr(cfg, "prob_source", "exact")
+        self.top_logprobs = int(getattr(cfg, "top_logprobs", 20))
+        self.samples = int(getattr(cfg, "samples", 8))
+        self.usd_per_mtok = usd_per_mtok
+        self._usage = Usage()  # this front's share of the run; runs build fresh fronts
+
+    @property
+    def batch_key(self) -> tuple[Any, ...]:
+        return ("remote", *self.server.key)
+
+    def usage(self) -> dict[str, float]:
+        """Requests, cache replays, retries, tokens and cost of this front so far (metrics.json)."""
+        out: dict[str, float] = dict(self._usage.as_dict())
+        prompt_price, completion_price = self.usd_per_mtok
+        cost = (self._usage.prompt_tokens * prompt_price + self._usage.completion_tokens * completion_price) / 1e6
+        out["cost_usd"] = round(cost, 6)
+        return out
+
+    def decide(self, requests: Sequence[DecisionRequest], rng: np.random.Generator) -> list[Decision]:
+        return self.decide_mixed([(self, r) for r in requests], rng)
+
+    def decide_mixed(self, pairs: Sequence[tuple[Any, DecisionRequest]], rng: np.random.Generator) -> list[Decision]:
+        if not pairs:
+            return []
+        usage = Usage()
+        try:
+            mode = self.server.mode(self.preference, usage)
+            # Seeds first, in request order, as the built-in front does: the rng's state after
+            # a phase does not depend on the server's answers.
+            seeds = [
+                int(rng.integers(2**31 - 1)) if (req.kind == "text" or mode == "sampled") else 0 for _, req in pairs
+            ]
+            if mode == "exact":
+                dists, infos, contexts = self._exact(pairs, usage)
+            else:
+                dists, infos = self._letters(pairs, mode, seeds, usage)
+                contexts = None
+            texts = self._texts(pairs, seeds, contexts, usage)
+        finally:
+            self._usage.merge(usage)
+        decisions = []
+        for i, ((front, req), probs, info) in enumerate(zip(pairs, dists, infos, strict=True)):
+            if i in texts:
+                reply, tokens = texts[i]
+                info["completion_tokens"] = int(tokens.get("completion_tokens") or 0)
+                decisions.append(_text_decision(req, probs, reply, info))
+            else:
+                decisions.append(Decision(probs=probs, choice=sample_choice(probs, rng, front.greedy), info=info))
+        return decisions
+
+    # ------------------------------------------------------------------ exact
+    def _exact(
+        self, pairs: Sequence[tuple[Any, DecisionRequest]], usage: Usage
+    ) -> tuple[list[np.ndarray], list[dict[str, Any]], list[str]]:
+        prompts = [(r.prompt.system, r.prompt.user, r.prompt.answer_prefix) for _, r in pairs]
+        unique = list(dict.fromkeys(prompts))
+        render_many = getattr(self.server, "render_many", None)  # one call for all (the vLLM actor)
+        texts = render_many(unique) if render_many else self.server.map(lambda p: self.server.render(*p, usage), unique)
+        rendered = dict(zip(unique, texts, strict=True))
+        contexts = [rendered[p] for p in prompts]
+        for _, req in pairs:
+            if any(not o for o in req.options):
+                raise ValueError("options must be non-empty strings")
+        scored = self.server.score(contexts, [tuple(r.options) for _, r in pairs], usage)
+        dists, infos = [], []
+        for (front, _), result in zip(pairs, scored, strict=True):
+            dists.append(softmax(result.logprobs, front.temperature))
+            infos.append(
+                {
+                    "prob_source": "exact",
+                    "prompt_tokens": int(result.context_tokens),
+                    "option_tokens": int(sum(result.option_tokens)),
+                }
+            )
+        return dists, infos, contexts
+
+    # ------------------------------------------------------------------ topk / sampled
+    def _letters(
+        self, pairs: Sequence[tuple[Any, DecisionRequest]], mode: str, seeds: Sequence[int], usage: Usage
+    ) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
+        chat = getattr(self.server, "chat", None)
+        if chat is None:
+            raise ValueError(f"prob_source {mode} needs a chat endpoint, which this engine lacks")
+
+        def ask(k: int) -> dict[str, Any]:
+            front, req = pairs[k]
+            messages = _messages(
+                req.prompt.system, letter_prompt(req.prompt.user, req.prompt.answer_prefix, req.options)
+            )
+            if mode == "topk":
+                params = {"max_tokens": 1, "temperature": 0.0, "logprobs": True, "top_logprobs": self.top_logprobs}
+            else:
+                temperature = 0.0 if front.greedy else front.temperature
+                params = {"max_tokens": 2, "temperature": temperature, "n": self.samples, "seed": seeds[k]}
+            return chat(messages, usage, **params)
+
+        dists, infos = [], []
+        for (front, req), reply in zip(pairs, self.server.map(ask, range(len(pairs))), strict=True):
+            tokens = reply.get("usage") or {}
+            info: dict[str, Any] = {"prob_source": mode, "prompt_tokens": int(tokens.get("prompt_tokens") or 0)}
+            if mode == "topk":
+                content = (reply["choices"][0].get("logprobs") or {}).get("content") or []
+                top = [(t["token"], t["logprob"]) for t in content[0].get("top_logprobs", [])] if content else []
+                probs, outside = topk_distribution(top, len(req.options), front.temperature)
+                info["topk_mass_outside"] = round(outside, 6)
+            else:
+                replies = [c["message"].get("content") or "" for c in reply["choices"]]
+                probs, parsed = sampled_distribution(replies, len(req.options))
+                info.update(samples=len(replies), samples_parsed=parsed)
+            dists.append(probs)
+            infos.append(info)
+        return dists, infos
+
+    # ------------------------------------------------------------------ free text
+    def _texts(
+        self,
+        pairs: Sequence[tuple[Any, DecisionRequest]],
+        seeds: Sequence[int],
+        contexts: Sequence[str] | None,
+        usage: Usage,
+    ) -> dict[int, tuple[str, dict[str, int]]]:
+        at = [i for i, (_, req) in enumerate(pairs) if req.kind == "text"]
+
+        def one(i: int) -> tuple[str, dict[str, int]]:
+            front, req = pairs[i]
+            temperature = 0.0 if front.greedy else front.temperature
+            cap = min(req.max_new_tokens, front.max_new_tokens)
+            if contexts is not None:  # the rendered prompt, answer prefix included, as the built-in engine sees it
+                return self.server.complete(
+                    contexts[i], max_tokens=cap, temperature=temperature, seed=seeds[i], stop=front.stop, usage=usage
+                )
+            user = req.prompt.user
+            if req.prompt.answer_prefix:
+                user += f'\n\nStart your reply with "{req.prompt.answer_prefix}".'
+            params: dict[str, Any] = {"max_tokens": cap, "temperature": temperature, "seed": seeds[i]}
+            if front.stop:
+                params["stop"] = list(front.stop)
+            reply = self.server.chat(_messages(req.prompt.system, user), usage, **params)  # type: ignore[attr-defined]
+            text = reply["choices"][0]["message"].get("content") or ""
+            prefix = req.prompt.answer_prefix.strip()
+            if prefix and text.lstrip().startswith(prefix):  # the parser reads what follows the prefix
+                text = text.lstrip()[len(prefix) :]
+            return text, reply.get("usage") or {}
+
+        return dict(zip(at, self.server.map(one, at), strict=True)) if at else {}
+
+
+def _messages(system: str, user: str) -> list[dict[str, str]]:
+    return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
+
+
+def _text_decision(req: DecisionRequest, probs: np.ndarray, text: str, info: dict[str, Any]) -> Decision:
+    parsed: int | None
+    try:
+        parsed = req.parse(text) if req.parse is not None else None
+    except Exception:  # a parser choking on odd text is a malformed reply, not a crashed run
+        parsed = None
+    failed = parsed is None or not 0 <= int(parsed) < len(req.options)
+    choice = int(req.fallback) if failed else int(parsed)  # type: ignore[arg-type]
+    return Decision(probs=probs, choice=choice, text=text, parse_failed=failed, info=info)
