@@ -56,7 +56,8 @@ def contributions(run: RunView) -> Plot | None:
     overall = contrib.groupby("step")["value"].mean() / endowment
     ax.plot(overall.index, overall.to_numpy(), color="black", linewidth=2.5, marker="o", label="all members")
     ax.set_ylim(-0.02, 1.02)
-    style(ax, ylabel="contribution / endowment")
+    style(ax, ylabel="contribution / endowment")  # integer ticks for steps
+    ax.set_xlabel("round")
     handles, labels = ax.get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=8, loc="lower center", ncols=min(len(labels), 5), frameon=False)
     caption = "Mean contribution per round as a share of the endowment, per population group and overall"

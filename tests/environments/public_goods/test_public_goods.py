@@ -274,3 +274,36 @@ def test_scripted_pair_decays_without_punishment_and_holds_with_it(tmp_path):
     assert on.metrics["punishment_on_below"] > 0.8
     received = on.metrics["punishment_received_by_gap"]
     assert received["[-20,-14)"]["mean_points"] > received["[-2,2]"]["mean_points"]
+
+
+# -------------------------------------------------------------------------- prompts
+class _Recorder:
+    """A policy that records every request and always answers the option at index ``pick``."""
+
+    def __init__(self, pick: int) -> None:
+        self.pick, self.requests = pick, []
+
+    def decide(self, requests, rng):
+        from agents.interfaces import Decision, one_hot
+
+        self.requests.extend(requests)
+        return [Decision(probs=one_hot(len(r.options), min(self.pick, len(r.options) - 1)), choice=0) for r in requests]
+
+
+def test_llm_members_get_whole_numbers_as_options_and_the_group_in_the_prompt(tmp_path):
+    rec = _Recorder(pick=0)
+    data = scenario(("conditional", 4), punishment=True, steps=2)
+    run(data, out=tmp_path, policies={"conditional": rec})
+    contribute = [r for r in rec.requests if r.phase == "contribute"]
+    punish = [r for r in rec.requests if r.phase == "punish"]
+    assert len(contribute) == 8 and len(punish) == 2 * 4 * 3
+    assert contribute[0].options[:3] == ("0 tokens", "1 token", "2 tokens") and len(contribute[0].options) == 21
+    assert punish[0].options[0] == "0 points" and punish[0].options[-1] == "10 points"
+    assert "3 tokens from the member who receives it" in contribute[0].prompt.system
+    assert contribute[0].prompt.user.startswith("This is round 1 of 2.")
+    # round 2 shows round 1 of the member's group; everyone put in 0 tokens
+    assert "Round 1: you put in 0, the others 0, 0 and 0 (you earned 20.0 tokens)." in contribute[4].prompt.user
+    assert "member A (you): 0 tokens" in punish[0].prompt.user and "do you give member B" in punish[0].prompt.user
+    no_punish = _Recorder(pick=0)
+    run(scenario(("conditional", 4), steps=1), out=tmp_path / "off", policies={"conditional": no_punish})
+    assert "punishment" not in no_punish.requests[0].prompt.system
