@@ -307,3 +307,15 @@ def test_llm_members_get_whole_numbers_as_options_and_the_group_in_the_prompt(tm
     no_punish = _Recorder(pick=0)
     run(scenario(("conditional", 4), steps=1), out=tmp_path / "off", policies={"conditional": no_punish})
     assert "punishment" not in no_punish.requests[0].prompt.system
+
+
+def test_plots_show_contributions_and_punishment_by_gap(tmp_path):
+    from environments.public_goods.plots import plots
+    from sim.report.data import load_run_data
+
+    res = run(scenario(("punisher", 4), ("free_rider", 4), punishment=True, steps=3), out=tmp_path)
+    names = [p.name for p in plots(load_run_data(res.dir))]
+    assert names == ["contributions", "punishment_by_gap"]
+    off = run(scenario(("punisher", 4), steps=2), out=tmp_path / "off")
+    shown = plots(load_run_data(off.dir))
+    assert [p.name for p in shown] == ["contributions"] and shown[0].png.startswith(b"\x89PNG")
