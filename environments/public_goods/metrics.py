@@ -2,7 +2,9 @@
 
 * ``mean_contribution_by_round`` (tokens) and ``contribution_share_by_round`` (of the
   endowment); ``mean_contribution``, ``contribution_share``, ``first_round_share``,
-  ``last_round_share``.
+  ``last_round_share``; ``expected_share_by_round`` and ``expected_contribution_share``: the
+  same from each decision's whole distribution (mean of Σ_k p_k k / endowment), which for
+  an LLM is exact and free of the sampling noise of a few members' draws.
 * ``efficiency``: the members' summed earnings (after punishment) over what full
   cooperation pays (mpcr × group_size × endowment per member and round); nobody
   contributing gives endowment / (mpcr × group_size × endowment) = 0.625 at the defaults.
@@ -23,6 +25,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from sim.core.metrics import common_metrics
@@ -105,11 +108,15 @@ def compute(events: pd.DataFrame, steps: pd.DataFrame, scenario: Any) -> dict[st
     by_round = contrib.groupby("step")["value"].mean()
     shares = by_round / env.endowment
     full = env.mpcr * env.group_size * env.endowment
+    expected = contrib["probs"].map(lambda p: float(np.dot(p, np.arange(len(p))))) / env.endowment
+    expected_by_round = expected.groupby(contrib["step"]).mean()
     metrics: dict[str, Any] = {
         "mean_contribution_by_round": [float(v) for v in by_round.to_numpy()],
         "contribution_share_by_round": [float(v) for v in shares.to_numpy()],
         "mean_contribution": float(contrib["value"].mean()),
         "contribution_share": float(contrib["value"].mean() / env.endowment),
+        "expected_share_by_round": [float(v) for v in expected_by_round.to_numpy()],
+        "expected_contribution_share": float(expected.mean()),
         "first_round_share": float(shares.iloc[0]),
         "last_round_share": float(shares.iloc[-1]),
         "mean_payoff": float(info["payoff"].mean()),

@@ -55,12 +55,24 @@ def contributions(run: RunView) -> Plot | None:
         ax.plot(mean.index, mean.to_numpy(), color=f"C{i % 10}", alpha=0.6, linewidth=1.2, marker=".", label=group)
     overall = contrib.groupby("step")["value"].mean() / endowment
     ax.plot(overall.index, overall.to_numpy(), color="black", linewidth=2.5, marker="o", label="all members")
+    expected = contrib["probs"].map(lambda p: float(np.dot(p, np.arange(len(p))))).groupby(contrib["step"]).mean()
+    ax.plot(
+        expected.index,
+        expected.to_numpy() / endowment,
+        color="black",
+        linestyle="--",
+        linewidth=1.5,
+        label="all, expected",
+    )
     ax.set_ylim(-0.02, 1.02)
     style(ax, ylabel="contribution / endowment")  # integer ticks for steps
     ax.set_xlabel("round")
     handles, labels = ax.get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=8, loc="lower center", ncols=min(len(labels), 5), frameon=False)
-    caption = "Mean contribution per round as a share of the endowment, per population group and overall"
+    caption = (
+        "Mean contribution per round as a share of the endowment, per population group and overall (solid: the "
+        "contributions drawn; dashed: the mean of each decision's distribution)"
+    )
     caption += (
         "; the grey band runs from the human first-round range to the human last-round range (Fehr & Gächter)."
         if condition is not None

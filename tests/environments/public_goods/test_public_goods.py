@@ -205,6 +205,7 @@ def _events(rows: list[dict]) -> pd.DataFrame:
                 "entropy": 0.0,
                 "parse_failed": False,
                 "chosen": str(r["value"]),
+                "probs": r.get("probs", [1.0 if k == r["value"] else 0.0 for k in range(21)]),
                 "info": json.dumps(info if r["phase"] == "contribute" else {"target_gap": r["target_gap"]}),
             }
         )
@@ -231,6 +232,7 @@ def test_metrics_on_a_hand_case():
                 violation=c < 15,
             )
         )
+    rows[3]["probs"] = [0.5] + [0.0] * 19 + [0.5]  # drew 0 from a coin flip between 0 and 20
     rows.append(dict(step=1, phase="punish", agent=0, value=4, target=3, target_gap=-20.0))
     rows.append(dict(step=1, phase="punish", agent=1, value=0, target=3, target_gap=-20.0))
     for a in range(4):
@@ -241,6 +243,8 @@ def test_metrics_on_a_hand_case():
     assert m["mean_contribution_by_round"] == [15.0, 10.0]
     assert m["contribution_share_by_round"] == [0.75, 0.5]
     assert m["mean_contribution"] == 12.5 and m["contribution_share"] == 0.625
+    assert m["expected_share_by_round"] == pytest.approx([(60 + 10) / 80, 0.5])
+    assert m["expected_contribution_share"] == pytest.approx((70 / 80 + 0.5) / 2)
     assert m["punishment_points_per_member"] == pytest.approx(4 / 8)
     assert m["punishment_rate"] == 0.5 and m["punishment_on_below"] == 1.0
     assert m["punishment_received_by_gap"]["[-20,-14)"] == {"mean_points": 4.0, "n": 1}
