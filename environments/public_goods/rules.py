@@ -11,12 +11,14 @@ punisher included, which is what F&G's gap is measured against), ``max_points``.
 * ``conditional``: a conditional cooperator (Fischbacher, Gächter & Fehr 2001): ``start`` ×
   the endowment in round 1 (default half), then ``reciprocity`` × the others' mean of last
   round (default 1: that mean; stochastic rounding, so its expected contribution is exactly
-  the target); never punishes. ``start`` and ``reciprocity`` come from the group's
+  the target); once punished, at least the others' mean, plus a token per point received
+  last round; never punishes. ``start`` and ``reciprocity`` come from the group's
   ``strategy:`` block.
 * ``free_rider``: contributes 0, never punishes.
 * ``full``: contributes the whole endowment, never punishes.
 * ``opportunist``: a free rider that punishment deters: 0 until it has been punished once,
-  then at least the others' mean of last round (rounded up); never punishes.
+  then at least the others' mean of last round (rounded up), plus a token per point
+  received last round; never punishes.
 * ``punisher``: contributes like ``conditional`` and punishes a member below the others'
   mean with 0.25 points per token of the gap (stochastic rounding, capped).
 * ``strict_punisher``: contributes the whole endowment and punishes 0.5 points per token
