@@ -20,6 +20,7 @@ BUILTIN: dict[str, str] = {
     "webshop": "environments.webshop.spec",
     "forum": "environments.forum.spec",
     "bandit": "environments.bandit.spec",
+    "public_goods": "environments.public_goods.spec",
 }
 ENTRY_POINT_GROUP = "normsim.environments"
 
