@@ -87,7 +87,7 @@ def run(
     writer = RunWriter(Path(run_dir))
     writer.write_text("config.yaml", dump_scenario(scenario))
 
-    built = dict(build_policies(scenario)) if policies is None else {}
+    built = dict(build_policies(scenario, fit=_fit_inline)) if policies is None else {}
     if policies is not None:
         built = {g.name: policies[g.name] for g in scenario.population}
     model_cls = model_class(scenario.environment.type)
@@ -156,3 +156,10 @@ def load_run(run_dir: str | Path) -> RunResult:
     metrics_path = run_dir / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
     return RunResult(dir=run_dir, scenario=scenario, metrics=metrics, status=metrics.get("status", "unknown"))
+
+
+def _fit_inline(spec: Any, backend: Any) -> Any:
+    """Fit a group's inline ``steering: {fit: ...}`` spec (torch loads only for such groups)."""
+    from steering.fit import fit_spec
+
+    return fit_spec(spec, backend)

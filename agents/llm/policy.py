@@ -21,13 +21,16 @@ from typing import Any, Protocol
 import numpy as np
 
 from agents.interfaces import Decision, DecisionRequest, sample_choice, softmax
-from agents.llm.backend import GenerateItem, ScoreItem, ScoreResult
+from agents.llm.types import GenerateItem, ScoreItem, ScoreResult
+from steering.resolve import ModelInfo
 
 
 class BatchBackend(Protocol):
     """What a front needs: a local :class:`Backend` or a proxy to one in another process."""
 
     key: tuple[str, ...]
+
+    def info(self) -> ModelInfo: ...
 
     def score(self, items: Sequence[ScoreItem]) -> list[ScoreResult]: ...
 

@@ -56,7 +56,7 @@ def events(root, name):
 
 
 def score_items(k: int):
-    from agents.llm.backend import ScoreItem
+    from agents.llm.types import ScoreItem
 
     system = "You are one of 5 fishers sharing a lake."
     return [
