@@ -48,6 +48,7 @@ from typing import Any
 
 from agents.cluster import ensure_ray, host_resources
 from agents.config import BackendConfig
+from agents.llm import get_backend
 from agents.merging import plan_merges
 from steering.resolve import ModelInfo
 
@@ -103,8 +104,6 @@ class ModelHost:
     def __init__(self, spec: dict[str, Any], threads: int, batch_wait_ms: float, merge: bool = True) -> None:
         import torch
 
-        from agents.llm import get_backend
-
         # All model work runs on this one thread (the backend is not thread-safe). Ray
         # sets OMP_NUM_THREADS from the actor's num_cpus as an integer (1 for a fraction);
         # the thread count is set on the thread that runs the model, to the cores claimed.
@@ -135,6 +134,10 @@ class ModelHost:
     async def model_info(self) -> dict[str, Any]:
         """The model facts steering checks vectors against (name, hidden size, layer count)."""
         return dataclasses.asdict(self.backend.info())
+
+    async def describe(self) -> dict[str, Any]:
+        """The engine's attention path and why (see ``agents.llm.engine.Engine.describe``)."""
+        return self.backend.describe()
 
     async def register_vector(self, key: str, tensors: bytes, meta: bytes) -> bool:
         """Keep a steering vector (.safetensors and .json bytes) under its content key, checked
@@ -307,6 +310,10 @@ class RemoteBackend:
         if self._info is None:
             self._info = ModelInfo(**self._call("model_info"))
         return self._info
+
+    def describe(self) -> dict[str, Any]:
+        """The hosted engine's attention path and why, for the run's records."""
+        return self._call("describe")
 
     def register_vector(self, path: str) -> str:
         """Send a saved steering vector (``path``: its .safetensors) to the host once; returns its key."""

@@ -32,6 +32,8 @@ class BatchBackend(Protocol):
 
     def info(self) -> ModelInfo: ...
 
+    def describe(self) -> dict[str, Any]: ...
+
     def score(self, items: Sequence[ScoreItem]) -> list[ScoreResult]: ...
 
     def generate(self, items: Sequence[GenerateItem]) -> list[str]: ...
@@ -72,6 +74,11 @@ class LLMPolicy:
             capture_layers=cfg.capture_layers,
             steer=steer,
         )
+
+    def describe(self) -> dict[str, Any]:
+        """Which attention path the model runs and why (``attention_path``, ``fallback_reason``,
+        the layers' kinds): for the run's records, local or on a host."""
+        return self.backend.describe()
 
     @property
     def batch_key(self) -> tuple[Any, ...]:

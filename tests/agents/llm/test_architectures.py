@@ -21,6 +21,7 @@ largest differences with ``python -m tests.agents.llm.test_architectures``.
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -301,6 +302,19 @@ def test_windowed_models_keep_the_shared_prefix_and_say_so(caplog):
         if "sliding" in name:
             assert any(w == W for w in described["windows"]), name
             assert described["attention_path"] == "shared_prefix", (name, described)
+
+
+def test_the_attention_path_is_logged_once_with_its_reason(caplog):
+    with caplog.at_level(logging.INFO, logger="agents.llm"):
+        fallback = Backend(_build("falcon"), tiny_tokenizer(), name="tiny-falcon-logged")
+        shared = Backend(_build("gemma2-sliding"), tiny_tokenizer(), name="tiny-gemma2-logged")
+        fallback.score(score_items_for())
+    lines = [r.getMessage() for r in caplog.records if r.name == "agents.llm"]
+    assert len(lines) == 2
+    assert "tiny-falcon-logged: attention path: per-row prefix" in lines[0]
+    assert "FalconForCausalLM's attention layers do not all go through" in lines[0]
+    assert lines[1] == "tiny-gemma2-logged: attention path: shared prefix; layers: 1 sliding(16) + 1 full"
+    assert fallback.describe()["fallback_reason"] in lines[0] and shared.describe()["fallback_reason"] is None
 
 
 def test_per_row_prefix_path_applies_windows_too():
