@@ -16,17 +16,22 @@ host is restarted by Ray (``max_restarts``) and its in-flight calls re-sent
 (``max_task_retries``); the proxy also retries calls that fail because the host died,
 so a run fails only after ``retries`` attempts, with the error in its traceback.
 
-Steering: a group's vector is resolved where the simulation runs (``steering.fit.resolve``,
-so fits and labels are a local run's) and registered once per host under the hash of
-its files (:meth:`RemoteBackend.register_vector`); items carry that key instead of a
-path, and the host's backend steers each row as in-process (:mod:`steering.engine`). A
-restarted host answers :class:`MissingVector` and the proxy registers its vectors again.
+Policies: :func:`agents.factory.llm_policy` builds a front for a proxy from
+:func:`remote_backend` exactly as for a local backend (same checks, the model's facts
+come from the host through :meth:`RemoteBackend.info`).
+
+Steering: a group's vector is resolved where the simulation runs
+(:func:`steering.resolve.resolve`, so fits and labels are a local run's) and registered
+once per host under the hash of its files (:meth:`RemoteBackend.register_vector`);
+items carry that key instead of a path, and the host's backend steers each row as
+in-process (:mod:`steering.engine`). Each host keeps the vectors sent to it in a
+temporary directory of its own, removed when it exits. A restarted host answers
+:class:`MissingVector` and the proxy registers its vectors again.
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import dataclasses
 import hashlib
@@ -35,15 +40,17 @@ import os
 import shutil
 import tempfile
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from agents.cluster import ensure_ray, host_resources
 from agents.config import BackendConfig
+from agents.llm import get_backend
 from agents.merging import plan_merges
+from steering.resolve import ModelInfo
 
 HOST_PREFIX = "normsim-host"
 _slot = 0  # which of a model's hosts this process's simulation uses (set per sweep run)
@@ -52,18 +59,13 @@ _proxies: dict[tuple[str, ...], RemoteBackend] = {}
 # destroyed once its owner holds no handle to it, so the owner keeps them here until
 # stop_hosts (or the end of the process).
 _owned: dict[str, Any] = {}
-# Where a host keeps the steering vectors sent to it (named by content): a private folder
-# (mode 0700) of its own process, made on first use and removed when the process exits,
-# never a fixed path other users of the machine could read or plant files in.
-_VECTOR_DIR: list[Path] = []
 
 
-def vector_dir() -> Path:
-    if not _VECTOR_DIR:
-        path = Path(tempfile.mkdtemp(prefix="normsim-host-vectors-"))
-        atexit.register(shutil.rmtree, path, True)
-        _VECTOR_DIR.append(path)
-    return _VECTOR_DIR[0]
+def private_vector_dir() -> Path:
+    """A new folder for the steering vectors sent to one host (named by content): private
+    (mode 0700, from mkdtemp), never a fixed path other users of the machine could read
+    or plant files in; the host removes it when it goes."""
+    return Path(tempfile.mkdtemp(prefix="normsim-host-vectors-"))
 
 
 def model_spec(cfg: Any) -> dict[str, Any]:
@@ -109,8 +111,6 @@ class ModelHost:
     def __init__(self, spec: dict[str, Any], threads: int, batch_wait_ms: float, merge: bool = True) -> None:
         import torch
 
-        from agents.llm import get_backend
-
         # All model work runs on this one thread (the backend is not thread-safe). Ray
         # sets OMP_NUM_THREADS from the actor's num_cpus as an integer (1 for a fraction);
         # the thread count is set on the thread that runs the model, to the cores claimed.
@@ -122,6 +122,9 @@ class ModelHost:
         self.pending: list[tuple[str, list[Any], asyncio.Future]] = []
         self.flusher: asyncio.Task | None = None
         self.vectors: dict[str, str] = {}  # content key -> this host's copy of the vector
+        # This host's own directory for them (never a fixed path other users could share).
+        self.vector_dir = private_vector_dir()
+        weakref.finalize(self, shutil.rmtree, str(self.vector_dir), ignore_errors=True)
         threads_used = self.executor.submit(torch.get_num_threads).result()
         self.stats = {"backend_calls": 0, "requests": 0, "items": 0, "threads": threads_used}
 
@@ -137,9 +140,11 @@ class ModelHost:
 
     async def model_info(self) -> dict[str, Any]:
         """The model facts steering checks vectors against (name, hidden size, layer count)."""
-        from steering.fit import model_info
+        return dataclasses.asdict(self.backend.info())
 
-        return dataclasses.asdict(model_info(self.backend))
+    async def describe(self) -> dict[str, Any]:
+        """The engine's attention path and why (see ``agents.llm.engine.Engine.describe``)."""
+        return self.backend.describe()
 
     async def register_vector(self, key: str, tensors: bytes, meta: bytes) -> bool:
         """Keep a steering vector (.safetensors and .json bytes) under its content key, checked
@@ -148,15 +153,14 @@ class ModelHost:
             return False
         if vector_key(tensors, meta) != key:
             raise ValueError("steering vector content does not match its key")
-        from steering.fit import model_info
         from steering.vectors import load_vector
 
-        path = vector_dir() / f"{key}.safetensors"
+        path = self.vector_dir / f"{key}.safetensors"
         for target, data in ((path, tensors), (path.with_suffix(".json"), meta)):
-            tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")  # hosts of one node may write it at once
+            tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")  # complete files only, even if killed
             tmp.write_bytes(data)
             tmp.replace(target)
-        info = model_info(self.backend)
+        info = self.backend.info()
         load_vector(path, hidden_size=info.hidden_size, num_layers=info.num_layers, model_id=info.model_id)
         self.vectors[key] = str(path)
         return True
@@ -300,6 +304,7 @@ class RemoteBackend:
         self._handle: Any = None
         self._vectors: dict[str, tuple[str, bytes, bytes]] = {}  # vector path -> (key, tensors, metadata)
         self._registered: set[str] = set()  # keys the host holds, as far as this proxy knows
+        self._info: ModelInfo | None = None
 
     def score(self, items: Sequence[Any]) -> list[Any]:
         return self._serve("score", items)
@@ -307,8 +312,15 @@ class RemoteBackend:
     def generate(self, items: Sequence[Any]) -> list[str]:
         return self._serve("generate", items)
 
-    def model_info(self) -> dict[str, Any]:
-        return self._call("model_info")
+    def info(self) -> ModelInfo:
+        """The hosted model's facts (name, hidden size, layer count), asked once."""
+        if self._info is None:
+            self._info = ModelInfo(**self._call("model_info"))
+        return self._info
+
+    def describe(self) -> dict[str, Any]:
+        """The hosted engine's attention path and why, for the run's records."""
+        return self._call("describe")
 
     def register_vector(self, path: str) -> str:
         """Send a saved steering vector (``path``: its .safetensors) to the host once; returns its key."""
@@ -369,32 +381,11 @@ class RemoteBackend:
         return self._handle
 
 
-def remote_policy_for(cfg: Any, backend: BackendConfig, steering: Any = None) -> Any:
-    """An LLM group's front whose model runs on a host; same settings as ``agents.llm.policy_for``.
-    ``steering``: the group's ``steering:`` block, resolved here as a local run resolves it."""
-    from agents.llm.policy import LLMPolicy
-
+def remote_backend(cfg: Any, backend: BackendConfig) -> RemoteBackend:
+    """The proxy of this process's host for an LLM config (``agents.factory.llm_policy``
+    builds the front); fronts of one model and backend block share it."""
     ensure_ray(backend)
     key = (host_names(cfg, backend)[_slot % backend.hosts], backend.model_dump_json())
     if key not in _proxies:
         _proxies[key] = RemoteBackend(cfg, backend, _slot)
-    proxy = _proxies[key]
-    steer = None
-    if steering is not None:
-        from steering.fit import resolve
-
-        steer = resolve(steering, _model_view(proxy))
-        proxy.register_vector(steer.vector)  # now: a vector the host rejects fails before the run starts
-    return LLMPolicy.from_config(proxy, cfg, steer)
-
-
-def _model_view(proxy: RemoteBackend) -> Any:
-    """What ``steering.fit`` reads of a backend (its name and sizes, and ``score`` for
-    prompt-set fits), answered by the host: fits and checks run where the simulation runs."""
-    info = proxy.model_info()
-    return SimpleNamespace(
-        name=info["model_id"],
-        model=SimpleNamespace(config=SimpleNamespace(hidden_size=info["hidden_size"])),
-        layers=range(info["num_layers"]),
-        score=proxy.score,
-    )
+    return _proxies[key]

@@ -287,7 +287,7 @@ def build_policies(scenario: Scenario, given: Mapping[str, Policy] | None = None
             scripted = scripted or build_policy(cfg, spec.rules)
             policies[name] = scripted
         else:
-            policies[name] = build_policy(cfg, spec.rules, scenario.backend, steering)
+            policies[name] = build_policy(cfg, spec.rules, scenario.backend, steering, _fit_inline)
     return policies
 
 
@@ -301,3 +301,10 @@ def _usage(policies: Mapping[str, Policy]) -> dict[str, float]:
             for name, value in usage().items():
                 total[f"llm_{name}"] = total.get(f"llm_{name}", 0) + value
     return total
+
+
+def _fit_inline(spec: Any, backend: Any) -> Any:
+    """Fit a group's inline ``steering: {fit: ...}`` spec (torch loads only for such groups)."""
+    from steering.fit import fit_spec
+
+    return fit_spec(spec, backend)

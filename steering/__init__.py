@@ -6,8 +6,9 @@
   hooks; :mod:`steering.positions` and :mod:`steering.operators` say where and how;
 * :mod:`steering.extract` (the maths) and :mod:`steering.fit` (runs and prompt sets):
   EAST, contrastive mean difference and PCA, success vs failure, layer selection;
-* :mod:`steering.engine`: steering inside the LLM backend (a group's ``steering:``
-  block, :mod:`steering.config`);
+* :mod:`steering.engine`: steering inside the LLM engine (a group's ``steering:``
+  block, :mod:`steering.config`, resolved to what its requests carry by
+  :mod:`steering.resolve`);
 * :mod:`steering.sweep`, :mod:`steering.bench`, :mod:`steering.cli`: ``normsim steer
   fit|sweep|bench``.
 

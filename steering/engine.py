@@ -1,14 +1,16 @@
-"""Steering inside an :class:`agents.llm.backend.Backend`.
+"""Steering inside the LLM engine (:mod:`agents.llm`).
 
 Requests carry a :class:`~steering.config.SteerSpec` (or None). For one backend call,
 :meth:`BackendSteering.applied` registers each new (vector, layers, operator, gate) as
 a bank row, sets every item's row, coefficient and positions as data, and attaches the
-hooks for the duration of the call. Each forward is described from ``backend.active``
-(stage, the item of each batch row, which columns are real tokens and, for generated
-or scored continuation tokens, their index from the start of generation):
+hooks for the duration of the call. Before each forward pass the engine hands its
+forward context to :meth:`BackendSteering.before_forward` (the same object its
+attention function reads: stage, the item of each batch row, which columns are real
+tokens and, for generated or scored continuation tokens, their index from the start
+of generation), which describes that pass to the hooks:
 
 * ``prefix``: the shared prefix, never steered (items steering all prompt tokens make
-  the backend skip prefix sharing for that call, see :meth:`needs_own_prefix`);
+  the backend skip prefix sharing for that call, see :func:`needs_own_prefix`);
 * ``context``: prompt tokens, the last real one being the last prompt token;
 * ``options``/``decode``: generated tokens.
 """
@@ -19,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import torch
+from torch import nn
 
 from steering.config import SteerSpec
 from steering.hooks import Steerer
@@ -31,11 +33,16 @@ def _live(spec: SteerSpec | None) -> bool:
     return spec is not None and spec.coefficient != 0
 
 
+def needs_own_prefix(specs: Sequence[SteerSpec | None]) -> bool:
+    """Whether some item steers all prompt tokens (then no prefix may be shared)."""
+    return any(_live(s) and "all_prompt" in s.positions.split("+") for s in specs)  # type: ignore[union-attr]
+
+
 class BackendSteering:
-    def __init__(self, backend: Any) -> None:
-        self.backend = backend
-        self.steerer = Steerer(backend.model, model_id=backend.name, blocks=backend.layers)
-        self.steerer.source = self._describe
+    """The steering of one model's engine: its vector bank and hooks, and each pass's description."""
+
+    def __init__(self, model: nn.Module, model_id: str, blocks: Sequence[nn.Module]) -> None:
+        self.steerer = Steerer(model, model_id=model_id, blocks=blocks)
         self._rows: dict[tuple[Any, ...], int] = {}
 
     def row(self, spec: SteerSpec) -> int:
@@ -46,11 +53,6 @@ class BackendSteering:
                 vector, operator=spec.operator, gate=spec.gate, name=spec.label
             )
         return self._rows[spec.bank_key]
-
-    @staticmethod
-    def needs_own_prefix(specs: Sequence[SteerSpec | None]) -> bool:
-        """Whether some item steers all prompt tokens (then no prefix may be shared)."""
-        return any(_live(s) and "all_prompt" in s.positions.split("+") for s in specs)  # type: ignore[union-attr]
 
     @contextmanager
     def applied(self, specs: Sequence[SteerSpec | None]) -> Iterator[None]:
@@ -71,11 +73,14 @@ class BackendSteering:
         finally:
             self.steerer.clear_rows()
 
-    def _describe(self) -> tuple[torch.Tensor, torch.Tensor | None, Sequence[int]] | None:
-        active = self.backend.active
-        if active is None or active.rows is None or active.stage == "prefix":
-            return None
-        if active.stage == "context":
-            return prompt_kinds(active.valid), None, active.rows
-        kinds, gen_index = generated_kinds(active.gen_index, active.valid)
-        return kinds, gen_index, active.rows
+    def before_forward(self, ctx: Any) -> None:
+        """Describe the coming forward pass (an engine's forward context) to the hooks."""
+        if not self.steerer.attached:
+            return
+        if ctx.rows is None or ctx.stage == "prefix":
+            self.steerer.skip()
+        elif ctx.stage == "context":
+            self.steerer.set_tokens(prompt_kinds(ctx.valid), rows=ctx.rows)
+        else:
+            kinds, gen_index = generated_kinds(ctx.gen_index, ctx.valid)
+            self.steerer.set_tokens(kinds, gen_index, rows=ctx.rows)

@@ -8,16 +8,13 @@ Sources:
 * prompt files, run through the backend's own scoring path (chat template, shared
   prefix) with capture on, so activations come from exactly where decisions are made.
 
-:func:`resolve` turns a group's ``steering:`` block into the :class:`SteerSpec` its
-requests carry, fitting inline specs once (cached by the spec and the model).
+:func:`fit_spec` is what an inline ``fit:`` block of a scenario runs (handed to
+:func:`steering.resolve.resolve` by the runner, once per spec and model).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,19 +24,14 @@ import yaml
 
 from agents.interfaces import Prompt
 from steering import extract
-from steering.config import FitSpec, SteeringConfig, SteerSpec
+from steering.config import FitSpec
+from steering.resolve import ModelInfo
 from steering.vectors import SteeringVector
 
 
-@dataclass(frozen=True)
-class ModelInfo:
-    model_id: str
-    hidden_size: int
-    num_layers: int
-
-
 def model_info(backend: Any) -> ModelInfo:
-    return ModelInfo(backend.name, int(backend.model.config.hidden_size), len(backend.layers))
+    """The model facts of a local backend or a model host's proxy (both answer ``info()``)."""
+    return backend.info()
 
 
 # ----------------------------------------------------------------------- run sources
@@ -218,7 +210,7 @@ def read_prompts(path: str | Path) -> list[Prompt]:
 def prompt_activations(backend: Any, prompts: Sequence[Prompt], layers: Sequence[int]) -> dict[int, torch.Tensor]:
     """Outputs of the given layers at each prompt's last token, through the backend's
     batched scoring path (one dummy option; single-token options need no extra pass)."""
-    from agents.llm.backend import ScoreItem
+    from agents.llm.types import ScoreItem
 
     # a word option, like real decisions: byte-level BPE then splits context and option where decisions do
     items = [ScoreItem(p.system, p.user, p.answer_prefix, ("yes",), capture=tuple(layers)) for p in prompts]
@@ -283,38 +275,3 @@ def fit_spec(spec: FitSpec, backend: Any) -> SteeringVector:
         method=spec.method,
         sources=[spec.positive, spec.negative],
     )
-
-
-def resolve(cfg: SteeringConfig, backend: Any, cache_dir: str | Path | None = None) -> SteerSpec:
-    """A group's steering block -> the spec its requests carry. Inline fits are saved
-    under ``cache_dir`` (default: the model cache) keyed by spec and model, so a
-    scenario fits once. The vector is checked against the model here, at start-up."""
-    if cfg.fit is not None:
-        key = json.dumps({"fit": cfg.fit.model_dump(mode="json"), "model": backend.name}, sort_keys=True)
-        root = Path(cache_dir) if cache_dir is not None else _cache_root()
-        path = root / f"fit-{cfg.fit.method}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.safetensors"
-        if not path.exists():
-            fit_spec(cfg.fit, backend).save(path)
-    else:
-        assert cfg.vector is not None
-        path = Path(cfg.vector)
-    vector = SteeringVector.load(path)
-    info = model_info(backend)
-    vector.check(info.hidden_size, info.num_layers, info.model_id)
-    layers = tuple(cfg.layers) if cfg.layers is not None else tuple(vector.layers)
-    vector.select(list(layers))  # names missing layers now rather than at the first decision
-    return SteerSpec(
-        vector=str(path.resolve()),
-        layers=layers,
-        coefficient=float(cfg.coefficient),
-        positions="+".join(cfg.positions),
-        operator=cfg.operator,
-        gate=cfg.gate,
-        generated_tokens=cfg.generated_tokens,
-    )
-
-
-def _cache_root() -> Path:
-    from agents.llm.loading import cache_root
-
-    return cache_root() / "steering"

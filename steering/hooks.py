@@ -10,8 +10,9 @@ exit, exceptions included.
 
 Positions (:mod:`steering.positions`): the caller describes each forward before it
 runs (:meth:`Steerer.prompt`, :meth:`Steerer.generated`, :meth:`Steerer.skip`,
-:meth:`Steerer.set_tokens`, or an engine's ``source`` callback); a description serves
-exactly one forward, so a decoding step can never reuse the previous step's positions.
+:meth:`Steerer.set_tokens`; the LLM engine does it from its forward context, see
+:mod:`steering.engine`); a description serves exactly one forward, so a decoding step
+can never reuse the previous step's positions.
 
 Only the selected positions are gathered, transformed and written back (in place);
 every other activation is left untouched, so unsteered rows and coefficient 0 are
@@ -20,7 +21,7 @@ bit-identical to an unsteered model.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,12 +38,16 @@ class SteeringError(RuntimeError):
 
 
 def find_decoder_layers(model: nn.Module) -> nn.ModuleList:
-    """The model's list of decoder blocks, without knowing its architecture.
+    """The model's list of decoder blocks, without knowing its architecture (the one
+    finder of normsim: the LLM engine, capture and steering all use it).
 
-    Prefers a ModuleList whose length is the config's layer count; among candidates the
-    one holding the most parameters (embeddings are not ModuleLists of blocks).
+    Prefers a ModuleList whose length is the (text) config's layer count; among
+    candidates the one holding the most parameters (embeddings are not ModuleLists of
+    blocks, and a layer's list of experts holds less than the list of layers).
     """
-    n_cfg = getattr(getattr(model, "config", None), "num_hidden_layers", None)
+    config = getattr(model, "config", None)
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    n_cfg = getattr(text, "num_hidden_layers", None)
     best, best_key = None, None
     for _, module in model.named_modules():
         if not isinstance(module, nn.ModuleList) or len(module) == 0:
@@ -104,7 +109,8 @@ class Steerer:
         self.blocks = blocks if blocks is not None else find_decoder_layers(model)
         self.num_layers = len(self.blocks)
         cfg = getattr(model, "config", None)
-        self.hidden_size = int(getattr(cfg, "hidden_size", 0) or _probe_hidden(self.blocks))
+        text = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
+        self.hidden_size = int(getattr(text, "hidden_size", 0) or _probe_hidden(self.blocks))
         self.device = next(model.parameters()).device
         self.entries: list[Entry] = [Entry("none", "add", None, frozenset())]
         self.banks: dict[int, torch.Tensor] = {}  # layer -> (R, H) float32
@@ -117,10 +123,6 @@ class Steerer:
         # turned into a plan by the forward's first hook, once the batch shape is known.
         self._desc: _Desc | object | None = None
         self._plan: _Plan | None = None
-        # Optional: called at the first steered layer of a forward that was not described
-        # explicitly, by an engine that knows every forward's layout; returns
-        # set_tokens' (kinds, gen_index, rows), or None for an unsteered forward.
-        self.source: Callable[[], tuple[Any, Any, Any] | None] | None = None
 
     # ------------------------------------------------------------------ the bank
     def add(
@@ -335,13 +337,6 @@ class Steerer:
     def _make_hook(self, layer: int) -> Any:
         def hook(module: nn.Module, args: Any, output: Any) -> Any:
             desc = self._desc
-            if not isinstance(desc, _Desc) and self.source is not None and self._any_active:
-                spec = self.source()
-                if spec is None:
-                    self.skip()
-                else:
-                    self.set_tokens(spec[0], spec[1], rows=spec[2])
-                desc = self._desc
             if not isinstance(desc, _Desc):
                 if self._any_active:
                     raise SteeringError(

@@ -1,9 +1,15 @@
 """LLM agents: exact option distributions from one batched pass per phase.
 
-* :func:`policy_for` builds a population group's :class:`~agents.llm.policy.LLMPolicy`
-  (the front) from its ``policy: {type: llm, ...}`` block;
 * :func:`get_backend` returns the process-wide :class:`~agents.llm.backend.Backend` for a
-  (model, dtype, device): one model copy however many groups and agents use it.
+  (model, dtype, device): one model copy however many groups and agents use it;
+* a group's front (:class:`~agents.llm.policy.LLMPolicy`) is built by
+  :func:`agents.factory.llm_policy`, locally or with the model on a Ray host.
+
+The parts: :mod:`agents.llm.types` (requests, results, the per-forward context),
+:mod:`agents.llm.engine` (prefill, forward passes, prefix cache, chunking) with
+:mod:`agents.llm.masks`, :mod:`agents.llm.attention` and :mod:`agents.llm.architecture`,
+the algorithms :mod:`agents.llm.scoring` and :mod:`agents.llm.generation`, and the
+facade :mod:`agents.llm.backend`.
 
 Importing this package is cheap (torch and transformers load on first use), so the
 runner can import :mod:`agents.llm.capture` for scripted runs too.
@@ -11,11 +17,10 @@ runner can import :mod:`agents.llm.capture` for scripted runs too.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from agents.llm.backend import Backend
-    from agents.llm.policy import LLMPolicy
 
 _BACKENDS: dict[tuple[str, str, str, bool], Backend] = {}
 
@@ -25,7 +30,7 @@ def get_backend(
 ) -> Backend:
     """The shared backend for this model, dtype and device, loading the model once."""
     from agents.llm import loading
-    from agents.llm.backend import Backend
+    from agents.llm.backend import Backend  # torch loads here, on first use
 
     dev = loading.resolve_device(device)
     key = (model, str(loading.resolve_dtype(dtype, dev)), str(dev), trust_remote_code)
@@ -35,22 +40,4 @@ def get_backend(
     return _BACKENDS[key]
 
 
-def policy_for(cfg: Any, steering: Any = None) -> LLMPolicy:
-    """The front for one group's ``LLMPolicyConfig``; groups naming the same model share its backend.
-    ``steering``: the group's ``steering:`` block (fitted or loaded and checked here)."""
-    from agents.llm.policy import LLMPolicy
-
-    backend = get_backend(cfg.model, dtype=cfg.dtype, device=cfg.device, trust_remote_code=cfg.trust_remote_code)
-    n_layers = len(backend.layers)
-    bad = [layer for layer in cfg.capture_layers if not 0 <= layer < n_layers]
-    if bad:
-        raise ValueError(f"capture_layers {bad}: model '{cfg.model}' has decoder layers 0..{n_layers - 1}")
-    steer = None
-    if steering is not None:
-        from steering.fit import resolve
-
-        steer = resolve(steering, backend)
-    return LLMPolicy.from_config(backend, cfg, steer)
-
-
-__all__ = ["get_backend", "policy_for"]
+__all__ = ["get_backend"]

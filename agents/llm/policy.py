@@ -21,13 +21,18 @@ from typing import Any, Protocol
 import numpy as np
 
 from agents.interfaces import Decision, DecisionRequest, sample_choice, softmax
-from agents.llm.backend import GenerateItem, ScoreItem, ScoreResult
+from agents.llm.types import GenerateItem, ScoreItem, ScoreResult
+from steering.resolve import ModelInfo
 
 
 class BatchBackend(Protocol):
     """What a front needs: a local :class:`Backend` or a proxy to one in another process."""
 
     key: tuple[str, ...]
+
+    def info(self) -> ModelInfo: ...
+
+    def describe(self) -> dict[str, Any]: ...
 
     def score(self, items: Sequence[ScoreItem]) -> list[ScoreResult]: ...
 
@@ -69,6 +74,11 @@ class LLMPolicy:
             capture_layers=cfg.capture_layers,
             steer=steer,
         )
+
+    def describe(self) -> dict[str, Any]:
+        """Which attention path the model runs and why (``attention_path``, ``fallback_reason``,
+        the layers' kinds): for the run's records, local or on a host."""
+        return self.backend.describe()
 
     @property
     def batch_key(self) -> tuple[Any, ...]:

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from agents.llm.backend import ActiveForward, Backend, Prefilled, ScoreItem, ScoreResult, common_prefix
+from agents.llm.engine import Engine, common_prefix
+from agents.llm.types import Prefilled, ScoreItem, ScoreResult
 
 
 @dataclass(frozen=True)
@@ -35,16 +36,16 @@ class Prepared:
     tails: list[list[int]]  # each option's token ids (may start with context characters)
 
 
-def prepare(backend: Backend, items: Sequence[ScoreItem]) -> list[Prepared]:
+def prepare(engine: Engine, items: Sequence[ScoreItem]) -> list[Prepared]:
     """Tokenise every item's context and context+option strings in one tokenizer call."""
     texts: list[str] = []
     for item in items:
         if any(not o for o in item.options):
             raise ValueError("options must be non-empty strings")
-        ctx = backend.render(item.system, item.user, item.answer_prefix)
+        ctx = engine.render(item.system, item.user, item.answer_prefix)
         texts.append(ctx)
         texts.extend(ctx + o for o in item.options)
-    encoded = backend.encode(texts)
+    encoded = engine.encode(texts)
     out, at = [], 0
     for item in items:
         ctx, fulls = encoded[at], encoded[at + 1 : at + 1 + len(item.options)]
@@ -56,19 +57,20 @@ def prepare(backend: Backend, items: Sequence[ScoreItem]) -> list[Prepared]:
     return out
 
 
-def score_items(backend: Backend, items: Sequence[ScoreItem]) -> list[ScoreResult]:
-    """Log-probabilities of every option of every item (see the module docstring)."""
+def score_items(engine: Engine, items: Sequence[ScoreItem], *, share_prefix: bool = True) -> list[ScoreResult]:
+    """Log-probabilities of every option of every item (see the module docstring);
+    ``share_prefix`` off: every row runs its whole context (steering all prompt tokens)."""
     if not items:
         return []
-    prepared = prepare(backend, items)
-    prefix_len = backend.shared_prefix_length([p.context for p in prepared])
-    vocab = int(backend.model.config.get_text_config().vocab_size)
+    prepared = prepare(engine, items)
+    prefix_len = engine.shared_prefix_length([p.context for p in prepared], share=share_prefix)
+    vocab = int(engine.model.config.get_text_config().vocab_size)
     costs = [(len(p.context) - prefix_len, sum(len(t) for t in p.tails) * vocab) for p in prepared]
     layers = sorted({layer for item in items for layer in item.capture})
     results: list[ScoreResult | None] = [None] * len(items)
-    for chunk in backend.chunks(costs):
-        state = backend.prefill([prepared[i].context for i in chunk], chunk, prefix_len, capture=layers)
-        logprobs = _score_options(backend, state, [prepared[i].tails for i in chunk], chunk)
+    for chunk in engine.chunks(costs):
+        state = engine.prefill([prepared[i].context for i in chunk], chunk, prefix_len, capture=layers)
+        logprobs = _score_options(engine, state, [prepared[i].tails for i in chunk], chunk)
         for r, i in enumerate(chunk):
             acts = {layer: state.activations[layer][r].numpy() for layer in items[i].capture}
             lengths = tuple(len(t) for t in prepared[i].tails)
@@ -77,7 +79,7 @@ def score_items(backend: Backend, items: Sequence[ScoreItem]) -> list[ScoreResul
 
 
 def _score_options(
-    backend: Backend, state: Prefilled, tails: Sequence[Sequence[list[int]]], rows: Sequence[int]
+    engine: Engine, state: Prefilled, tails: Sequence[Sequence[list[int]]], rows: Sequence[int]
 ) -> list[np.ndarray]:
     """Sum of token log-probs of each option, continuing from the prefilled contexts."""
     first = torch.log_softmax(state.last_logits, dim=-1)
@@ -86,7 +88,7 @@ def _score_options(
         return scores
     n = len(tails)
     width = max(sum(len(t) for t in row_tails) for row_tails in tails)
-    ids = torch.full((n, width), backend.pad_id, dtype=torch.long)
+    ids = torch.full((n, width), engine.pad_id, dtype=torch.long)
     valid = torch.zeros((n, width), dtype=torch.bool)
     # Padding columns get segments of their own, so they see only the context and themselves.
     segments = -1 - torch.arange(width).repeat(n, 1)
@@ -116,9 +118,18 @@ def _score_options(
         for s, c in enumerate(cols):
             keep[r, s] = c
             slot[(r, c)] = s
-    mask = backend.attention_mask(state.valid, valid, segments)
-    active = ActiveForward("options", tuple(rows), valid=valid, gen_index=gen_index)
-    logits = backend._forward(active, ids, mask, pos, state.cache, keep=keep).float()
+    ctx = engine.context(
+        "options",
+        tuple(rows),
+        valid,
+        pos,
+        segments=segments,
+        past_valid=state.valid,
+        past_positions=state.positions,
+        prefix=state.prefix,
+        gen_index=gen_index,
+    )
+    logits = engine.forward(ctx, ids, state.cache, keep=keep).float()
     r_idx = torch.tensor([t[0] for t in targets])
     s_idx = torch.tensor([slot[(t[0], t[1])] for t in targets])
     tok_idx = torch.tensor([t[2] for t in targets])
@@ -138,19 +149,20 @@ def _logsumexp_(logits: torch.Tensor) -> torch.Tensor:
     return logits.sub_(top).exp_().sum(dim=-1).log_() + top.squeeze(-1)
 
 
-def score_reference(backend: Backend, items: Sequence[ScoreItem]) -> list[np.ndarray]:
+def score_reference(engine: Engine, items: Sequence[ScoreItem]) -> list[np.ndarray]:
     """The naive oracle: one plain forward per (item, option), no cache, no padding.
 
     Deliberately independent of the batched path (it calls the model directly with
-    its default causal mask); tests hold :func:`score_items` to it.
+    its default causal mask and its original attention code, which builds each layer's
+    mask, sliding windows included); tests hold :func:`score_items` to it.
     """
     out = []
-    for prep in prepare(backend, items):
+    for prep in prepare(engine, items):
         scores = []
         for tail in prep.tails:
-            ids = torch.tensor([prep.context + tail], device=backend.device)
+            ids = torch.tensor([prep.context + tail], device=engine.device)
             with torch.inference_mode():
-                logp = torch.log_softmax(backend.model(input_ids=ids).logits[0].float(), dim=-1)
+                logp = torch.log_softmax(engine.model(input_ids=ids, use_cache=False).logits[0].float(), dim=-1)
             start = len(prep.context)
             scores.append(sum(float(logp[start + j - 1, tok]) for j, tok in enumerate(tail)))
         out.append(np.array(scores))

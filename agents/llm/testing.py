@@ -100,6 +100,51 @@ def tiny_llama(
     return model.eval()
 
 
+def tiny_model(
+    model_type: str,
+    seed: int = 0,
+    *,
+    drop: tuple[str, ...] = (),
+    scale: float = 0.15,
+    attn_implementation: str = "eager",
+    **overrides: Any,
+) -> Any:
+    """A seeded random causal LM of any architecture transformers can build from its
+    config (``model_type`` as in ``AutoConfig.for_model``): 2 layers, hidden size 64,
+    4 query and 2 KV heads of 16, the tiny tokenizer's vocabulary and special tokens.
+    ``overrides`` set or replace config fields; ``drop`` leaves base fields out (for
+    configs that derive them). Float32, eval mode; the same seed, the same weights."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    tok = tiny_tokenizer()
+    base: dict[str, Any] = {
+        "vocab_size": len(tok),
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "head_dim": 16,
+        "max_position_embeddings": 512,
+        "pad_token_id": tok.pad_token_id,
+        "eos_token_id": tok.eos_token_id,
+        "bos_token_id": tok.bos_token_id,
+        "tie_word_embeddings": False,
+    }
+    kwargs = {k: v for k, v in base.items() if k not in drop} | overrides
+    config = AutoConfig.for_model(model_type, **kwargs)
+    config._attn_implementation = attn_implementation
+    with torch.random.fork_rng():  # seeded init of what the loop below keeps, global RNG untouched
+        torch.manual_seed(seed)
+        model = AutoModelForCausalLM.from_config(config)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.dim() >= 2:  # norms keep their unit weights
+                param.copy_(torch.randn(param.shape, generator=gen) * scale)
+    return model.eval()
+
+
 def tiny_backend(seed: int = 0, **kwargs: Any) -> Any:
     """A Backend around a fresh tiny model (not the process-wide shared one)."""
     from agents.llm.backend import Backend

@@ -56,7 +56,7 @@ def events(root, name):
 
 
 def score_items(k: int):
-    from agents.llm.backend import ScoreItem
+    from agents.llm.types import ScoreItem
 
     system = "You are one of 5 fishers sharing a lake."
     return [
@@ -196,6 +196,11 @@ def test_a_vector_is_registered_once_per_host_by_content_and_again_after_a_resta
     ).save(tmp_path / "other")
     with pytest.raises(VectorMismatch, match="hidden size 32"):
         build_policy(TINY, "commons", backend, SteeringConfig(vector=str(other), coefficient=1.0))
+    # the local checks hold on a host too: one builder for both
+    with pytest.raises(ValueError, match=r"capture_layers \[2\]: model 'tiny-random-llama' has decoder layers 0..1"):
+        build_policy(TINY.model_copy(update={"capture_layers": [2]}), "commons", backend)
+    front = build_policy(TINY, "commons", backend)
+    assert front.describe() == local.describe() and front.describe()["attention_path"] == "shared_prefix"
     stop_hosts(TINY, backend)
 
 

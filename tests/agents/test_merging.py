@@ -1,6 +1,6 @@
 """Which concurrent batches a host merges (agents/merging.py)."""
 
-from agents.llm.backend import ScoreItem
+from agents.llm.types import ScoreItem
 from agents.merging import plan_merges
 
 SYSTEM = "You are one of 5 fishers sharing a lake."

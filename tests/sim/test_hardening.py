@@ -299,12 +299,16 @@ def test_host_vectors_go_to_a_private_folder_not_a_fixed_shared_path():
     import stat
     import tempfile
 
-    from agents.host import vector_dir
+    from agents.host import private_vector_dir
 
-    folder = vector_dir()
-    assert folder != Path(tempfile.gettempdir()) / "normsim-host-vectors"
-    assert folder.name.startswith("normsim-host-vectors-") and vector_dir() == folder
-    assert stat.S_IMODE(folder.stat().st_mode) == 0o700  # no other user reads or plants vectors
+    folder, other = private_vector_dir(), private_vector_dir()
+    try:
+        assert folder != Path(tempfile.gettempdir()) / "normsim-host-vectors" and folder != other
+        assert folder.name.startswith("normsim-host-vectors-")
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700  # no other user reads or plants vectors
+    finally:
+        folder.rmdir()
+        other.rmdir()
 
 
 def test_a_wrapup_error_after_good_steps_is_raised_and_recorded(tmp_path, capsys, monkeypatch):

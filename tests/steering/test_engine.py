@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from agents.llm.backend import GenerateItem, ScoreItem
 from agents.llm.scoring import prepare
 from agents.llm.testing import tiny_backend
+from agents.llm.types import GenerateItem, ScoreItem
 from steering.config import SteerSpec
 from steering.hooks import Steerer, find_decoder_layers
 from steering.positions import GENERATED, LAST, PROMPT
@@ -90,7 +90,7 @@ def naive_scores(backend, steers, vector_path):
     prompt tokens (the last one the last prompt token), option tokens generated tokens."""
     vec = SteeringVector.load(vector_path)
     out = []
-    for prep, st in zip(prepare(backend, items(steers)), steers, strict=True):
+    for prep, st in zip(prepare(backend.engine, items(steers)), steers, strict=True):
         scores = []
         for tail in prep.tails:
             ids = torch.tensor([prep.context + tail])
@@ -112,7 +112,7 @@ def naive_scores(backend, steers, vector_path):
 
 @pytest.mark.parametrize("padding_side", ["left", "right"])
 def test_steered_scoring_equals_naive_reference(backend, vector_file, padding_side):
-    backend.padding_side = padding_side
+    backend.engine.padding_side = padding_side
     steers = [
         spec(vector_file, 3.0),
         None,
@@ -148,7 +148,7 @@ def naive_generate(backend, item, steer, vector_path, steps):
 
 
 def test_steered_generation_with_kv_cache_equals_reforwarding(backend, vector_file):
-    backend.padding_side = "left"
+    backend.engine.padding_side = "left"
     steers = [spec(vector_file, 4.0), spec(vector_file, 6.0, "generated"), None, spec(vector_file, 3.0, "all_prompt")]
     gen_items = [
         GenerateItem(SYSTEM, u, "I propose ", max_new_tokens=6, temperature=0.0, steer=s)

@@ -46,7 +46,7 @@ def generate_cached(model, s, prompts, steps):
     ids, mask, lens = batch(prompts)
     s.prompt(mask)
     out = model(input_ids=ids, attention_mask=mask, use_cache=True)
-    cache, logits = out.past_key_values, out.logits[torch.arange(len(prompts)), lens - 1]
+    cache, logits = out.cache, out.logits[torch.arange(len(prompts)), lens - 1]
     seen, tokens = [logits], []
     for t in range(steps):
         nxt = logits.argmax(-1)
@@ -57,10 +57,10 @@ def generate_cached(model, s, prompts, steps):
             input_ids=nxt[:, None],
             attention_mask=mask,
             position_ids=(lens + t)[:, None],
-            past_key_values=cache,
+            cache=cache,
             use_cache=True,
         )
-        cache, logits = out.past_key_values, out.logits[:, -1]
+        cache, logits = out.cache, out.logits[:, -1]
         seen.append(logits)
     return torch.stack(tokens, 1), torch.stack(seen, 1)
 
@@ -176,13 +176,13 @@ def test_shared_prefix_cache_matches_full_prompt(model, make_vector):
         s.set_rows([a, 0, a], [4.0, 0.0, -3.0], "last_prompt")
         want = last_logits(model, s, full)
         s.skip()
-        cache = model(input_ids=torch.tensor([prefix]), use_cache=True).past_key_values
+        cache = model(input_ids=torch.tensor([prefix]), use_cache=True).cache
         cache.batch_repeat_interleave(len(suffixes))
         ids, mask, lens = batch(suffixes)
         mask = torch.cat([torch.ones(len(suffixes), len(prefix), dtype=torch.long), mask], 1)
         positions = len(prefix) + torch.arange(ids.shape[1])[None, :].expand(len(suffixes), -1)
         s.prompt(mask[:, len(prefix) :], after_shared_prefix=True)
-        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True)
+        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True)
         got = out.logits[torch.arange(len(suffixes)), lens - 1]
         torch.testing.assert_close(got, want, atol=2e-5, rtol=1e-5)
         s.set_rows([a, 0, 0], [4.0, 0.0, 0.0], "all_prompt")
@@ -257,22 +257,3 @@ def test_left_padding_and_row_selection(model, make_vector):
         s.prompt(mask, rows=[3, 1])
         got = model(input_ids=ids, attention_mask=mask).logits[torch.arange(2), lens - 1]
         torch.testing.assert_close(got, want[[3, 1]], atol=2e-5, rtol=1e-5)
-
-
-def test_source_describes_each_forward(model, make_vector):
-    """An engine can describe forwards through `source` instead of explicit calls."""
-    ids, mask, lens = batch(PROMPTS)
-    with Steerer(model) as s, torch.no_grad():
-        s.set_rows(s.add(make_vector(model, [1], seed=8)), 4.0, "last_prompt")
-        want = last_logits(model, s)
-        calls = []
-
-        def source():
-            calls.append(1)
-            return torch.where(mask.bool(), 2, 0).scatter(1, (lens - 1)[:, None], 3), None, None
-
-        s.source = source
-        for _ in range(2):
-            got = model(input_ids=ids, attention_mask=mask).logits[torch.arange(4), lens - 1]
-            assert torch.equal(got, want)
-    assert len(calls) == 2

@@ -7,51 +7,79 @@ import types
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-from agents.llm.attention import PrefixedCache, SharedPrefix, attention, sharing
-from agents.llm.backend import Backend, GenerateItem
+from agents.llm.attention import PrefixedCache, attention
+from agents.llm.backend import Backend
 from agents.llm.generation import generate_items
 from agents.llm.scoring import prepare, score_items, score_reference
 from agents.llm.testing import tiny_backend, tiny_llama, tiny_tokenizer
+from agents.llm.types import CONTEXT_KWARG, ForwardContext, GenerateItem, SharedPrefix
 from tests.agents.llm.test_scoring import _items
 
 
-def _attention_inputs(heads: int, groups: int, seed: int = 0):
+def _attention_inputs(heads: int, groups: int, window: int | None, seed: int = 0):
+    """Random query/keys for 3 rows of 4 new tokens after 6 own cached columns and a
+    5-token shared prefix, with some cached columns padding, and the context describing them."""
     gen = torch.Generator().manual_seed(seed)
     n, q, own, prefix, dim = 3, 4, 6, 5, 8
     query = torch.randn(n, q, heads, dim, generator=gen).transpose(1, 2)  # the layout models produce
-    keys = [torch.randn(b, groups, t, dim, generator=gen) for b, t in ((1, prefix), (n, own), (1, prefix), (n, own))]
-    allowed = torch.rand(n, 1, q, own, generator=gen) > 0.4
-    allowed[..., -q:] |= torch.eye(q, dtype=torch.bool)  # every query sees itself
-    mask = torch.zeros(allowed.shape).masked_fill_(~allowed, torch.finfo(torch.float32).min)
-    return query, keys, mask
+    keys = [
+        torch.randn(b, groups, t, dim, generator=gen) for b, t in ((1, prefix), (n, own + q), (1, prefix), (n, own + q))
+    ]
+    past_valid = torch.rand(n, own, generator=gen) > 0.3
+    past_pos = prefix + torch.arange(own).repeat(n, 1)
+    ctx = ForwardContext(
+        stage="options",
+        rows=(0, 1, 2),
+        valid=torch.ones(n, q, dtype=torch.bool),
+        positions=prefix + own + torch.arange(q).repeat(n, 1),
+        segments=torch.tensor([[0, 0, 1, 1]] * n),
+        past_valid=past_valid,
+        past_positions=past_pos,
+        windows=(window,),
+        dtype=torch.float32,
+        device=torch.device("cpu"),
+        prefix=SharedPrefix([(keys[0], keys[2])]),
+    )
+    return query, keys, ctx
 
 
+@pytest.mark.parametrize("window", [None, 3, 8, 40])
 @pytest.mark.parametrize("heads,groups", [(4, 2), (6, 6), (6, 1)])
-def test_cascade_equals_attention_over_copied_prefix(heads, groups):
-    query, (pk, k, pv, v), mask = _attention_inputs(heads, groups)
+def test_cascade_equals_attention_over_copied_prefix(heads, groups, window):
+    """Against transformers' SDPA over [prefix; own] with a mask made independently here."""
+    query, (pk, k, pv, v), ctx = _attention_inputs(heads, groups, window)
     module = types.SimpleNamespace(layer_idx=0, num_key_value_groups=heads // groups, is_causal=True, training=False)
-    n = k.shape[0]
+    n, length = k.shape[0], pk.shape[2]
     full_k = torch.cat([pk.expand(n, -1, -1, -1), k], dim=2)
     full_v = torch.cat([pv.expand(n, -1, -1, -1), v], dim=2)
-    want, _ = sdpa_attention_forward(module, query, full_k, full_v, F.pad(mask, (pk.shape[2], 0)), scaling=0.3)
-    with sharing(SharedPrefix([(pk, pv)])):
-        got, _ = attention(module, query, k, v, mask, scaling=0.3)
-        # A boolean mask is not handled by the fast path: the fallback materialises the prefix.
-        fallback, _ = attention(module, query, k, v, mask == 0, scaling=0.3)
+    key_pos = torch.cat([torch.arange(length).repeat(n, 1), ctx.past_positions, ctx.positions], dim=1)
+    key_ok = torch.cat([torch.ones(n, length, dtype=torch.bool), ctx.past_valid, torch.ones(n, 4, dtype=torch.bool)], 1)
+    q_pos = ctx.positions
+    allowed = key_ok[:, None, :] & (key_pos[:, None, :] <= q_pos[:, :, None])
+    own_cols = torch.arange(length + 6, length + 10)
+    same_segment = ctx.segments[:, :, None] == ctx.segments[:, None, :]
+    allowed[:, :, own_cols] &= same_segment
+    if window is not None:
+        allowed &= q_pos[:, :, None] - key_pos[:, None, :] < window
+    mask = torch.zeros(allowed.shape).masked_fill_(~allowed, torch.finfo(torch.float32).min)[:, None]
+    want, _ = sdpa_attention_forward(module, query, full_k, full_v, mask, scaling=0.3)
+    got, _ = attention(module, query, k, v, None, scaling=0.3, **{CONTEXT_KWARG: ctx})
+    # Returning attention weights is not handled by the fast path: the fallback materialises the prefix.
+    fallback, _ = attention(module, query, k, v, None, scaling=0.3, output_attentions=True, **{CONTEXT_KWARG: ctx})
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(fallback, want, atol=1e-5, rtol=1e-5)
     assert got.shape == (n, query.shape[2], heads, query.shape[3]) and got.is_contiguous()
+    assert ctx.layers_seen == {0}
 
 
 def test_rows_hold_only_their_own_tokens():
     backend = tiny_backend(seed=1)
-    assert backend.share_prefix_kv
-    contexts = [p.context for p in prepare(backend, _items())]
-    prefix_len = backend.shared_prefix_length(contexts)
-    state = backend.prefill(contexts, list(range(len(contexts))), prefix_len)
+    assert backend.engine.share_prefix_kv
+    contexts = [p.context for p in prepare(backend.engine, _items())]
+    prefix_len = backend.engine.shared_prefix_length(contexts)
+    state = backend.engine.prefill(contexts, list(range(len(contexts))), prefix_len)
     assert isinstance(state.cache, PrefixedCache) and state.cache.prefix.length == prefix_len > 20
     width = max(len(c) for c in contexts) - prefix_len
     assert state.cache.layers[0].keys.shape[2] == width == state.valid.shape[1]
@@ -64,11 +92,11 @@ def test_shared_prefix_equals_per_row_copies(padding_side):
     """The new path against the old one (prefix broadcast into every row, transformers' SDPA)."""
     backend = tiny_backend(seed=1, padding_side=padding_side)
     items = _items()
-    fast = score_items(backend, items)
-    backend.share_prefix_kv = False
+    fast = score_items(backend.engine, items)
+    backend.engine.share_prefix_kv = False
     backend.model.set_attn_implementation("sdpa")
-    backend._prefixes.clear()
-    old = score_items(backend, items)
+    backend.engine._prefixes.clear()
+    old = score_items(backend.engine, items)
     for a, b in zip(fast, old, strict=True):
         np.testing.assert_allclose(a.logprobs, b.logprobs, atol=1e-5, rtol=0)
 
@@ -83,8 +111,8 @@ def test_model_without_gqa_equals_naive():
             if param.dim() >= 2:
                 param.copy_(torch.randn(param.shape, generator=gen) * 0.15)
     backend = Backend(model.eval(), tiny_tokenizer(), name="tiny-mha")
-    assert backend.share_prefix_kv
-    for got, want in zip(score_items(backend, _items()), score_reference(backend, _items()), strict=True):
+    assert backend.engine.share_prefix_kv
+    for got, want in zip(score_items(backend.engine, _items()), score_reference(backend.engine, _items()), strict=True):
         np.testing.assert_allclose(got.logprobs, want, atol=1e-4, rtol=0)
 
 
@@ -96,9 +124,9 @@ def test_generation_after_the_shared_prefix_equals_no_reuse():
         GenerateItem(system, u, "I propose ", max_new_tokens=m, temperature=0.0, seed=i)
         for i, (u, m) in enumerate([("Hi", 3), ("Month 1: you caught 9.5 tons.", 8), ("Propose", 5)])
     ]
-    shared = generate_items(backend, items)
-    backend.reuse_prefix = False
-    assert generate_items(backend, items) == shared
+    shared = generate_items(backend.engine, items)
+    backend.engine.reuse_prefix = False
+    assert generate_items(backend.engine, items) == shared
 
 
 def test_a_model_bypassing_the_attention_interface_falls_back(monkeypatch):
@@ -112,6 +140,6 @@ def test_a_model_bypassing_the_attention_interface_falls_back(monkeypatch):
 
     monkeypatch.setattr(llama, "ALL_ATTENTION_FUNCTIONS", Bypass())
     backend = tiny_backend(seed=1)
-    assert not backend.share_prefix_kv
-    for got, want in zip(score_items(backend, _items()), score_reference(backend, _items()), strict=True):
+    assert not backend.engine.share_prefix_kv
+    for got, want in zip(score_items(backend.engine, _items()), score_reference(backend.engine, _items()), strict=True):
         np.testing.assert_allclose(got.logprobs, want, atol=1e-4, rtol=0)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from agents.llm.backend import GenerateItem
 from agents.llm.generation import generate_items, sample_token
 from agents.llm.testing import tiny_backend
+from agents.llm.types import GenerateItem
 
 SYSTEM = "You are one of 5 fishers sharing a lake. Write the catch limit you propose."
 
@@ -45,12 +45,12 @@ def backend():
 @pytest.mark.parametrize("padding_side", ["left", "right"])
 @pytest.mark.parametrize("temperature", [0.0, 1.0])
 def test_batched_generation_equals_naive(backend, padding_side, temperature):
-    backend.padding_side = padding_side
+    backend.engine.padding_side = padding_side
     items = _items(temperature)
     try:
-        got = generate_items(backend, items)
+        got = generate_items(backend.engine, items)
     finally:
-        backend.padding_side = "right"
+        backend.engine.padding_side = "right"
     want = [_naive(backend, item) for item in items]
     assert got == want
     assert len({len(t) for t in got}) > 1  # rows finish at different lengths and leave the batch
@@ -58,18 +58,18 @@ def test_batched_generation_equals_naive(backend, padding_side, temperature):
 
 def test_seeded_and_independent_of_the_batch(backend):
     items = _items(1.0)
-    assert generate_items(backend, items) == generate_items(backend, items)
-    assert generate_items(backend, items[1:2])[0] == generate_items(backend, items)[1]
+    assert generate_items(backend.engine, items) == generate_items(backend.engine, items)
+    assert generate_items(backend.engine, items[1:2])[0] == generate_items(backend.engine, items)[1]
     reseeded = [
         GenerateItem(i.system, i.user, i.answer_prefix, i.max_new_tokens, i.temperature, i.seed + 100) for i in items
     ]
-    assert generate_items(backend, reseeded) != generate_items(backend, items)
+    assert generate_items(backend.engine, reseeded) != generate_items(backend.engine, items)
 
 
 def test_length_cap(backend, monkeypatch):
     lengths = []
-    decode = backend.decode
-    monkeypatch.setattr(backend, "decode", lambda ids: lengths.append(len(ids)) or decode(ids))
+    decode = backend.engine.decode
+    monkeypatch.setattr(backend.engine, "decode", lambda ids: lengths.append(len(ids)) or decode(ids))
     items = [GenerateItem(SYSTEM, u, "", max_new_tokens=3, temperature=1.0, seed=s) for s, u in enumerate("abcd")]
-    generate_items(backend, items)
+    generate_items(backend.engine, items)
     assert len(lengths) == 4 and max(lengths) == 3 and min(lengths) >= 1

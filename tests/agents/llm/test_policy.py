@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 from agents.config import LLMPolicyConfig
+from agents.factory import llm_policy
 from agents.interfaces import DecisionRequest, Prompt, softmax
-from agents.llm import get_backend, policy_for
-from agents.llm.backend import GenerateItem, ScoreItem, ScoreResult
+from agents.llm import get_backend
 from agents.llm.policy import LLMPolicy
 from agents.llm.testing import tiny_backend
+from agents.llm.types import GenerateItem, ScoreItem, ScoreResult
 
 SYSTEM = "You are one of 5 fishers sharing a lake."
 
@@ -122,12 +123,12 @@ def test_real_text_requests_on_the_tiny_model(backend):
 
 
 def test_one_backend_per_model_and_dtype():
-    a = policy_for(LLMPolicyConfig(model="tiny-random-llama", temperature=0.5))
-    b = policy_for(LLMPolicyConfig(model="tiny-random-llama", greedy=True))
+    a = llm_policy(LLMPolicyConfig(model="tiny-random-llama", temperature=0.5))
+    b = llm_policy(LLMPolicyConfig(model="tiny-random-llama", greedy=True))
     assert a.backend is b.backend is get_backend("tiny-random-llama")
     assert a.batch_key == b.batch_key
     with pytest.raises(ValueError, match="capture_layers"):
-        policy_for(LLMPolicyConfig(model="tiny-random-llama", capture_layers=[5]))
+        llm_policy(LLMPolicyConfig(model="tiny-random-llama", capture_layers=[5]))
 
 
 def test_mixed_society_batches_per_model(tmp_path):

@@ -1,0 +1,142 @@
+"""The engine's plain data: batch requests and results, and the one per-forward context.
+
+Requests (:class:`ScoreItem`, :class:`GenerateItem`) and results (:class:`ScoreResult`)
+are pure and serialisable, so a Ray actor can serve them in another process.
+
+:class:`ForwardContext` describes one forward pass of the engine: which stage runs,
+which item each batch row belongs to, which tokens are real, where every query and
+every cached key sits in its sequence, and the shared prompt prefix (if any). The
+engine builds it before the forward and hands the same object to the attention
+function (as a keyword argument of the model call, which transformers passes down to
+every attention layer) and to the steering hooks; masks are derived from it per layer
+kind (full or sliding window) on first use and kept for the other layers of the pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from agents.llm import masks
+
+PaddingSide = Literal["left", "right"]
+Stage = Literal["prefix", "context", "options", "decode"]
+CONTEXT_KWARG = "normsim_forward"  # the model-call keyword that carries the ForwardContext
+
+
+# ------------------------------------------------------------------ batch requests
+@dataclass(frozen=True)
+class ScoreItem:
+    """Score each option as the continuation of the chat-templated prompt + answer_prefix."""
+
+    system: str
+    user: str
+    answer_prefix: str
+    options: tuple[str, ...]
+    capture: tuple[int, ...] = ()  # decoder layers whose output at the last prompt token to return
+    steer: Any = None  # a steering.config.SteerSpec: this item's activation steering (None: unsteered)
+
+
+@dataclass(frozen=True)
+class GenerateItem:
+    """Sample up to max_new_tokens after the prompt; temperature 0 is greedy decoding."""
+
+    system: str
+    user: str
+    answer_prefix: str
+    max_new_tokens: int = 32
+    temperature: float = 1.0
+    seed: int = 0
+    steer: Any = None  # a steering.config.SteerSpec, as in ScoreItem
+
+
+@dataclass
+class ScoreResult:
+    logprobs: np.ndarray  # (n_options,) float64: log P(option | prompt), whole sequence, not normalised
+    n_tokens: tuple[int, ...] = ()  # tokens scored per option
+    activations: dict[int, np.ndarray] = field(default_factory=dict)  # layer -> (hidden,) float32
+
+
+# ------------------------------------------------------------------- engine state
+@dataclass(frozen=True)
+class SharedPrefix:
+    """Per-layer (keys, values) of a prefix, batch 1: (1, kv_heads, length, head_dim)."""
+
+    layers: Sequence[tuple[torch.Tensor, torch.Tensor]]
+
+    @property
+    def length(self) -> int:
+        return int(self.layers[0][0].shape[-2])
+
+
+@dataclass
+class Prefilled:
+    """Contexts run through the model: what scoring and generation continue from."""
+
+    cache: Any  # transformers DynamicCache (an attention.PrefixedCache when the prefix is shared), batch = len(rows)
+    valid: torch.Tensor  # (N, T) bool: which (per-row) cache columns hold real tokens of that row
+    positions: torch.Tensor  # (N, T) long: position of the token in each cache column
+    next_pos: torch.Tensor  # (N,) long: position id of each row's next token
+    last_logits: torch.Tensor  # (N, V) float32: logits at each row's last context token
+    activations: dict[int, torch.Tensor]  # layer -> (N, hidden) output at the last context token
+    prefix: SharedPrefix | None = None  # the prefix every row attends to before its own columns
+
+
+@dataclass
+class ForwardContext:
+    """Everything one forward pass needs beyond its token ids (see the module docstring).
+
+    ``stage``: "prefix" (the shared prefix, batch 1, ``rows`` None), "context" (each
+    item's own prompt tokens; ``last`` = column of each row's last prompt token),
+    "options" (scored option tokens) or "decode" (one generated token per row).
+    ``valid``/``positions``/``segments`` (N, q) describe the new tokens; a new token sees
+    the earlier valid new tokens of its own segment (all options of an item share one
+    row without seeing each other) and itself. ``past_valid``/``past_positions`` (N, T)
+    describe the rows' cached columns, all of which come before the new tokens.
+    ``gen_index`` (N, q), for options and decode: each token's index counted from the
+    start of its continuation. ``windows``: each decoder layer's sliding window (None:
+    full attention).
+    """
+
+    stage: Stage
+    rows: tuple[int, ...] | None
+    valid: torch.Tensor
+    positions: torch.Tensor
+    segments: torch.Tensor
+    past_valid: torch.Tensor
+    past_positions: torch.Tensor
+    windows: tuple[int | None, ...]
+    dtype: torch.dtype
+    device: torch.device
+    prefix: SharedPrefix | None = None
+    last: torch.Tensor | None = None
+    gen_index: torch.Tensor | None = None
+    layers_seen: set[int] = field(default_factory=set)  # attention layers that read this context
+    _masks: dict[Any, torch.Tensor | None] = field(default_factory=dict, repr=False)
+
+    def mask(self, window: int | None = None) -> torch.Tensor:
+        """Additive (N, 1, q, T + q) mask over the rows' own columns for a layer with this window."""
+        key = ("own", window)
+        if key not in self._masks:
+            allowed = masks.allowed(
+                self.past_valid, self.past_positions, self.valid, self.positions, self.segments, window
+            )
+            self._masks[key] = masks.additive(allowed, self.dtype, self.device)
+        return self._masks[key]  # type: ignore[return-value]
+
+    def prefix_mask(self, window: int | None) -> torch.Tensor | None:
+        """Additive (N, 1, q, P) mask over the shared prefix; None where every query sees all of it."""
+        if self.prefix is None or window is None:
+            return None
+        key = ("prefix", window)
+        if key not in self._masks:
+            allowed = masks.prefix_allowed(self.prefix.length, self.positions, window)
+            self._masks[key] = None if bool(allowed.all()) else masks.additive(allowed, self.dtype, self.device)
+        return self._masks[key]
+
+    def window_of(self, layer: int) -> int | None:
+        return self.windows[layer] if 0 <= layer < len(self.windows) else None
