@@ -31,18 +31,21 @@ from mesa import DataCollector
 
 from agents.agent import Strategy
 from agents.interfaces import DecisionRequest, Policy, nearest_option
-from environments import mechanics
+from environments import discussion, mechanics
 from environments.base import SocietyModel
 from environments.commons import prompts
 from environments.commons.agents import Fisher
 from environments.commons.config import CommonsConfig
+from environments.commons.prompts import shared_text as _shared_text
 from sim.core.stats import gini
 
 
 def regrow(stock: float, cfg: CommonsConfig) -> float:
     if cfg.regrowth == "doubling":
-        return min(cfg.capacity, 2.0 * stock)
-    return min(cfg.capacity, stock + cfg.growth_rate * stock * (1.0 - stock / cfg.capacity))
+        grown = min(cfg.capacity, 2.0 * stock)
+    else:
+        grown = min(cfg.capacity, stock + cfg.growth_rate * stock * (1.0 - stock / cfg.capacity))
+    return float(np.floor(grown + 1e-9)) if cfg.whole_tons else grown
 
 
 def sustainable_catch(stock: float, cfg: CommonsConfig) -> float:
@@ -62,14 +65,46 @@ def sustainable_catch(stock: float, cfg: CommonsConfig) -> float:
     return lo
 
 
-def allocate(demands: np.ndarray, stock: float, method: str, rng: np.random.Generator) -> np.ndarray:
-    """Catches for the given demands: all of them when the stock suffices, otherwise
-    the whole stock split proportionally or served in a seeded random order."""
+def fair_share(stock: float, n: int, cfg: CommonsConfig) -> float:
+    """The per-fisher sustainable share shown to fishers and judged against: f(t)/n, or
+    GovSim's whole-ton int((R // 2) // n) (floor(floor(f(t)) / n) for any regrowth)."""
+    f = sustainable_catch(stock, cfg)
+    if cfg.threshold == "govsim":
+        return float(np.floor(np.floor(f + 1e-9) / max(1, n)))
+    return f / max(1, n)
+
+
+def allocate(
+    demands: np.ndarray, stock: float, method: str, rng: np.random.Generator, whole: bool = False
+) -> np.ndarray:
+    """Catches for the given demands: all of them when the stock suffices, otherwise the
+    whole stock split by ``method`` (see CommonsConfig.allocation). ``whole``: in tons."""
     total = float(demands.sum())
     if total <= stock:
         return demands.copy()
     if method == "proportional":
-        return demands * (stock / total)
+        share = demands * (stock / total)
+        if not whole:
+            return share
+        # GovSim's proportional split: floor(R d_i / D), then each leftover ton to a
+        # distinct rounded-down fisher drawn at random.
+        catches = np.floor(share + 1e-9)
+        left = int(round(stock - catches.sum()))
+        short = [i for i in range(len(demands)) if catches[i] < share[i] - 1e-9]
+        for i in rng.permutation(short)[:left]:
+            catches[i] += 1
+        return catches
+    if method == "stochastic":
+        # GovSim's default: one ton at a time to a uniformly random fisher still wanting fish.
+        catches = np.zeros_like(demands)
+        left = int(round(stock))
+        while left > 0:
+            wanting = np.flatnonzero(demands - catches > 1e-9)
+            if wanting.size == 0:
+                break
+            catches[wanting[int(rng.integers(wanting.size))]] += 1
+            left -= 1
+        return catches
     catches = np.zeros_like(demands)
     left = stock
     for i in rng.permutation(len(demands)):
@@ -86,6 +121,7 @@ class CommonsModel(SocietyModel):
         cfg = self.cfg
         self.stock = cfg.initial_stock if cfg.initial_stock is not None else cfg.capacity
         self.collapsed = False
+        self.agreed_limit: float | None = None  # the limit the last meeting agreed on
         self.last_catch_total = 0.0
         self.round_punishments = 0
         self.round_violations = 0
@@ -93,6 +129,7 @@ class CommonsModel(SocietyModel):
         # agent's own persona and memory, so all prompts of a step share it as a prefix.
         self.public_record: deque[str] = deque(maxlen=cfg.public_record)
         self.f_t = sustainable_catch(self.stock, cfg)
+        self.stock_before = self.stock
         n = scenario.n_agents
         self.norm_options = cfg.norm_options or [
             round(cfg.capacity / (2 * n) * k, 2) for k in (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
@@ -101,11 +138,9 @@ class CommonsModel(SocietyModel):
         # so measuring there would make every default option 0 %.
         fair_fraction = sustainable_catch(self.stock, cfg) / (n * self.stock * cfg.alpha)
         self.efforts = cfg.efforts or [round(min(1.0, fair_fraction * k), 4) for k in (0, 0.5, 1, 1.5, 2, 3, 4)]
+        # Starting beliefs come only from the groups' `strategy.norm`: a persona is a
+        # sentence, never a hidden number in the prompt.
         self.make_agents(Fisher)
-        for agent in self.society:
-            if agent.strategy.norm is None:  # initial belief: the fair share at capacity, by persona
-                scale = {"altruistic": 1.0, "neutral": 1.5, "selfish": 2.0}[agent.persona]
-                agent.strategy.norm = round(sustainable_catch(cfg.capacity, cfg) / n * scale, 2)
         m = scenario.mechanics
         self.system = prompts.system_text(
             n_agents=n,
@@ -115,6 +150,8 @@ class CommonsModel(SocietyModel):
             consumption=cfg.consumption,
             punishment=m.punishment.enabled,
             group_norm=m.group_norm.enabled,
+            discussion=m.discussion.enabled,
+            whole_tons=cfg.whole_tons,
         )
         self.datacollector = DataCollector(
             model_reporters={
@@ -127,9 +164,12 @@ class CommonsModel(SocietyModel):
                 "violations": "round_violations",
                 "wealth_gini": lambda mdl: gini([a.wealth for a in mdl.agents]),
                 "mean_wealth": lambda mdl: float(np.mean([a.wealth for a in mdl.agents])) if len(mdl.agents) else 0.0,
-                "norm_mean": lambda mdl: float(np.mean(mdl.individual_norms())) if len(mdl.agents) else None,
-                "norm_dispersion": lambda mdl: float(np.std(mdl.individual_norms())) if len(mdl.agents) else None,
+                "norm_mean": lambda mdl: float(np.mean(mdl.individual_norms())) if mdl.individual_norms() else None,
+                "norm_dispersion": lambda mdl: (
+                    float(np.std(mdl.individual_norms())) if mdl.individual_norms() else None
+                ),
                 "collapsed": "collapsed",
+                "agreed_limit": "agreed_limit",
             }
         )
 
@@ -140,6 +180,7 @@ class CommonsModel(SocietyModel):
             monitor_prob=punish.monitor_prob if s.monitor_prob is None else s.monitor_prob,
             punish_prob=punish.punish_prob if s.punish_prob is None else s.punish_prob,
             norm=s.norm,
+            extra={k: v for k, v in (("amount", s.amount), ("factor", s.factor)) if v is not None},
         )
 
     # -------------------------------------------------------------------- helpers
@@ -151,7 +192,15 @@ class CommonsModel(SocietyModel):
         """The ceiling a catch is judged against: G(t) once voted, else the fair share f(t)/n."""
         if self.group_norm is not None:
             return self.group_norm
-        return self.f_t / max(1, len(self.agents))
+        return self.share
+
+    @property
+    def share(self) -> float:
+        """The per-fisher sustainable share at the start of this round (see fair_share)."""
+        return fair_share(self.stock_before, len(self.agents), self.cfg)
+
+    def tons(self, x: float) -> str:
+        return f"{x:g}" if self.cfg.whole_tons else f"{x:.1f}"
 
     def _observation(self, agent: Fisher, **extra: Any) -> dict[str, Any]:
         n = max(1, len(self.agents))
@@ -161,7 +210,10 @@ class CommonsModel(SocietyModel):
             "capacity": self.cfg.capacity,
             "alpha": self.cfg.alpha,
             "n_agents": n,
-            "sustainable_share": self.f_t / n,
+            "sustainable_share": self.share,
+            "harvest_unit": "tons" if self.cfg.harvest == "amount" else "effort",
+            "params": dict(agent.strategy.extra),
+            "own_catch": agent.catch,
             "group_norm": self.group_norm,
             "norm_in_force": self.norm_in_force,
             "own_norm": agent.strategy.norm,
@@ -184,29 +236,44 @@ class CommonsModel(SocietyModel):
         self.round_punishments = 0
         self.round_violations = 0
         self.f_t = sustainable_catch(self.stock, self.cfg)
+        self.stock_before = self.stock
         self.harvest_phase()
         self.consumption_phase()
         if not self.collapsed:
             self.punishment_phase()
             self.social_learning_phase()
             self.norm_phase()
+            self.discussion_phase()
             self.stock = regrow(self.stock, self.cfg)
         self.datacollector.collect(self)
         if self.collapsed or len(self.agents) == 0:
             self.running = False
 
-    def harvest_phase(self) -> None:
-        cfg, fishers = self.cfg, self.society
+    def harvest_options(self) -> tuple[tuple[str, ...], tuple[float, ...]]:
+        """The harvest options' labels and values: efforts (fractions of the stock), or
+        with ``harvest: amount`` every whole number of tons from 0 to the stock."""
+        cfg = self.cfg
+        if cfg.harvest == "amount":
+            # Each label ends in its unit, so no option's text is a prefix of another's
+            # ("1" would also be the start of "10"): the scores are of disjoint continuations.
+            tons = range(int(self.stock) + 1)
+            return tuple(f"{k} ton" if k == 1 else f"{k} tons" for k in tons), tuple(float(k) for k in tons)
         # Short labels: every option's tokens are scored for every agent, so they are most of
         # the per-agent work after the shared prefix (a "3.12% of the stock (3.1 tons)" label
         # was 14 tokens, as many as the agent's own prompt text).
         labels = tuple(f"{cfg.alpha * e * self.stock:.3g} tons" for e in self.efforts)
+        return labels, tuple(self.efforts)
+
+    def harvest_phase(self) -> None:
+        cfg, fishers = self.cfg, self.society
+        labels, values = self.harvest_options()
+        shown = self.share if cfg.threshold == "govsim" else None
         requests = [
             DecisionRequest(
                 agent_id=a.unique_id,
                 phase="harvest",
                 options=labels,
-                values=tuple(self.efforts),
+                values=values,
                 observation=self._observation(a),
                 prompt=prompts.harvest_prompt(
                     self.system,
@@ -218,17 +285,24 @@ class CommonsModel(SocietyModel):
                     norm=self.group_norm,
                     own_norm=a.strategy.norm,
                     note=a.strategy.note,
+                    threshold=shown,
                 ),
             )
             for a in fishers
         ]
         decisions = self.decide(fishers, requests)
-        efforts = np.array([self.efforts[d.choice] for d in decisions])
-        demands = cfg.alpha * efforts * self.stock
-        catches = allocate(demands, self.stock, cfg.allocation, self.rng)
+        chosen = np.array([values[d.choice] for d in decisions])
+        if cfg.harvest == "amount":
+            demands, efforts = chosen, chosen / max(self.stock, 1e-9)
+        else:
+            efforts = chosen
+            demands = cfg.alpha * efforts * self.stock
+            if cfg.whole_tons:
+                demands = np.floor(demands + 1e-9)
+        catches = allocate(demands, self.stock, cfg.allocation, self.rng, whole=cfg.whole_tons)
         self.stock = max(0.0, self.stock - float(catches.sum()))
         self.last_catch_total = float(catches.sum())
-        limit = self.norm_in_force
+        limit, share = self.norm_in_force, self.share
         for agent, dec, effort, demand, catch in zip(fishers, decisions, efforts, demands, catches, strict=True):
             agent.effort, agent.catch = float(effort), float(catch)
             agent.total_catch += agent.catch
@@ -238,14 +312,14 @@ class CommonsModel(SocietyModel):
                 dec,
                 value=float(catch),
                 violation=violation,
-                info={"requested": float(demand), "fair_share": self.f_t / len(fishers)},
+                info={"requested": float(demand), "fair_share": share},
             )
         self.collapsed = self.stock < cfg.collapse_threshold
-        catches_text = ", ".join(f"{b.unique_id}: {b.catch:.1f}" for b in fishers)
+        catches_text = ", ".join(f"{b.unique_id}: {self.tons(b.catch)}" for b in fishers)
         seen = f"fishers caught (fisher: tons) {catches_text}; " if cfg.public_catches else ""
         self.public_record.append(f"Month {self.steps}: {seen}{self.stock:.0f} tons were left.")
         for agent in fishers:
-            agent.remember(f"Month {self.steps}: you caught {agent.catch:.1f} tons.")
+            agent.remember(f"Month {self.steps}: you caught {self.tons(agent.catch)} tons.")
 
     def consumption_phase(self) -> None:
         c = self.cfg.consumption
@@ -342,7 +416,9 @@ class CommonsModel(SocietyModel):
                 ),
                 kind="text" if free_text else "choice",
                 parse=self._parse_proposal if free_text else None,
-                fallback=nearest_option(self.norm_options, a.strategy.norm or 0.0),
+                fallback=nearest_option(
+                    self.norm_options, a.strategy.norm if a.strategy.norm is not None else self.share
+                ),
             )
             for a in fishers
         ]
@@ -355,6 +431,32 @@ class CommonsModel(SocietyModel):
         self.public_record.append(
             f"Month {self.steps}: the fishers voted a limit of {self.group_norm:g} tons per fisher."
         )
+
+    def discussion_phase(self) -> None:
+        """GovSim's meeting: after the catches are public the fishers talk; an agreed
+        limit (environments.discussion) is logged and, with ``sets_norm``, becomes G(t)."""
+        cfg = self.mechanics.discussion
+        if not cfg.enabled or self.steps % cfg.every != 0:
+            return
+        fishers = self.society
+        talk = discussion.meeting(
+            self,
+            fishers,
+            cfg,
+            system=self.system,
+            shared=_shared_text(self.record_text(), self.stock),
+            own=lambda a: prompts.own_text(a.unique_id, a.persona, a.memory_text()),
+            opening=lambda a: f"I caught {self.tons(a.catch)} tons.",
+            observation=self._observation,
+            proposals=self.norm_options,
+            proposal_text=lambda v: f"I propose at most {v:g} tons each.",
+            speaker="fisher",
+            when=f"Month {self.steps}: ",
+        )
+        self.agreed_limit = talk.agreed
+        if talk.agreed is not None and cfg.sets_norm:
+            self.group_norm = talk.agreed
+        self.public_record.append(f"Month {self.steps} meeting: {talk.summary()}")
 
     def _parse_proposal(self, text: str) -> int | None:
         """Free-text proposal -> the nearest allowed ceiling; None if no number is found."""
