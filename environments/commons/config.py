@@ -29,6 +29,7 @@ PRESETS: dict[str, dict[str, object]] = {
         "harvest": "amount",
         "allocation": "stochastic",
         "threshold": "govsim",
+        "show_threshold": True,
     },
 }
 
@@ -76,6 +77,13 @@ class CommonsConfig(StrictModel):
     consumption: float = Field(2.0, ge=0, description="c, paid by every agent every round")
     insolvency: Literal["debt", "remove"] = Field(
         "debt", description="an agent that cannot pay c: goes into debt, or leaves"
+    )
+    show_threshold: bool = Field(
+        False,
+        description=(
+            "LLM fishers read GovSim's universalization hint: 'if every fisher catches more than <share> tons, "
+            "the lake will shrink next month' (GovSim's baseline leaves it out; its universalization runs show it)"
+        ),
     )
     public_catches: bool = Field(True, description="everyone sees everyone's catch after the harvest")
     public_record: int = Field(

@@ -267,7 +267,7 @@ class CommonsModel(SocietyModel):
     def harvest_phase(self) -> None:
         cfg, fishers = self.cfg, self.society
         labels, values = self.harvest_options()
-        shown = self.share if cfg.threshold == "govsim" else None
+        shown = self.share if cfg.show_threshold else None
         requests = [
             DecisionRequest(
                 agent_id=a.unique_id,
