@@ -225,3 +225,9 @@ def test_build_policies_accepts_the_new_rules():
         }
     )
     assert set(build_policies(sc)) == {"f", "s"}
+
+
+def test_rich_and_scarce_differ_in_one_parameter():
+    rich, scarce = CommonsConfig(preset="rich"), CommonsConfig(preset="scarce")
+    differ = {k for k in CommonsConfig.model_fields if k != "preset" and getattr(rich, k) != getattr(scarce, k)}
+    assert differ == {"initial_stock"}
