@@ -95,7 +95,11 @@ class CommonsConfig(StrictModel):
         ),
     )
     norm_options: list[float] | None = Field(
-        None, description="ceilings (tons per agent) agents may propose; default derived from capacity"
+        None,
+        description=(
+            "ceilings (tons per agent) agents may propose; default 0.25-3 x the fair share at capacity, "
+            "or every whole ton 1..capacity/n with whole_tons"
+        ),
     )
 
     @model_validator(mode="before")

@@ -131,9 +131,13 @@ class CommonsModel(SocietyModel):
         self.f_t = sustainable_catch(self.stock, cfg)
         self.stock_before = self.stock
         n = scenario.n_agents
-        self.norm_options = cfg.norm_options or [
-            round(cfg.capacity / (2 * n) * k, 2) for k in (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
-        ]
+        # Ceilings agents may propose (votes, meetings): whole tons 1..K/n when counting in
+        # whole tons (GovSim's shares are whole numbers), else fractions of the fair share at K.
+        self.norm_options = cfg.norm_options or (
+            [float(k) for k in range(1, max(2, int(cfg.capacity // n)) + 1)]
+            if cfg.whole_tons
+            else [round(cfg.capacity / (2 * n) * k, 2) for k in (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)]
+        )
         # The fair fraction at the starting stock: at capacity, logistic regrowth is zero,
         # so measuring there would make every default option 0 %.
         fair_fraction = sustainable_catch(self.stock, cfg) / (n * self.stock * cfg.alpha)
