@@ -12,8 +12,11 @@ free text; a scripted agent "says" the option its rule picks, after an opening t
 environment writes (e.g. its own catch), so scripted runs exercise the mechanic.
 
 **The agreement rule** (:func:`agreed_limit`): a speaker's proposal is the *last*
-number in its latest utterance that states one (people close with their proposal:
-"I caught 12 tons, so I propose 10 tons" -> 10); a limit is agreed when more than half
+quantity in its latest utterance that states one, a number followed by the unit
+(``unit="ton"`` matches "10 tons", "7.5 ton", "3 tonnes"; people close with their
+proposal: "I caught 12 tons, so I propose 10 tons" -> 10). Bare numbers ("fisher 3",
+"month 1") are not proposals: SmolLM2-135M echoes such prompt text, and the first
+version of this rule read it as a one-ton agreement. A limit is agreed when more than half
 of the speakers (``agreement: majority``) or all of them (``unanimous``) last proposed
 the same value (to 0.1). Otherwise there is no agreement.
 
@@ -34,7 +37,7 @@ from agents.agent import SocietyAgent
 from agents.interfaces import DecisionRequest, Prompt, nearest_option
 from environments.mechanics import DiscussionConfig
 
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_NUMBER = r"(\d+(?:\.\d+)?)"
 MAX_CHARS = 240  # an utterance kept in prompts and memory; the event log keeps it whole
 
 
@@ -57,9 +60,10 @@ class Meeting:
         return f"{said} ({outcome})"
 
 
-def proposal_in(text: str | None) -> float | None:
-    """The speaker's proposal: the last number its utterance states, or None."""
-    numbers = _NUMBER.findall(text or "")
+def proposal_in(text: str | None, unit: str = "ton") -> float | None:
+    """The speaker's proposal: the last "<number> <unit>(s)" its utterance states, or None."""
+    pattern = _NUMBER + r"\s*" + re.escape(unit) + r"(?:ne)?s?\b"
+    numbers = re.findall(pattern, text or "", flags=re.IGNORECASE)
     return float(numbers[-1]) if numbers else None
 
 
@@ -89,6 +93,7 @@ def meeting(
     proposals: Sequence[float],
     proposal_text: Callable[[float], str],
     speaker: str = "agent",
+    unit: str = "ton",
     when: str = "",
 ) -> Meeting:
     """Run one meeting of ``agents`` through ``model.decide`` (a SocietyModel).
@@ -97,7 +102,8 @@ def meeting(
     prompt; ``own(agent)``: the speaker's own part (persona, memory); ``opening(agent)``:
     what a scripted speaker says before its proposal; ``observation(agent)``: the
     structured view scripted rules read; ``proposals``: the values an agent may propose
-    and ``proposal_text`` their wording; ``when`` opens each speaker's memory line.
+    and ``proposal_text`` their wording (it must state the value with ``unit``);
+    ``when`` opens each speaker's memory line.
     Every speaker remembers what it said; the environment stores the whole meeting
     (:meth:`Meeting.summary`) where everyone reads it, e.g. a public record.
     """
@@ -122,7 +128,7 @@ def meeting(
                     observation=obs,
                     prompt=Prompt(system=system, user=user, answer_prefix=""),
                     kind="text",
-                    parse=lambda text: _nearest(proposals, proposal_in(text)),
+                    parse=lambda text: _nearest(proposals, proposal_in(text, unit)),
                     fallback=nearest_option(proposals, obs.get("sustainable_share", proposals[0])),
                     max_new_tokens=cfg.max_new_tokens,
                 )
@@ -132,7 +138,7 @@ def meeting(
             text = (dec.text or "").strip()
             if text == options[dec.choice]:  # a scripted speaker: its opening, then the option
                 text = f"{opening(agent)} {text}".strip()
-            said = proposal_in(text)
+            said = proposal_in(text, unit)
             if said is not None:
                 latest[agent.unique_id] = said
             result.utterances.append((r, int(agent.unique_id), text, said))

@@ -8,10 +8,14 @@ from environments.discussion import agreed_limit, proposal_in
 from sim.runner import run
 
 
-def test_a_proposal_is_the_last_number_said():
+def test_a_proposal_is_the_last_quantity_said():
     assert proposal_in("I caught 12 tons, so I propose 10 tons each.") == 10.0
-    assert proposal_in("Let us keep it to 7.5") == 7.5
+    assert proposal_in("Let us keep it to 7.5 ton") == 7.5
+    assert proposal_in("No more than 3 tonnes, fisher 4 said in month 2") == 3.0
+    # echoed prompt text is not a proposal (SmolLM2-135M does echo it)
+    assert proposal_in("You are fisher 3. You make a living from the lake. Month 1") is None
     assert proposal_in("We should be careful.") is None
+    assert proposal_in("4 tonsils") is None
 
 
 @pytest.mark.parametrize(
