@@ -29,6 +29,25 @@ class SocialLearningConfig(StrictModel):
     payoff: Literal["round", "wealth"] = "round"
 
 
+class DiscussionConfig(StrictModel):
+    """Talk: after the round's outcomes are public, every agent speaks in turn for
+    ``rounds`` speaking rounds (all agents of a round speak at once, one batched
+    generation, hearing everything said in earlier rounds); a limit the group agreed on,
+    if any, is extracted from the utterances (environments.discussion.agreed_limit)."""
+
+    enabled: bool = False
+    rounds: int = Field(2, ge=1, le=10, description="speaking rounds per meeting")
+    max_new_tokens: int = Field(40, ge=4, le=256, description="longest utterance of an LLM agent, in tokens")
+    agreement: Literal["majority", "unanimous"] = Field(
+        "majority",
+        description="a limit is agreed when more than half (majority) or all (unanimous) speakers last proposed it",
+    )
+    sets_norm: bool = Field(
+        True, description="an agreed limit becomes the norm in force (the latest collective choice)"
+    )
+    every: int = Field(1, ge=1, description="rounds between meetings")
+
+
 def fermi(payoff_self: float, payoff_peer: float, selection_strength: float) -> float:
     """Probability of copying a peer: 1 / (1 + exp(-(pi_peer - pi_self) / K))."""
     z = (payoff_peer - payoff_self) / selection_strength

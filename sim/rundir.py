@@ -66,8 +66,8 @@ def git_commit() -> str | None:
 
 # --------------------------------------------------------------------------- models
 def _is_local_engine(policy: Any) -> bool:
-    # Remote engines (an OpenAI-compatible server) name models the local machine need not hold.
-    return policy.type == "llm" and not getattr(policy, "base_url", None) and not getattr(policy, "engine", None)
+    # Other engines (vLLM, an OpenAI-compatible server) name models this machine need not hold.
+    return policy.type == "llm" and policy.engine == "hf"
 
 
 def model_dir(name: str) -> Path | None:

@@ -6,28 +6,37 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from environments.mechanics import SocialLearningConfig
+from environments.mechanics import DiscussionConfig, SocialLearningConfig
 from environments.spec import MechanicsBlock
 from sim.core.schema import StrictModel
 
-# Presets fill fields the scenario leaves unset. `rich` is GovSim's fishery (capacity
-# 100, stock doubles after harvest); `scarce` starts at a third of capacity and
-# regrows logistically, so greedy harvesting collapses it within a few rounds.
+# Presets fill fields the scenario leaves unset. `rich` and `scarce` differ in ONE
+# parameter, the starting stock (100 vs 40 tons of a 100-ton lake; both double after
+# the harvest up to capacity, both cost 2 tons a month to live), so a rich-vs-scarce
+# contrast measures the starting abundance and nothing else. `govsim` is GovSim's
+# fishery as its code runs it (docs/govsim.md): whole tons, a random ton-by-ton split of
+# an over-demanded stock, the threshold shown as floor(floor(R/2)/n), free-number catches.
 PRESETS: dict[str, dict[str, object]] = {
     "rich": {"capacity": 100.0, "initial_stock": 100.0, "regrowth": "doubling", "consumption": 2.0},
-    "scarce": {
+    "scarce": {"capacity": 100.0, "initial_stock": 40.0, "regrowth": "doubling", "consumption": 2.0},
+    "govsim": {
         "capacity": 100.0,
-        "initial_stock": 40.0,
-        "regrowth": "logistic",
-        "growth_rate": 0.6,
-        "consumption": 3.0,
+        "initial_stock": 100.0,
+        "regrowth": "doubling",
+        "collapse_threshold": 5.0,
+        "consumption": 0.0,
+        "whole_tons": True,
+        "harvest": "amount",
+        "allocation": "stochastic",
+        "threshold": "govsim",
+        "show_threshold": True,
     },
 }
 
 
 class CommonsConfig(StrictModel):
     type: Literal["commons"] = "commons"
-    preset: Literal["rich", "scarce"] | None = None
+    preset: Literal["rich", "scarce", "govsim"] | None = None
     capacity: float = Field(100.0, gt=0, description="K, the stock's ceiling")
     initial_stock: float | None = Field(None, gt=0, description="R(0); default K")
     regrowth: Literal["doubling", "logistic"] = "doubling"
@@ -42,10 +51,39 @@ class CommonsConfig(StrictModel):
             "times the fair fraction f(R0)/(n R0) at the starting stock (GovSim's lake, 5 fishers: 0% to 40%)"
         ),
     )
-    allocation: Literal["proportional", "random"] = "proportional"
+    allocation: Literal["proportional", "random", "stochastic"] = Field(
+        "proportional",
+        description=(
+            "split of an over-demanded stock: proportional to demand (whole tons: floor(R d_i / D), leftover tons "
+            "to rounded-down fishers at random); random: fishers served whole in a seeded random order; "
+            "stochastic: one ton at a time to a random fisher who still wants fish (GovSim's default)"
+        ),
+    )
+    whole_tons: bool = Field(False, description="stock, demands and catches are whole tons (GovSim counts in int)")
+    harvest: Literal["effort", "amount"] = Field(
+        "effort",
+        description=(
+            "effort: pick one of `efforts` (fractions of the stock); amount: name a whole number of tons "
+            "from 0 to the stock (GovSim), the LLM's exact distribution over every number is logged"
+        ),
+    )
+    threshold: Literal["exact", "govsim"] = Field(
+        "exact",
+        description=(
+            "the per-fisher sustainable share shown and judged against: exact f(t)/n, or GovSim's "
+            "floor(floor(R/2)/n) (10 tons at 100 tons and 5 fishers)"
+        ),
+    )
     consumption: float = Field(2.0, ge=0, description="c, paid by every agent every round")
     insolvency: Literal["debt", "remove"] = Field(
         "debt", description="an agent that cannot pay c: goes into debt, or leaves"
+    )
+    show_threshold: bool = Field(
+        False,
+        description=(
+            "LLM fishers read GovSim's universalization hint: 'if every fisher catches more than <share> tons, "
+            "the lake will shrink next month' (GovSim's baseline leaves it out; its universalization runs show it)"
+        ),
     )
     public_catches: bool = Field(True, description="everyone sees everyone's catch after the harvest")
     public_record: int = Field(
@@ -57,7 +95,11 @@ class CommonsConfig(StrictModel):
         ),
     )
     norm_options: list[Annotated[float, Field(ge=0)]] | None = Field(
-        None, description="ceilings (tons per agent) agents may propose; default derived from capacity"
+        None,
+        description=(
+            "ceilings (tons per agent) agents may propose; default 0.25-3 x the fair share at capacity, "
+            "or every whole ton 1..capacity/n with whole_tons"
+        ),
     )
 
     @model_validator(mode="before")
@@ -71,6 +113,10 @@ class CommonsConfig(StrictModel):
     def _check(self) -> CommonsConfig:
         if self.efforts is not None and any(not 0 <= e <= 1 for e in self.efforts):
             raise ValueError("efforts must lie in [0, 1]")
+        if self.harvest == "amount" and not self.whole_tons:
+            raise ValueError("harvest: amount names whole tons; set whole_tons: true")
+        if self.allocation == "stochastic" and not self.whole_tons:
+            raise ValueError("allocation: stochastic hands out whole tons; set whole_tons: true")
         if self.initial_stock is not None and self.initial_stock > self.capacity:
             raise ValueError(f"initial_stock ({self.initial_stock}) exceeds capacity ({self.capacity})")
         return self
@@ -107,6 +153,7 @@ class CommonsMechanics(MechanicsBlock):
     punishment: PunishmentConfig = Field(default_factory=PunishmentConfig)
     social_learning: SocialLearningConfig = Field(default_factory=SocialLearningConfig)
     group_norm: GroupNormConfig = Field(default_factory=GroupNormConfig)
+    discussion: DiscussionConfig = Field(default_factory=DiscussionConfig)
 
 
 class CommonsStrategy(StrictModel):
@@ -119,5 +166,14 @@ class CommonsStrategy(StrictModel):
         None, ge=0.0, le=1.0, description="chance a scripted fisher fines a violator; default mechanics.punishment"
     )
     norm: float | None = Field(
-        None, ge=0.0, description="starting norm belief: the catch ceiling (tons per fisher) the fisher stands for"
+        None,
+        ge=0.0,
+        description=(
+            "starting norm belief: the catch ceiling (tons per fisher) the fisher stands for; an LLM fisher reads "
+            "it in its prompt. Default none: no belief until the fisher votes or talks (no number in the prompt)"
+        ),
+    )
+    amount: float | None = Field(None, ge=0.0, description="rule `fixed`: tons requested every month")
+    factor: float | None = Field(
+        None, ge=0.0, description="rule `share`: requests factor x the sustainable share shown (default 1)"
     )

@@ -3,8 +3,9 @@
 Each round (one Mesa step), in order:
 
 1. **harvest**: every fisher picks an effort e (a fraction of the stock) at the same
-   time; demand d_i = alpha * e_i * R. If total demand exceeds R the stock is
-   allocated proportionally, or by serving fishers in a seeded random order.
+   time, demand d_i = alpha * e_i * R, or names a whole number of tons
+   (``harvest: amount``). If total demand exceeds R the stock is split proportionally,
+   by serving fishers in a seeded random order, or one ton at a time (GovSim).
    The run ends when R < C after the harvest (collapse).
 2. **consumption**: every fisher pays c; one who cannot goes into debt or leaves.
 3. **monitoring and punishment**: a fisher watches one random peer with its monitoring
@@ -13,7 +14,9 @@ Each round (one Mesa step), in order:
 4. **social learning**: payoff-biased copying of a random peer (Fermi rule).
 5. **group norm**: every k rounds each fisher proposes a ceiling; the median (or the
    most proposed) becomes G(t).
-6. **regrowth**: doubling capped at K (GovSim), or logistic.
+6. **talk** (``mechanics.discussion``): the fishers meet in speaking rounds; a limit a
+   majority proposed is logged and may become G(t) (environments.discussion).
+7. **regrowth**: doubling capped at K (GovSim), or logistic (dynamics.py).
 
 Fishers see consequences only: the stock, their own catch and fines, peers' catches
 when catches are public. There is no reward function in any prompt.
@@ -31,51 +34,14 @@ from mesa import DataCollector
 
 from agents.agent import Strategy
 from agents.interfaces import DecisionRequest, Policy, nearest_option
-from environments import mechanics
+from environments import discussion, mechanics
 from environments.base import SocietyModel
 from environments.commons import prompts
 from environments.commons.agents import Fisher
 from environments.commons.config import CommonsConfig
+from environments.commons.dynamics import allocate, fair_share, regrow, sustainable_catch
+from environments.commons.prompts import shared_text as _shared_text
 from sim.core.stats import gini
-
-
-def regrow(stock: float, cfg: CommonsConfig) -> float:
-    if cfg.regrowth == "doubling":
-        return min(cfg.capacity, 2.0 * stock)
-    return min(cfg.capacity, stock + cfg.growth_rate * stock * (1.0 - stock / cfg.capacity))
-
-
-def sustainable_catch(stock: float, cfg: CommonsConfig) -> float:
-    """GovSim's f(t) = max{x : g(R - x) >= R}: the largest total catch after which
-    regrowth restores the current stock."""
-    if stock <= 0:
-        return 0.0
-    if cfg.regrowth == "doubling":
-        return stock / 2.0 if stock <= cfg.capacity else stock - cfg.capacity / 2.0
-    lo, hi = 0.0, stock  # g(R - x) - R decreases in x on [0, R] for r <= 1 and R <= K
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        if regrow(stock - mid, cfg) >= stock - 1e-12:
-            lo = mid
-        else:
-            hi = mid
-    return lo
-
-
-def allocate(demands: np.ndarray, stock: float, method: str, rng: np.random.Generator) -> np.ndarray:
-    """Catches for the given demands: all of them when the stock suffices, otherwise
-    the whole stock split proportionally or served in a seeded random order."""
-    total = float(demands.sum())
-    if total <= stock:
-        return demands.copy()
-    if method == "proportional":
-        return demands * (stock / total)
-    catches = np.zeros_like(demands)
-    left = stock
-    for i in rng.permutation(len(demands)):
-        catches[i] = min(demands[i], left)
-        left -= catches[i]
-    return catches
 
 
 class CommonsModel(SocietyModel):
@@ -86,6 +52,7 @@ class CommonsModel(SocietyModel):
         cfg = self.cfg
         self.stock = cfg.initial_stock if cfg.initial_stock is not None else cfg.capacity
         self.collapsed = False
+        self.agreed_limit: float | None = None  # the limit the last meeting agreed on
         self.last_catch_total = 0.0
         self.round_punishments = 0
         self.round_violations = 0
@@ -93,19 +60,22 @@ class CommonsModel(SocietyModel):
         # agent's own persona and memory, so all prompts of a step share it as a prefix.
         self.public_record: deque[str] = deque(maxlen=cfg.public_record)
         self.f_t = sustainable_catch(self.stock, cfg)
+        self.stock_before = self.stock
         n = scenario.n_agents
-        self.norm_options = cfg.norm_options or [
-            round(cfg.capacity / (2 * n) * k, 2) for k in (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
-        ]
+        # Ceilings agents may propose (votes, meetings): whole tons 1..K/n when counting in
+        # whole tons (GovSim's shares are whole numbers), else fractions of the fair share at K.
+        self.norm_options = cfg.norm_options or (
+            [float(k) for k in range(1, max(2, int(cfg.capacity // n)) + 1)]
+            if cfg.whole_tons
+            else [round(cfg.capacity / (2 * n) * k, 2) for k in (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)]
+        )
         # The fair fraction at the starting stock: at capacity, logistic regrowth is zero,
         # so measuring there would make every default option 0 %.
         fair_fraction = sustainable_catch(self.stock, cfg) / (n * self.stock * cfg.alpha)
         self.efforts = cfg.efforts or [round(min(1.0, fair_fraction * k), 4) for k in (0, 0.5, 1, 1.5, 2, 3, 4)]
+        # Starting beliefs come only from the groups' `strategy.norm`: a persona is a
+        # sentence, never a hidden number in the prompt.
         self.make_agents(Fisher)
-        for agent in self.society:
-            if agent.strategy.norm is None:  # initial belief: the fair share at capacity, by persona
-                scale = {"altruistic": 1.0, "neutral": 1.5, "selfish": 2.0}[agent.persona]
-                agent.strategy.norm = round(sustainable_catch(cfg.capacity, cfg) / n * scale, 2)
         m = scenario.mechanics
         self.system = prompts.system_text(
             n_agents=n,
@@ -115,6 +85,8 @@ class CommonsModel(SocietyModel):
             consumption=cfg.consumption,
             punishment=m.punishment.enabled,
             group_norm=m.group_norm.enabled,
+            discussion=m.discussion.enabled,
+            whole_tons=cfg.whole_tons,
         )
         self.datacollector = DataCollector(
             model_reporters={
@@ -127,9 +99,12 @@ class CommonsModel(SocietyModel):
                 "violations": "round_violations",
                 "wealth_gini": lambda mdl: gini([a.wealth for a in mdl.agents]),
                 "mean_wealth": lambda mdl: float(np.mean([a.wealth for a in mdl.agents])) if len(mdl.agents) else 0.0,
-                "norm_mean": lambda mdl: float(np.mean(mdl.individual_norms())) if len(mdl.agents) else None,
-                "norm_dispersion": lambda mdl: float(np.std(mdl.individual_norms())) if len(mdl.agents) else None,
+                "norm_mean": lambda mdl: float(np.mean(mdl.individual_norms())) if mdl.individual_norms() else None,
+                "norm_dispersion": lambda mdl: (
+                    float(np.std(mdl.individual_norms())) if mdl.individual_norms() else None
+                ),
                 "collapsed": "collapsed",
+                "agreed_limit": "agreed_limit",
             }
         )
 
@@ -140,6 +115,7 @@ class CommonsModel(SocietyModel):
             monitor_prob=punish.monitor_prob if s.monitor_prob is None else s.monitor_prob,
             punish_prob=punish.punish_prob if s.punish_prob is None else s.punish_prob,
             norm=s.norm,
+            extra={k: v for k, v in (("amount", s.amount), ("factor", s.factor)) if v is not None},
         )
 
     # -------------------------------------------------------------------- helpers
@@ -161,7 +137,15 @@ class CommonsModel(SocietyModel):
         """The ceiling a catch is judged against: G(t) once voted, else the fair share f(t)/n."""
         if self.group_norm is not None:
             return self.group_norm
-        return self.f_t / max(1, len(self.agents))
+        return self.share
+
+    @property
+    def share(self) -> float:
+        """The per-fisher sustainable share at the start of this round (see fair_share)."""
+        return fair_share(self.stock_before, len(self.agents), self.cfg)
+
+    def tons(self, x: float) -> str:
+        return f"{x:g}" if self.cfg.whole_tons else f"{x:.1f}"
 
     def _observation(self, agent: Fisher, **extra: Any) -> dict[str, Any]:
         n = max(1, len(self.agents))
@@ -171,7 +155,10 @@ class CommonsModel(SocietyModel):
             "capacity": self.cfg.capacity,
             "alpha": self.cfg.alpha,
             "n_agents": n,
-            "sustainable_share": self.f_t / n,
+            "sustainable_share": self.share,
+            "harvest_unit": "tons" if self.cfg.harvest == "amount" else "effort",
+            "params": dict(agent.strategy.extra),
+            "own_catch": agent.catch,
             "group_norm": self.group_norm,
             "norm_in_force": self.norm_in_force,
             "own_norm": agent.strategy.norm,
@@ -194,29 +181,44 @@ class CommonsModel(SocietyModel):
         self.round_punishments = 0
         self.round_violations = 0
         self.f_t = sustainable_catch(self.stock, self.cfg)
+        self.stock_before = self.stock
         self.harvest_phase()
         self.consumption_phase()
         if not self.collapsed:
             self.punishment_phase()
             self.social_learning_phase()
             self.norm_phase()
+            self.discussion_phase()
             self.stock = regrow(self.stock, self.cfg)
         self.datacollector.collect(self)
         if self.collapsed or len(self.agents) == 0:
             self.running = False
 
-    def harvest_phase(self) -> None:
-        cfg, fishers = self.cfg, self.society
+    def harvest_options(self) -> tuple[tuple[str, ...], tuple[float, ...]]:
+        """The harvest options' labels and values: efforts (fractions of the stock), or
+        with ``harvest: amount`` every whole number of tons from 0 to the stock."""
+        cfg = self.cfg
+        if cfg.harvest == "amount":
+            # Each label ends in its unit, so no option's text is a prefix of another's
+            # ("1" would also be the start of "10"): the scores are of disjoint continuations.
+            tons = range(int(self.stock) + 1)
+            return tuple(f"{k} ton" if k == 1 else f"{k} tons" for k in tons), tuple(float(k) for k in tons)
         # Short labels: every option's tokens are scored for every agent, so they are most of
         # the per-agent work after the shared prefix (a "3.12% of the stock (3.1 tons)" label
         # was 14 tokens, as many as the agent's own prompt text).
         labels = tuple(f"{cfg.alpha * e * self.stock:.3g} tons" for e in self.efforts)
+        return labels, tuple(self.efforts)
+
+    def harvest_phase(self) -> None:
+        cfg, fishers = self.cfg, self.society
+        labels, values = self.harvest_options()
+        shown = self.share if cfg.show_threshold else None
         requests = [
             DecisionRequest(
                 agent_id=a.unique_id,
                 phase="harvest",
                 options=labels,
-                values=tuple(self.efforts),
+                values=values,
                 observation=self._observation(a),
                 prompt=prompts.harvest_prompt(
                     self.system,
@@ -228,17 +230,24 @@ class CommonsModel(SocietyModel):
                     norm=self.group_norm,
                     own_norm=a.strategy.norm,
                     note=a.strategy.note,
+                    threshold=shown,
                 ),
             )
             for a in fishers
         ]
         decisions = self.decide(fishers, requests)
-        efforts = np.array([self.efforts[d.choice] for d in decisions])
-        demands = cfg.alpha * efforts * self.stock
-        catches = allocate(demands, self.stock, cfg.allocation, self.rng)
+        chosen = np.array([values[d.choice] for d in decisions])
+        if cfg.harvest == "amount":
+            demands, efforts = chosen, chosen / max(self.stock, 1e-9)
+        else:
+            efforts = chosen
+            demands = cfg.alpha * efforts * self.stock
+            if cfg.whole_tons:
+                demands = np.floor(demands + 1e-9)
+        catches = allocate(demands, self.stock, cfg.allocation, self.rng, whole=cfg.whole_tons)
         self.stock = max(0.0, self.stock - float(catches.sum()))
         self.last_catch_total = float(catches.sum())
-        limit = self.norm_in_force
+        limit, share = self.norm_in_force, self.share
         for agent, dec, effort, demand, catch in zip(fishers, decisions, efforts, demands, catches, strict=True):
             agent.effort, agent.catch = float(effort), float(catch)
             agent.total_catch += agent.catch
@@ -248,14 +257,14 @@ class CommonsModel(SocietyModel):
                 dec,
                 value=float(catch),
                 violation=violation,
-                info={"requested": float(demand), "fair_share": self.f_t / len(fishers)},
+                info={"requested": float(demand), "fair_share": share},
             )
         self.collapsed = self.stock < cfg.collapse_threshold
-        catches_text = ", ".join(f"{b.unique_id}: {b.catch:.1f}" for b in fishers)
+        catches_text = ", ".join(f"{b.unique_id}: {self.tons(b.catch)}" for b in fishers)
         seen = f"fishers caught (fisher: tons) {catches_text}; " if cfg.public_catches else ""
         self.public_record.append(f"Month {self.steps}: {seen}{self.stock:.0f} tons were left.")
         for agent in fishers:
-            agent.remember(f"Month {self.steps}: you caught {agent.catch:.1f} tons.")
+            agent.remember(f"Month {self.steps}: you caught {self.tons(agent.catch)} tons.")
 
     def consumption_phase(self) -> None:
         c = self.cfg.consumption
@@ -353,7 +362,9 @@ class CommonsModel(SocietyModel):
                 ),
                 kind="text" if free_text else "choice",
                 parse=self._parse_proposal if free_text else None,
-                fallback=nearest_option(self.norm_options, a.strategy.norm or 0.0),
+                fallback=nearest_option(
+                    self.norm_options, a.strategy.norm if a.strategy.norm is not None else self.share
+                ),
             )
             for a in fishers
         ]
@@ -366,6 +377,32 @@ class CommonsModel(SocietyModel):
         self.public_record.append(
             f"Month {self.steps}: the fishers voted a limit of {self.group_norm:g} tons per fisher."
         )
+
+    def discussion_phase(self) -> None:
+        """GovSim's meeting: after the catches are public the fishers talk; an agreed
+        limit (environments.discussion) is logged and, with ``sets_norm``, becomes G(t)."""
+        cfg = self.mechanics.discussion
+        if not cfg.enabled or self.steps % cfg.every != 0:
+            return
+        fishers = self.society
+        talk = discussion.meeting(
+            self,
+            fishers,
+            cfg,
+            system=self.system,
+            shared=_shared_text(self.record_text(), self.stock),
+            own=lambda a: prompts.own_text(a.unique_id, a.persona, a.memory_text()),
+            opening=lambda a: f"I caught {self.tons(a.catch)} tons.",
+            observation=self._observation,
+            proposals=self.norm_options,
+            proposal_text=lambda v: f"I propose at most {v:g} tons each.",
+            speaker="fisher",
+            when=f"Month {self.steps}: ",
+        )
+        self.agreed_limit = talk.agreed
+        if talk.agreed is not None and cfg.sets_norm:
+            self.group_norm = talk.agreed
+        self.public_record.append(f"Month {self.steps} meeting: {talk.summary()}")
 
     def _parse_proposal(self, text: str) -> int | None:
         """Free-text proposal -> the nearest allowed ceiling; None if no number is found."""

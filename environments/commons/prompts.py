@@ -29,6 +29,8 @@ def system_text(
     consumption: float,
     punishment: bool,
     group_norm: bool,
+    discussion: bool = False,
+    whole_tons: bool = False,
 ) -> str:
     growth = (
         "After the harvest the remaining fish double, up to the lake's capacity."
@@ -40,8 +42,11 @@ def system_text(
         "Each month every fisher decides how much to catch; all decide at the same time.",
         growth,
         f"If fewer than {collapse:g} tons remain after a harvest, the lake collapses for good and nobody can fish again.",
-        f"Every fisher must spend {consumption:g} tons' worth of income each month to live.",
     ]
+    if consumption > 0:
+        lines.append(f"Every fisher must spend {consumption:g} tons' worth of income each month to live.")
+    if whole_tons:
+        lines.append("Fish are caught in whole tons.")
     if punishment:
         lines.append(
             "Fishers may watch a neighbour's catch and fine a neighbour who takes more than the limit; fining costs the fisher who fines."
@@ -50,16 +55,18 @@ def system_text(
         lines.append(
             "Every few months the fishers vote on a catch limit per fisher; the median proposal becomes the limit."
         )
+    if discussion:
+        lines.append("After the catches are made public, the fishers meet and talk.")
     lines.append("Answer with exactly one of the listed options.")
     return " ".join(lines)
 
 
-def _shared(record: str, stock: float) -> str:
+def shared_text(record: str, stock: float) -> str:
     """The part of the user turn that is the same for every fisher of a step."""
     return f"What everyone saw:\n{record}\nThe lake now holds {stock:.0f} tons."
 
 
-def _own(fisher: int, persona: str, memory: str) -> str:
+def own_text(fisher: int, persona: str, memory: str) -> str:
     return f"You are fisher {fisher}. {PERSONAS[persona]}\nWhat you remember:\n{memory}"
 
 
@@ -74,14 +81,17 @@ def harvest_prompt(
     norm: float | None,
     own_norm: float | None,
     note: str,
+    threshold: float | None = None,
 ) -> Prompt:
     limit = f"The agreed limit is {norm:g} tons per fisher." if norm is not None else "There is no agreed limit yet."
+    if threshold is not None:  # GovSim's sustainability hint, the same for every fisher (shared prefix)
+        limit += f" If every fisher catches more than {threshold:g} tons, the lake will shrink next month."
     belief = f"You think a fair catch is about {own_norm:g} tons. " if own_norm is not None else ""
     # The options are not listed: an LLM policy scores each one as a continuation, and a
     # listed menu made SmolLM2-135M put 72-84% on the last-listed option whatever the
     # persona or belief (unlisted, its catch follows the belief and the stock).
     user = (
-        f"{_shared(record, stock)} {limit}\n\n{_own(fisher, persona, memory)}\n"
+        f"{shared_text(record, stock)} {limit}\n\n{own_text(fisher, persona, memory)}\n"
         f"{belief}{(note + ' ') if note else ''}How many tons do you catch this month?"
     )
     return Prompt(system=system, user=user, answer_prefix="I catch ")
@@ -102,7 +112,7 @@ def punish_prompt(
     stock: float,
 ) -> Prompt:
     user = (
-        f"{_shared(record, stock)} The limit is {norm:.1f} tons per fisher.\n\n{_own(fisher, persona, memory)}\n"
+        f"{shared_text(record, stock)} The limit is {norm:.1f} tons per fisher.\n\n{own_text(fisher, persona, memory)}\n"
         f"You watched fisher {peer}, who caught {peer_catch:.1f} tons. Fining them takes {fine:g} tons from them "
         f"and costs you {cost:g}. Do you fine fisher {peer}? Options: yes; no."
     )
@@ -126,5 +136,5 @@ def vote_prompt(
         if free_text
         else f"Which catch limit per fisher do you propose? Options: {'; '.join(options)}."
     )
-    user = f"{_shared(record, stock)} {n_agents} fishers share it.\n\n{_own(fisher, persona, memory)}\n{ask}"
+    user = f"{shared_text(record, stock)} {n_agents} fishers share it.\n\n{own_text(fisher, persona, memory)}\n{ask}"
     return Prompt(system=system, user=user, answer_prefix="I propose ")

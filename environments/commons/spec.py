@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from environments.commons import metrics
 from environments.commons.config import CommonsConfig, CommonsMechanics, CommonsStrategy
 from environments.commons.model import CommonsModel
 from environments.commons.rules import RULES
 from environments.spec import EnvironmentSpec, NormSpec, SanctionSpec
+
+
+def check(scenario: Any) -> None:
+    """Rule parameters the scripted rules need."""
+    for i, group in enumerate(scenario.population):
+        rule = group.policy.rule if group.policy.type == "scripted" else None
+        if rule == "fixed" and group.strategy.amount is None:
+            raise ValueError(f"population.{i}.strategy.amount: rule 'fixed' needs the tons it requests each month")
+
 
 SPEC = EnvironmentSpec(
     name="commons",
@@ -47,5 +58,8 @@ SPEC = EnvironmentSpec(
         "punishment": "peers watch one random fisher and may fine a catch above the norm",
         "social_learning": "copy a better-off peer's rule and norm belief (Fermi rule)",
         "group_norm": "every k months the fishers vote a catch ceiling G(t) (median or majority)",
+        "discussion": "after the catches are public the fishers talk in rounds; a limit a majority proposed is "
+        "logged and becomes G(t)",
     },
+    check=check,
 )
