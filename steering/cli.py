@@ -45,6 +45,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             positive=args.positive,
             negative=args.negative,
             quantile=args.quantile,
+            center=args.center,
         )
     except ValueError as err:
         raise ConfigError(str(err)) from None
@@ -52,21 +53,26 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     path = vector.save(args.out)
     norms = ", ".join(f"L{k}: {v:.3f}" for k, v in vector.norms().items())
     print(f"wrote {path} (+ .json): {vector.method} on {vector.model_id}, norms {norms}")
+    if "drift_cos" in vector.params:
+        drift = ", ".join(f"L{k}: {v:.2f}" for k, v in vector.params["drift_cos"].items())
+        print(f"cosine with the within-episode drift (last step minus first, center={args.center}): {drift}")
     return 0
 
 
 def _cmd_layers(args: argparse.Namespace) -> int:
     from steering.fit import layer_report
 
-    rows = layer_report(args.runs, args.layers, phase=args.phase)
+    rows = layer_report(args.runs, args.layers, phase=args.phase, center=args.center)
+    print(f"EAST centred per {args.center}")
     print(
-        "| layer | resid norm | within-episode spread | EAST norm | spread/EAST norm | opposite | separation "
-        "| separation/spread |\n|---:|---:|---:|---:|---:|:---:|---:|---:|"
+        "| layer | resid norm | within-episode spread | EAST norm | spread/EAST norm | drift cos | opposite "
+        "| separation | separation/spread |\n|---:|---:|---:|---:|---:|---:|:---:|---:|---:|"
     )
     for r in rows:
         print(
             f"| {r['layer']} | {r['resid_norm']:.1f} | {r['spread']:.2f} | {r['east_norm']:.3f} | "
-            f"{r['unit_coef']:.1f} | {'yes' if r['opposite'] else 'no'} | {r['separation']:.3f} | {r['snr']:.3f} |"
+            f"{r['unit_coef']:.1f} | {r['drift_cos']:.2f} | {'yes' if r['opposite'] else 'no'} | "
+            f"{r['separation']:.3f} | {r['snr']:.3f} |"
         )
     return 0
 
@@ -136,6 +142,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             "  normsim steer fit --method east --from runs/bandit_llm-seed0 --layers 15 --out vectors/bandit_east\n"
             "  normsim steer fit --method contrastive --from runs/commons_llm-seed0 --positive persona=altruistic \\\n"
             "      --negative persona=selfish --layers 15 --out vectors/coop\n"
+            "  normsim steer fit --method east --center step --from runs/commons_east-seed0 --phase harvest \\\n"
+            "      --layers 6,24 --out vectors/commons_east_step\n"
             "  normsim steer fit --method pca --positive coop.yaml --negative selfish.yaml --layers 12,15 --out v"
         ),
     )
@@ -147,6 +155,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--positive", help="contrastive/pca: a prompt file, or with --from an event filter column=value")
     p.add_argument("--negative", help="the other side, like --positive")
     p.add_argument("--quantile", type=float, default=0.5, help="success: payoff quantile splitting success/failure")
+    p.add_argument(
+        "--center",
+        default="episode",
+        choices=["episode", "step", "episode+step"],
+        help="east: subtract each episode's mean (EAST, default), each step's mean across the agents of a run "
+        "(removes context drifting within episodes), or both",
+    )
     p.add_argument("--model", help="model (default: the runs' model, else smollm2-135m)")
     p.set_defaults(func=_cmd_fit)
 
@@ -196,6 +211,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--from", dest="runs", action="append", required=True, metavar="RUN_DIR")
     p.add_argument("--layers", type=_ints, required=True)
     p.add_argument("--phase", help="only decisions of this phase")
+    p.add_argument(
+        "--center",
+        default="episode",
+        choices=["episode", "step", "episode+step"],
+        help="east: subtract each episode's mean (EAST, default), each step's mean across the agents of a run "
+        "(removes context drifting within episodes), or both",
+    )
     p.set_defaults(func=_cmd_layers)
 
     p = cmds.add_parser(

@@ -42,6 +42,11 @@ class FitSpec(StrictModel):
     positive: str | None = Field(None, description="prompt file, or with runs an event filter 'column=value'")
     negative: str | None = None
     quantile: float = Field(0.5, gt=0, lt=1, description="success: payoff quantile splitting success/failure")
+    center: Literal["episode", "step", "episode+step"] = Field(
+        "episode",
+        description="east: subtract each episode's mean (EAST), each step's mean across agents (removes the "
+        "context's drift within episodes), or both",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> FitSpec:

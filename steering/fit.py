@@ -65,21 +65,43 @@ def _gather(run_dirs: Sequence[str | Path], layer: int, phase: str | None) -> tu
 
 
 def fit_east(
-    run_dirs: Sequence[str | Path], layers: Sequence[int], model: ModelInfo, *, phase: str | None = None
+    run_dirs: Sequence[str | Path],
+    layers: Sequence[int],
+    model: ModelInfo,
+    *,
+    phase: str | None = None,
+    center: str = "episode",
 ) -> SteeringVector:
-    """EAST from logged runs; an episode is one agent's decisions in one run."""
-    dirs, planes, n = {}, {}, 0
+    """EAST from logged runs; an episode is one agent's decisions in one run, a step
+    group the decisions of one run's step and phase (``center``: see
+    :func:`extract.east`). The vector's params record, per layer, the cosine of the
+    direction with the within-episode drift (last step's mean minus the first's)."""
+    dirs, planes, drift, n = {}, {}, {}, 0
     for layer in layers:
         acts, rows = _gather(run_dirs, layer, phase)
-        episodes = list(zip(rows["source"], rows["agent_id"], strict=True))
-        dirs[layer] = extract.east(acts, rows["entropy"].to_numpy(), episodes)
+        dirs[layer] = _east(acts, rows, center)
         planes[layer] = extract.complement_axis(acts, dirs[layer])
+        drift[str(layer)] = round(_drift_cos(acts, rows, dirs[layer]), 4)
         n = len(rows)
-    return _vector(dirs, planes, model, "east", run_dirs, {"phase": phase, "decisions": n})
+    params = {"phase": phase, "decisions": n, "center": center, "drift_cos": drift}
+    return _vector(dirs, planes, model, "east", run_dirs, params)
+
+
+def _east(acts: torch.Tensor, rows: pd.DataFrame, center: str) -> torch.Tensor:
+    episodes = list(zip(rows["source"], rows["agent_id"], strict=True))
+    steps = list(zip(rows["source"], rows["step"], rows["phase"], strict=True))
+    return extract.east(acts, rows["entropy"].to_numpy(), episodes, steps=steps, center=center)
+
+
+def _drift_cos(acts: torch.Tensor, rows: pd.DataFrame, direction: torch.Tensor) -> float:
+    """Cosine of ``direction`` with the drift (NaN when all decisions share one step)."""
+    if rows["step"].nunique() < 2:
+        return float("nan")
+    return extract.cosine(direction, extract.drift_direction(acts, rows["step"].to_numpy()))
 
 
 def layer_report(
-    run_dirs: Sequence[str | Path], layers: Sequence[int], *, phase: str | None = None
+    run_dirs: Sequence[str | Path], layers: Sequence[int], *, phase: str | None = None, center: str = "episode"
 ) -> list[dict[str, Any]]:
     """Which layers to steer with EAST, and at what coefficient scale, best first.
 
@@ -87,7 +109,9 @@ def layer_report(
     mean distance of an activation from its episode's mean (what EAST's centring keeps);
     ``east_norm``, the norm of the EAST vector; ``unit_coef`` = spread / east_norm, the
     coefficient at which the shift is as large as that typical within-episode
-    difference. ``opposite``: Selective Steering's criterion
+    difference; ``drift_cos``, the EAST vector's cosine with the within-episode drift
+    (last step's mean activation minus the first's; ``center`` as in
+    :func:`extract.east`): near 1, the vector is mostly context moving with time. ``opposite``: Selective Steering's criterion
     (:func:`extract.opposite_sign_layers`) with high-entropy decisions (above the median)
     as positives and low-entropy ones (below it) as negatives; ``snr``: its separation
     divided by the spread. Order: qualifying layers first, then by ``snr``: the raw
@@ -99,16 +123,14 @@ def layer_report(
         acts, rows = _gather(run_dirs, layer, phase)
         episodes = list(zip(rows["source"], rows["agent_id"], strict=True))
         ent = torch.tensor(rows["entropy"].to_numpy(dtype="float32"))
-        codes = torch.as_tensor(extract._codes(episodes))
-        means = torch.zeros(int(codes.max()) + 1, acts.shape[1]).index_add_(0, codes, acts.float())
-        means /= torch.bincount(codes).float()[:, None]
-        spread = float((acts.float() - means[codes]).norm(dim=1).mean())
-        u = extract.east(acts, ent, episodes)
+        spread = float(extract.centre(acts, [episodes]).norm(dim=1).mean())
+        u = _east(acts, rows, center)
         info[layer] = {
             "resid_norm": float(acts.float().norm(dim=1).mean()),
             "spread": spread,
             "east_norm": float(u.norm()),
             "unit_coef": spread / max(float(u.norm()), 1e-12),
+            "drift_cos": _drift_cos(acts, rows, u),
         }
         median = float(ent.median())
         pos[layer], neg[layer] = acts[ent > median], acts[ent < median]
@@ -261,7 +283,7 @@ def fit_spec(spec: FitSpec, backend: Any) -> SteeringVector:
     """Fit what a ``fit:`` block (or ``normsim steer fit``) asks for."""
     model = model_info(backend)
     if spec.method == "east":
-        return fit_east(spec.runs, spec.layers, model, phase=spec.phase)
+        return fit_east(spec.runs, spec.layers, model, phase=spec.phase, center=spec.center)
     if spec.method == "success":
         return fit_success(spec.runs, spec.layers, model, phase=spec.phase, quantile=spec.quantile)
     assert spec.positive is not None and spec.negative is not None

@@ -11,7 +11,8 @@ bit-identical whichever vector is loaded.
 With ``seeds``, every setting runs once per seed (``run.seed``; the shuffled control
 stays the one vector drawn from the scenario's own seed) and the table gains a
 ``seed`` column; ``summarize`` then gives each metric's mean, standard deviation and
-seed count per setting, and the vector-minus-shuffled difference paired by seed.
+seed count per setting, the change from coefficient 0 and the vector-minus-shuffled
+difference, both paired by seed and with 95 % t-intervals.
 Settings share each seed's random numbers, so paired differences carry less noise
 than the spread across seeds.
 """
@@ -120,21 +121,42 @@ def sweep(
     return table
 
 
-def summarize(table: pd.DataFrame, metric: str = "mean_action_entropy") -> pd.DataFrame:
+def summarize(table: pd.DataFrame, metric: str = "mean_action_entropy", level: float = 0.95) -> pd.DataFrame:
     """Per (vector, layers, coefficient) over seeds: ``metric`` mean, sd (ddof 1) and
-    seed count, and, when a shuffled control ran, ``minus_shuffled``: the mean and sd
-    over seeds of (vector - shuffled) at the same seed, layers and coefficient."""
+    seed count; ``minus_zero``: the change from coefficient 0 at the same seed and
+    layers (mean and a ``level`` t-interval over seeds: the pairing removes each seed's
+    own level); and, when a shuffled control ran, ``minus_shuffled``: vector minus
+    shuffled at the same seed, layers and coefficient, with its interval. Differences
+    of means are unbounded in sign, so a t-interval is the honest summary here; with
+    few seeds read the sd too."""
     keys = ["vector", "layers", "coefficient"]
     if metric not in table.columns:
         raise ValueError(f"no column '{metric}' in the sweep table; columns: {list(table.columns)}")
     stats = table.groupby(keys, sort=False)[metric].agg(["mean", "std", "count"]).reset_index()
     stats = stats.rename(columns={"mean": f"{metric}_mean", "std": f"{metric}_sd", "count": "seeds"})
+    if "seed" not in table.columns:
+        return stats
+    if (table["coefficient"] == 0).any():
+        zero = table[table["coefficient"] == 0].groupby(["seed", "layers"])[metric].first().rename("zero")
+        paired = table.join(zero, on=["seed", "layers"])
+        paired = paired.assign(d=paired[metric] - paired["zero"]).dropna(subset=["d"])
+        stats = stats.merge(_interval(paired.groupby(keys)["d"], "minus_zero", level), on=keys, how="left")
     if {"vector", "shuffled"} <= set(table["vector"]):
         wide = table.pivot_table(index=["seed", "layers", "coefficient"], columns="vector", values=metric)
-        diff = (wide["vector"] - wide["shuffled"]).groupby(level=["layers", "coefficient"]).agg(["mean", "std"])
-        diff = diff.rename(columns={"mean": "minus_shuffled_mean", "std": "minus_shuffled_sd"}).reset_index()
+        diff = (wide["vector"] - wide["shuffled"]).dropna().rename("d").reset_index()
+        diff = _interval(diff.groupby(["layers", "coefficient"])["d"], "minus_shuffled", level)
         stats = stats.merge(diff.assign(vector="vector"), on=keys, how="left")
     return stats
+
+
+def _interval(groups: Any, name: str, level: float) -> pd.DataFrame:
+    """Mean, sd and two-sided t-interval of paired differences per group."""
+    from scipy import stats as st
+
+    out = groups.agg(["mean", "std", "count"]).reset_index()
+    half = st.t.ppf(0.5 + level / 2, (out["count"] - 1).clip(lower=1)) * out["std"] / out["count"] ** 0.5
+    out[f"{name}_lo"], out[f"{name}_hi"] = out["mean"] - half, out["mean"] + half
+    return out.drop(columns="count").rename(columns={"mean": f"{name}_mean", "std": f"{name}_sd"})
 
 
 def _by_phase(metrics: dict[str, Any]) -> dict[str, float]:
