@@ -284,6 +284,18 @@ def stop_hosts(cfg: Any, backend: BackendConfig) -> None:
         del _proxies[key]
 
 
+def stop_all_hosts() -> None:
+    """Kill every host this process started (a test module, a notebook): their CPUs go
+    back to the cluster, so a later host that claims the whole cluster can start."""
+    import ray
+
+    for name in list(_owned):
+        with contextlib.suppress(ValueError):
+            ray.kill(ray.get_actor(name), no_restart=True)
+    _owned.clear()
+    _proxies.clear()
+
+
 def host_stats(cfg: Any, backend: BackendConfig) -> list[dict[str, Any]]:
     import ray
 

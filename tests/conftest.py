@@ -29,3 +29,14 @@ def ray_cluster():
     yield ray
     if started:
         ray.shutdown()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _hosts_do_not_outlive_their_module():
+    """Model hosts a module started (a policy built under a Ray backend starts one) hold
+    cluster CPUs; a later module's host that claims the whole cluster would wait forever."""
+    yield
+    import sys
+
+    if "ray" in sys.modules and sys.modules["ray"].is_initialized() and "agents.host" in sys.modules:
+        sys.modules["agents.host"].stop_all_hosts()
