@@ -302,6 +302,7 @@ class ForumModel(SocietyModel):
                     parse=None if scripted else prompts.parse_text,
                     fallback=0,
                     max_new_tokens=self.cfg.text_tokens,
+                    stop=("\n",),  # a post is its reply's first line (prompts.clean_text)
                     observation={
                         "rule": agent.strategy.rule,
                         "labels": [t.kind for t in options],

@@ -169,6 +169,7 @@ class WebShopModel(SocietyModel):
             parse=(lambda text, m=menu: self._parse(text, m)) if home else None,
             fallback=1 if len(menu) > 3 else 0,  # the bare-category search
             max_new_tokens=24,
+            stop=("]", "\n") if home else (),  # a query ends at its "]" (parse_free_action)
         )
 
     @staticmethod

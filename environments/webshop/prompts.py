@@ -67,19 +67,22 @@ def shop_prompt(
     else:
         lines = "\n".join(f"{label}. {action}" for label, action in zip(labels, menu, strict=True))
         ask, prefix = f"Actions:\n{lines}\nAnswer with the letter of your next action.", "Action: "
+    # Shared content first (notes, then the page), the shopper's own part last, so that
+    # shoppers on the same page share a prefix a policy can reuse.
     user = (
-        f"{PERSONAS[persona]}{(' ' + note) if note else ''}\n"
-        f"What you remember:\n{memory}\n{shared}"
+        f"{shared}Current page:\n{page}\n"
         f"Customer's request: {request}\n{answer}"
-        f"Current page:\n{page}\n{ask}"
+        f"{PERSONAS[persona]}{(' ' + note) if note else ''}\n"
+        f"What you remember:\n{memory}\n{ask}"
     )
     return Prompt(system=system, user=user, answer_prefix=prefix)
 
 
 def vote_prompt(system: str, *, persona: str, memory: str, options: Sequence[str]) -> Prompt:
+    # The question and its options (the same for every voter) before the voter's own part.
     user = (
-        f"{PERSONAS[persona]}\nWhat you remember:\n{memory}\n"
         "Customers reported these problems. Which one should be added to the shared notes? "
-        f"Options: {'; '.join(options)}."
+        f"Options: {'; '.join(options)}.\n"
+        f"{PERSONAS[persona]}\nWhat you remember:\n{memory}\n"
     )
     return Prompt(system=system, user=user, answer_prefix="Vote: ")
