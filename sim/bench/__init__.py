@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SECTIONS = ("throughput", "entropy", "hardware", "environments", "scale", "steering", "memory", "sweep", "cuda")
+SECTIONS = ("throughput", "entropy", "hardware", "environments", "steering", "memory", "sweep", "scale", "cuda")
 
 
 @dataclass(frozen=True)
