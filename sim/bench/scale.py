@@ -7,7 +7,7 @@ size over that at the smallest. Sizes are measured interleaved (round r of every
 before round r + 1), so drifting machine load hits them alike, and each ratio is given
 as min / median / max over the rounds.
 
-``python -m sim.bench.scale --agents 1000 10000 --steps 2`` prints the JSON.
+``python -m sim.bench.scale --agents 1000 10000 --steps 2`` prints one JSON line per environment.
 """
 
 from __future__ import annotations
@@ -88,10 +88,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--agents", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps first (default: 1)")
     args = parser.parse_args(argv)
     names = args.env or [n for n in environments.names() if scripted(n)]
-    out = [measure(n, args.agents, steps=args.steps, rounds=args.rounds) for n in names]
-    print(json.dumps(out, indent=2))
+    for name in names:  # one JSON line per environment, printed as soon as it is measured
+        print(
+            json.dumps(measure(name, args.agents, steps=args.steps, warmup=args.warmup, rounds=args.rounds)), flush=True
+        )
     return 0
 
 
