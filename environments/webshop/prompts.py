@@ -67,12 +67,13 @@ def shop_prompt(
     else:
         lines = "\n".join(f"{label}. {action}" for label, action in zip(labels, menu, strict=True))
         ask, prefix = f"Actions:\n{lines}\nAnswer with the letter of your next action.", "Action: "
-    # Shared content first (notes, then the page), the shopper's own part last, so that
-    # shoppers on the same page share a prefix a policy can reuse.
+    # From the most shared to the least: notes (everyone), the page (everyone on it: the
+    # search page at the start of every task), persona and approach (a group), then the
+    # shopper's own request, answer and memory, so a prefix tree over a batch shares most.
     user = (
         f"{shared}Current page:\n{page}\n"
-        f"Customer's request: {request}\n{answer}"
         f"{PERSONAS[persona]}{(' ' + note) if note else ''}\n"
+        f"Customer's request: {request}\n{answer}"
         f"What you remember:\n{memory}\n{ask}"
     )
     return Prompt(system=system, user=user, answer_prefix=prefix)

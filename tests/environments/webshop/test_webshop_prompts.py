@@ -30,7 +30,7 @@ def test_notes_and_page_come_before_the_shoppers_own_part():
     two = _shop("altruistic", "- (nothing yet)", "Search page: type a search query.")
     shared = "Shared notes:\n- In Japan: no white flowers.\nCurrent page:\nSearch page: type a search query.\n"
     assert one.startswith(shared) and two.startswith(shared)
-    assert one.index("Customer's request: buy tea") < one.index(prompts.PERSONAS["selfish"]) < one.index("What you")
+    assert one.index(prompts.PERSONAS["selfish"]) < one.index("Customer's request: buy tea") < one.index("What you")
     assert one.endswith("Answer with the letter of your next action.")
     vote = prompts.vote_prompt("sys", persona="neutral", memory="- m", options=("no new note", "x")).user
     assert vote.startswith("Customers reported these problems.") and "Options: no new note; x." in vote
