@@ -35,16 +35,18 @@ from sim.bench.scale import scripted_scenario
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
-class _Recorder(ScriptedPolicy):
-    """A scripted policy that keeps the requests it answers."""
+class _Recorder:
+    """Scripted decisions, keeping the requests. Deliberately not a ScriptedPolicy: an
+    environment builds prompt text only for agents whose policy reads it, and the
+    recorded requests must carry the prompts an LLM would see."""
 
     def __init__(self, rules: Mapping[str, Rule]) -> None:
-        super().__init__(rules)
+        self.inner = ScriptedPolicy(rules)
         self.seen: list[DecisionRequest] = []
 
     def decide(self, requests: Sequence[DecisionRequest], rng: np.random.Generator) -> list[Decision]:
         self.seen.extend(requests)
-        return super().decide(requests, rng)
+        return self.inner.decide(requests, rng)
 
 
 def env_requests(

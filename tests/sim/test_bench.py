@@ -246,3 +246,10 @@ def test_sweep_section_runs_the_same_simulations_on_one_shared_host_and_on_one_h
         "Sweep, 2 simulations: one host each",
         "Sweep, 2 simulations: one shared host",
     ]
+
+
+def test_recorded_requests_carry_the_prompts_an_llm_would_read():
+    from sim.bench.measure import env_requests
+
+    requests = env_requests("bandit", 4, warmup=1)
+    assert len(requests) == 4 and all(r.prompt.user and r.prompt.system for r in requests)
