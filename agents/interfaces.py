@@ -55,12 +55,28 @@ class DecisionRequest:
     parse: Callable[[str], int | None] | None = None
     fallback: int = 0
     max_new_tokens: int = 32
+    # For kind="text": the reply is complete once it contains one of these strings after
+    # its first non-blank character (forum posts keep their first line, search queries
+    # close their "]"), so a policy may end generation there and cut the reply before it.
+    stop: tuple[str, ...] = ()
+    # False: the choice does not depend on the option probabilities (a single option, or a
+    # text request whose reply alone decides), so a policy may skip scoring and report
+    # the fallback's one-hot distribution (see ``needs_scoring``).
+    score: bool = True
 
     def __post_init__(self) -> None:
         if not self.options:
             raise ValueError(f"decision request for agent {self.agent_id} has no options")
         if self.values is not None and len(self.values) != len(self.options):
             raise ValueError("values must have one entry per option")
+        if any(not s for s in self.stop):
+            raise ValueError("stop strings must be non-empty")
+
+    @property
+    def needs_scoring(self) -> bool:
+        """Whether a policy has to score the options: never for a single option (its
+        probability is 1) nor when ``score`` is False."""
+        return self.score and len(self.options) > 1
 
 
 @dataclass

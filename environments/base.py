@@ -77,6 +77,13 @@ class SocietyModel(mesa.Model):
         """
         return list(self.agents)
 
+    no_prompt = Prompt(system="", user="")  # the prompt of a request whose agent reads no text
+
+    def reads_text(self, agent: SocietyAgent) -> bool:
+        """Whether the agent's policy reads prompt text (a scripted one reads only the
+        observation), so an environment can skip building text nobody reads."""
+        return not isinstance(self.policies.get(agent.group), ScriptedPolicy)
+
     # -------------------------------------------------------------------- deciding
     def decide(self, agents: Sequence[SocietyAgent], requests: Sequence[DecisionRequest]) -> list[Decision]:
         """Answer every request of a phase: one policy call per distinct policy object.
@@ -194,10 +201,14 @@ class SocietyModel(mesa.Model):
         # Payoffs are read before anyone copies, so learning within a round is simultaneous.
         payoffs = {a.unique_id: self.payoff(a) for a in agents}
         snapshot = {a.unique_id: a.strategy for a in agents}
+        position = {a.unique_id: i for i, a in enumerate(agents)}
         for agent in agents:
             if self.rng.random() >= cfg.probability:
                 continue
-            peer = mechanics.pick_peer(agent, self.learning_peers(agent, agents), self.rng)
+            peers = self.learning_peers(agent, agents)
+            # Everyone's peers are everyone: the agent's position spares pick_peer a scan (O(n) per agent).
+            at = position[agent.unique_id] if peers is agents else None
+            peer = mechanics.pick_peer(agent, peers, self.rng, position=at)
             if peer is None:
                 continue
             p = mechanics.fermi(payoffs[agent.unique_id], payoffs[peer.unique_id], cfg.selection_strength)

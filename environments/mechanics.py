@@ -94,8 +94,18 @@ def aggregate_norm(proposals: Sequence[float], rule: str) -> float:
     raise ValueError(f"unknown aggregation rule '{rule}'; allowed: median, majority")
 
 
-def pick_peer(agent: SocietyAgent, peers: Sequence[SocietyAgent], rng: np.random.Generator) -> SocietyAgent | None:
-    """A uniformly random peer other than the agent itself."""
+def pick_peer(
+    agent: SocietyAgent, peers: Sequence[SocietyAgent], rng: np.random.Generator, *, position: int | None = None
+) -> SocietyAgent | None:
+    """A uniformly random peer other than the agent itself.
+
+    ``position``: the agent's index in ``peers`` when the caller knows it; the same draw
+    then picks the same peer without building the list of others (O(1), not O(n))."""
+    if position is not None and 0 <= position < len(peers) and peers[position] is agent:
+        if len(peers) < 2:
+            return None
+        k = int(rng.integers(len(peers) - 1))
+        return peers[k + 1] if k >= position else peers[k]
     others = [p for p in peers if p is not agent]
     if not others:
         return None

@@ -24,6 +24,7 @@ when catches are public. There is no reward function in any prompt.
 
 from __future__ import annotations
 
+import math
 import re
 from collections import deque
 from collections.abc import Mapping
@@ -59,6 +60,7 @@ class CommonsModel(SocietyModel):
         # What every fisher saw (catches, stock, votes). It opens every prompt, ahead of the
         # agent's own persona and memory, so all prompts of a step share it as a prefix.
         self.public_record: deque[str] = deque(maxlen=cfg.public_record)
+        self._catch_sum: tuple[Any, float] | None = None  # (round key, sum of catches): see _peers_mean_catch
         self.f_t = sustainable_catch(self.stock, cfg)
         self.stock_before = self.stock
         n = scenario.n_agents
@@ -173,8 +175,12 @@ class CommonsModel(SocietyModel):
     def _peers_mean_catch(self, agent: Fisher) -> float | None:
         if not self.cfg.public_catches or self.steps <= 1:
             return None
-        others = [a.catch for a in self.society if a is not agent]
-        return float(np.mean(others)) if others else None
+        # Everyone's catch total once per round (a per-agent mean over the others is O(n^2)).
+        key = (int(self.steps), len(self.agents))
+        if self._catch_sum is None or self._catch_sum[0] != key:
+            self._catch_sum = (key, math.fsum(a.catch for a in self.society))
+        n = len(self.agents)
+        return (self._catch_sum[1] - agent.catch) / (n - 1) if n > 1 else None
 
     # ------------------------------------------------------------------ the round
     def step(self) -> None:
@@ -231,7 +237,9 @@ class CommonsModel(SocietyModel):
                     own_norm=a.strategy.norm,
                     note=a.strategy.note,
                     threshold=shown,
-                ),
+                )
+                if self.reads_text(a)
+                else self.no_prompt,
             )
             for a in fishers
         ]
@@ -259,6 +267,7 @@ class CommonsModel(SocietyModel):
                 violation=violation,
                 info={"requested": float(demand), "fair_share": share},
             )
+        self._catch_sum = None  # the catches changed
         self.collapsed = self.stock < cfg.collapse_threshold
         catches_text = ", ".join(f"{b.unique_id}: {self.tons(b.catch)}" for b in fishers)
         seen = f"fishers caught (fisher: tons) {catches_text}; " if cfg.public_catches else ""
@@ -282,10 +291,10 @@ class CommonsModel(SocietyModel):
         fishers = self.society
         watchers, peers, requests = [], [], []
         limit = self.norm_in_force
-        for agent in fishers:
+        for i, agent in enumerate(fishers):
             if self.rng.random() >= agent.strategy.monitor_prob:
                 continue
-            peer = mechanics.pick_peer(agent, fishers, self.rng)
+            peer = mechanics.pick_peer(agent, fishers, self.rng, position=i)
             if peer is None:
                 continue
             fine = mechanics.graduated_fine(cfg.fine, cfg.fine_step, cfg.max_fine, peer.sanctions, cfg.graduated)
@@ -310,7 +319,9 @@ class CommonsModel(SocietyModel):
                         fine=fine,
                         cost=cfg.cost,
                         stock=self.stock,
-                    ),
+                    )
+                    if self.reads_text(agent)
+                    else self.no_prompt,
                 )
             )
         if not requests:
@@ -359,7 +370,9 @@ class CommonsModel(SocietyModel):
                     n_agents=len(fishers),
                     options=labels,
                     free_text=free_text,
-                ),
+                )
+                if self.reads_text(a)
+                else self.no_prompt,
                 kind="text" if free_text else "choice",
                 parse=self._parse_proposal if free_text else None,
                 fallback=nearest_option(

@@ -95,23 +95,78 @@ def rank_hot(items: Sequence[Item], step_seconds: float) -> list[Item]:
     return sorted(items, key=lambda it: (item_hot(it, step_seconds), it.id), reverse=True)
 
 
-def build_feed(forum: Forum, viewer: int, following: set[int], now: int, cfg: FeedConfig) -> list[Item]:
+class FeedIndex:
+    """The forum's rankings at one moment, computed once and shared by every viewer.
+
+    Every member's feed is the same ranking with the member's own items left out, so
+    ranking all posts (and each shown thread's comments) once makes a feed cost
+    O(feed size + own items) instead of a sort of the whole forum per member. Valid
+    until the forum changes (votes, new or removed items): build a new one then.
+    """
+
+    def __init__(self, forum: Forum, now: int, cfg: FeedConfig) -> None:
+        self.forum, self.now, self.cfg = forum, now, cfg
+        posts = forum.visible(forum.posts)
+        if cfg.ranking == "hot":
+            self.ranked = rank_hot(posts, cfg.step_seconds)
+        else:
+            self.ranked = posts[::-1]  # newest first (ids grow with creation)
+            # Posts are created in step order, so the recent ones are the newest.
+            self.recent_by_author: dict[int | None, list[Item]] = {}
+            for p in self.ranked:
+                if now - p.step > cfg.window:
+                    break
+                self.recent_by_author.setdefault(p.author, []).append(p)
+        self._comments: dict[int, list[Item]] = {}
+
+    def comments(self, post_id: int) -> list[Item]:
+        """A thread's visible comments, hot-ranked (computed on first use)."""
+        if post_id not in self._comments:
+            self._comments[post_id] = rank_hot(self.forum.thread_comments(post_id), self.cfg.step_seconds)
+        return self._comments[post_id]
+
+    def feed(self, viewer: int, following: set[int]) -> list[Item]:
+        cfg = self.cfg
+        if cfg.ranking == "hot":
+            chosen = _first(self.ranked, cfg.size, lambda p: p.author != viewer)
+        else:
+            recent = sorted(
+                (p for a in following if a != viewer for p in self.recent_by_author.get(a, ())),
+                key=lambda p: p.id,
+                reverse=True,
+            )[: cfg.size]
+            taken = {p.id for p in recent}
+            chosen = recent + _first(
+                self.ranked, cfg.size - len(recent), lambda p: p.author != viewer and p.id not in taken
+            )
+        feed: list[Item] = []
+        for post in chosen:
+            feed.append(post)
+            if cfg.comments:
+                feed.extend(_first(self.comments(post.id), cfg.comments, lambda c: c.author != viewer))
+        return feed
+
+
+def _first(items: Sequence[Item], k: int, keep: Any) -> list[Item]:
+    """The first k items that ``keep`` accepts, in order."""
+    out: list[Item] = []
+    for it in items:
+        if len(out) >= k:
+            break
+        if keep(it):
+            out.append(it)
+    return out
+
+
+def build_feed(
+    forum: Forum, viewer: int, following: set[int], now: int, cfg: FeedConfig, index: FeedIndex | None = None
+) -> list[Item]:
     """The items a member sees: ``size`` posts (never its own), each followed by its top
-    ``comments`` comments (ranked hot, its own comments left out)."""
-    posts = [p for p in forum.visible(forum.posts) if p.author != viewer]
-    if cfg.ranking == "hot":
-        chosen = rank_hot(posts, cfg.step_seconds)[: cfg.size]
-    else:
-        recent = [p for p in posts if p.author in following and now - p.step <= cfg.window]
-        recent.sort(key=lambda p: p.id, reverse=True)
-        rest = sorted((p for p in posts if p not in recent), key=lambda p: p.id, reverse=True)
-        chosen = (recent + rest)[: cfg.size]
-    feed: list[Item] = []
-    for post in chosen:
-        feed.append(post)
-        replies = [c for c in forum.thread_comments(post.id) if c.author != viewer]
-        feed.extend(rank_hot(replies, cfg.step_seconds)[: cfg.comments])
-    return feed
+    ``comments`` comments (ranked hot, its own comments left out). Hot ranking: the
+    highest hot scores; followed ranking: recent posts (within ``window`` steps) of the
+    members it follows, newest first, then the rest newest first. Pass one
+    :class:`FeedIndex` for all viewers of a moment to rank the forum once."""
+    return (index or FeedIndex(forum, now, cfg)).feed(viewer, following)
 
 
 @dataclass(frozen=True)

@@ -88,9 +88,12 @@ def _header(persona: str, note: str, stance: float, memory: str, karma: float) -
 def act_prompt(
     system: str, *, persona: str, note: str, stance: float, memory: str, karma: float, feed: str, options: Sequence[str]
 ) -> Prompt:
+    # Shared content first: the feed (the same for most members of a step) comes before
+    # the member's own part, so a policy can reuse it as a common prefix.
     user = (
-        _header(persona, note, stance, memory, karma)
-        + f"Your feed:\n{feed}\nWhat do you do now? Options: {'; '.join(options)}."
+        f"Your feed:\n{feed}\n"
+        + _header(persona, note, stance, memory, karma)
+        + f"What do you do now? Options: {'; '.join(options)}."
     )
     return Prompt(system=system, user=user, answer_prefix="I choose to ")
 
@@ -107,16 +110,17 @@ def write_prompt(
     parent: Item | None,
     replies: Sequence[Item],
 ) -> Prompt:
+    # A comment's thread (shared by everyone replying to it) comes before the member's own part.
+    header = _header(persona, note, stance, memory, karma)
     if parent is None:
-        ask = f"Write your new post about {topic.replace('_', ' ')}, in one or two sentences."
+        user = header + f"Write your new post about {topic.replace('_', ' ')}, in one or two sentences."
     else:
         earlier = "".join(f"\n- {_who(c.author)}: {c.text}" for c in replies)
-        ask = (
-            f"You reply to this post by {_who(parent.author)}: {parent.text}"
-            + (f"\nComments so far:{earlier}" if earlier else "")
-            + "\nWrite your comment, in one or two sentences."
+        thread = f"You reply to this post by {_who(parent.author)}: {parent.text}" + (
+            f"\nComments so far:{earlier}" if earlier else ""
         )
-    return Prompt(system=system, user=_header(persona, note, stance, memory, karma) + ask, answer_prefix="")
+        user = f"{thread}\n{header}Write your comment, in one or two sentences."
+    return Prompt(system=system, user=user, answer_prefix="")
 
 
 def guard_prompt(system: str, *, text: str, rule_number: int, rule: RuleConfig) -> Prompt:
@@ -127,7 +131,12 @@ def guard_prompt(system: str, *, text: str, rule_number: int, rule: RuleConfig) 
 
 
 def helpful_prompt(system: str, *, text: str, topic: str) -> Prompt:
-    user = f'Content posted under {topic.replace("_", " ")}: "{text}"\nIs this a helpful, on-topic contribution? Answer Yes or No.'
+    # Same opening as guard_prompt (the item's text first), so the rule questions and this
+    # one share the item as a prefix.
+    user = (
+        f'Content: "{text}"\nIt was posted under {topic.replace("_", " ")}. '
+        "Is this a helpful, on-topic contribution? Answer Yes or No."
+    )
     return Prompt(system=system, user=user)
 
 

@@ -145,19 +145,21 @@ class WebShopModel(SocietyModel):
         # The search page is a text request over the menu itself (a scripted shopper's reply
         # is a menu entry); every other page is a choice among letters, one per menu entry.
         options = menu if home else LETTERS[: len(menu)]
-        notes = [f"In {self.shop.data.norms[n].country}: {self.shop.data.norms[n].text}" for n in self.notes]
-        prompt = prompts.shop_prompt(
-            self.system,
-            persona=agent.persona,
-            note=agent.strategy.note,
-            memory=agent.memory_text(),
-            notes=notes,
-            request=session.task.text,
-            reply=session.reply_text(),
-            page=session.render(),
-            menu=menu,
-            labels=None if home else options,
-        )
+        prompt = self.no_prompt
+        if self.reads_text(agent):  # scripted shoppers read the observation only
+            notes = [f"In {self.shop.data.norms[n].country}: {self.shop.data.norms[n].text}" for n in self.notes]
+            prompt = prompts.shop_prompt(
+                self.system,
+                persona=agent.persona,
+                note=agent.strategy.note,
+                memory=agent.memory_text(),
+                notes=notes,
+                request=session.task.text,
+                reply=session.reply_text(),
+                page=session.render(),
+                menu=menu,
+                labels=None if home else options,
+            )
         self._menus[agent.unique_id] = menu
         return DecisionRequest(
             agent_id=agent.unique_id,
@@ -169,6 +171,7 @@ class WebShopModel(SocietyModel):
             parse=(lambda text, m=menu: self._parse(text, m)) if home else None,
             fallback=1 if len(menu) > 3 else 0,  # the bare-category search
             max_new_tokens=24,
+            stop=("]", "\n") if home else (),  # a query ends at its "]" (parse_free_action)
         )
 
     @staticmethod
@@ -333,7 +336,9 @@ class WebShopModel(SocietyModel):
                 options=labels,
                 values=tuple(range(len(labels))),
                 observation={"rule": a.strategy.rule, "reports": [self.reports[n] for n in candidates]},
-                prompt=prompts.vote_prompt(self.system, persona=a.persona, memory=a.memory_text(), options=labels),
+                prompt=prompts.vote_prompt(self.system, persona=a.persona, memory=a.memory_text(), options=labels)
+                if self.reads_text(a)
+                else self.no_prompt,
             )
             for a in voters
         ]

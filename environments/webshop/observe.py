@@ -9,6 +9,7 @@ they never parse text.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Collection
 from typing import Any
@@ -50,13 +51,20 @@ def best_config(task: Task, want: Want, product: Product, forbidden: Collection[
 
 
 def _candidate(session: Session, pid: str, index: int, notes: Collection[str]) -> dict[str, Any]:
-    product, task, want = session.shop.product(pid), session.task, session.want
+    configs = _configs(session.shop, session.task, session.want, pid, tuple(notes))
+    # Copies: the memo's dicts must not change under a caller that edits its observation.
+    return {"index": index, "id": pid} | {k: dict(v) if isinstance(v, dict) else v for k, v in configs.items()}
+
+
+@functools.lru_cache(maxsize=65536)
+def _configs(shop: Any, task: Task, want: Want, pid: str, notes: tuple[str, ...]) -> dict[str, Any]:
+    """A product's best configurations for a task: a pure function of its arguments, and
+    shoppers of a society meet the same (task, product) pairs again and again."""
+    product = shop.product(pid)
     naive = best_choice(want, product)
     aware = best_config(task, want, product, None)
     noted = best_config(task, want, product, notes) if notes else naive
     return {
-        "index": index,
-        "id": pid,
         "naive": naive,
         "naive_reward": reward(want, product, naive),
         "aware": aware,

@@ -67,19 +67,23 @@ def shop_prompt(
     else:
         lines = "\n".join(f"{label}. {action}" for label, action in zip(labels, menu, strict=True))
         ask, prefix = f"Actions:\n{lines}\nAnswer with the letter of your next action.", "Action: "
+    # From the most shared to the least: notes (everyone), the page (everyone on it: the
+    # search page at the start of every task), persona and approach (a group), then the
+    # shopper's own request, answer and memory, so a prefix tree over a batch shares most.
     user = (
+        f"{shared}Current page:\n{page}\n"
         f"{PERSONAS[persona]}{(' ' + note) if note else ''}\n"
-        f"What you remember:\n{memory}\n{shared}"
         f"Customer's request: {request}\n{answer}"
-        f"Current page:\n{page}\n{ask}"
+        f"What you remember:\n{memory}\n{ask}"
     )
     return Prompt(system=system, user=user, answer_prefix=prefix)
 
 
 def vote_prompt(system: str, *, persona: str, memory: str, options: Sequence[str]) -> Prompt:
+    # The question and its options (the same for every voter) before the voter's own part.
     user = (
-        f"{PERSONAS[persona]}\nWhat you remember:\n{memory}\n"
         "Customers reported these problems. Which one should be added to the shared notes? "
-        f"Options: {'; '.join(options)}."
+        f"Options: {'; '.join(options)}.\n"
+        f"{PERSONAS[persona]}\nWhat you remember:\n{memory}\n"
     )
     return Prompt(system=system, user=user, answer_prefix="Vote: ")

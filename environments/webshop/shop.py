@@ -61,13 +61,23 @@ class Shop:
         ]
         self.index = BM25([p.id for p in products], docs)
         self.public = [p.id for p in products if not p.storefront_only]
+        # Ranking is a pure function of (query, storefront) and most shoppers of a society
+        # search the same few queries: rank each once (a bounded memo, cleared when full).
+        self._ranked: dict[tuple[str, tuple[str, ...] | None], tuple[str, ...]] = {}
 
     def search(self, query: str, storefront: tuple[str, ...] | None = None) -> list[str]:
         """Ranked product ids: a storefront's every product (best first), or the public
         catalogue's products that match the query at all."""
-        if storefront is not None:
-            return self.index.rank(query, among=storefront, keep_zero=True)
-        return self.index.rank(query, among=self.public)
+        key = (query, storefront)
+        if key not in self._ranked:
+            if len(self._ranked) >= 4096:
+                self._ranked.clear()
+            if storefront is not None:
+                ranked = self.index.rank(query, among=storefront, keep_zero=True)
+            else:
+                ranked = self.index.rank(query, among=self.public)
+            self._ranked[key] = tuple(ranked)
+        return list(self._ranked[key])
 
     def product(self, pid: str) -> Product:
         return self.data.products[pid]

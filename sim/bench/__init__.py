@@ -10,8 +10,12 @@ context. Sections (each a module here, each returning a JSON-able dict):
 * ``entropy``: the exact option distribution from one pass vs 25 sampled completions per
   decision (how EAST estimated entropy): time ratio and the estimate's error;
 * ``hardware``: measured matmul peak vs the FLOPs the decision path needs;
-* ``steering``: per-agent steered vs unsteered batched forward at 1 and 4 layers;
-* ``memory``: peak resident memory while 10, 50 and 100 agents decide (fresh processes);
+* ``environments``: one section ``env:<name>`` per registered environment, n LLM agents
+  playing its example scenario: decisions/s, tokens computed / distinct tokens, % of
+  the matmul peak, with the spread over interleaved repeats (:mod:`sim.bench.envbench`);
+* ``scale``: time per agent-step of the scripted examples at 1k, 10k and 100k agents;
+* ``steering``: per-agent steered vs unsteered batched forward at 1 and 4 layers, repeated for a spread;
+* ``memory``: peak resident memory while 10, 50 and 100 agents decide (fresh processes, repeated);
 * ``sweep``: N simulations sharing one Ray model host vs one host each;
 * ``cuda``: the same on a GPU with a ~1B-parameter random Llama (skipped without one).
 
@@ -32,7 +36,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SECTIONS = ("throughput", "entropy", "hardware", "steering", "memory", "sweep", "cuda", "server")
+SECTIONS = (
+    "throughput",
+    "entropy",
+    "hardware",
+    "environments",
+    "steering",
+    "memory",
+    "sweep",
+    "scale",
+    "cuda",
+    "server",
+)
 
 
 @dataclass(frozen=True)
@@ -59,6 +74,17 @@ class Plan:
     # Experiment beside the default: the same smallest and largest counts with these
     # (token_budget, logit_budget) chunk budgets of the Backend; None (default) skips it.
     memory_budgets: tuple[int, int] | None = None
+    memory_repeats: int = 2  # rounds of (10, 50, 100 agents), for the growth's spread
+    steer_rounds: int = 3  # whole steering measurements, for the overhead's spread
+    # Environment whose requests the engine sections (throughput, entropy, hardware, memory)
+    # use; "": sim.bench.measure.reference_environment().
+    environment: str = ""
+    env_agents: tuple[int, ...] = (5, 20)  # LLM agents per environment section
+    env_warmup: int = 1  # untimed steps before the measured ones
+    env_repeats: int = 3  # measured steps per environment (interleaved across environments)
+    scale_agents: tuple[int, ...] = (1000, 10000, 100000)  # scripted society sizes
+    scale_steps: int = 1
+    scale_rounds: int = 1
     sweep_sims: int = 2  # simulations at once in the sweep section
     sweep_agents: int = 4
     sweep_steps: int = 2
@@ -78,6 +104,8 @@ QUICK = Plan(
     steer_prompt_len=64,
     steer_repeats=4,
     sweep_repeats=1,
+    env_agents=(5,),
+    env_repeats=3,
 )
 
 
@@ -105,13 +133,22 @@ class Bench:
             self._backend = get_backend(self.model, dtype=self.plan.dtype, device=self.device)
         return self._backend
 
+    @property
+    def env(self) -> str:
+        """The environment whose requests the engine sections measure."""
+        if not self.plan.environment:
+            from sim.bench.measure import reference_environment
+
+            return reference_environment()
+        return self.plan.environment
+
     def requests(self, n: int) -> list[Any]:
-        """One round of commons harvest requests for n agents, after ``plan.prompt_warmup`` rounds."""
+        """One step's requests of ``env``'s main phase for n agents, after ``plan.prompt_warmup`` steps."""
         key = ("requests", n)
         if key not in self.cache:
-            from sim.bench.measure import commons_requests
+            from sim.bench.measure import env_requests
 
-            self.cache[key] = commons_requests(n, warmup=self.plan.prompt_warmup)
+            self.cache[key] = env_requests(self.env, n, warmup=self.plan.prompt_warmup)
         return self.cache[key]
 
 
@@ -143,21 +180,50 @@ def run_bench(
     bench = Bench(plan, device, model)
     bench.results["meta"] = _meta(quick, bench)
     order = [s for s in SECTIONS if s in plan.sections]
+
+    def save() -> None:
+        # Written after every section (and every agent count of the environment
+        # sections), so an interrupted bench keeps what it measured.
+        bench.results["meta"]["wall_seconds"] = round(time.perf_counter() - started, 1)
+        report.write(bench.results, out)
+
     with Progress(total=len(order), label="bench", enabled=progress, unit="section", show=("section",)) as bar:
         for name in order:
             bar.write(f"[bench] {name} ...")
             t0 = time.perf_counter()
-            try:
-                bench.results[name] = _SECTION_FUNCS[name](bench)
-            except Exception as exc:  # one broken section must not lose the others' numbers
-                bench.results[name] = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
-                bar.write(f"[bench] {name} failed: {type(exc).__name__}: {exc}")
-            bench.results[name]["section_seconds"] = round(time.perf_counter() - t0, 1)
+            if name == "environments":
+                _environments(bench, save, bar)
+            else:
+                try:
+                    bench.results[name] = _SECTION_FUNCS[name](bench)
+                except Exception as exc:  # one broken section must not lose the others' numbers
+                    bench.results[name] = {
+                        "error": f"{type(exc).__name__}: {exc}",
+                        "traceback": traceback.format_exc(),
+                    }
+                    bar.write(f"[bench] {name} failed: {type(exc).__name__}: {exc}")
+                bench.results[name]["section_seconds"] = round(time.perf_counter() - t0, 1)
             bar.update({"section": name})
-            # Written after every section, so an interrupted bench keeps what it measured.
-            bench.results["meta"]["wall_seconds"] = round(time.perf_counter() - started, 1)
-            report.write(bench.results, out)
+            save()
     return bench.results
+
+
+def _environments(bench: Bench, save: Callable[[], None], bar: Any) -> None:
+    """The per-environment sections (``env:<name>``), measured together so their steps interleave."""
+    import environments
+    from sim.bench.envbench import environments_section
+
+    names = environments.names()
+    t0 = time.perf_counter()
+    try:
+        environments_section(bench, names, save)
+    except Exception as exc:
+        for name in names:
+            bench.results.setdefault(f"env:{name}", {})["error"] = f"{type(exc).__name__}: {exc}"
+            bench.results[f"env:{name}"]["traceback"] = traceback.format_exc()
+        bar.write(f"[bench] environments failed: {type(exc).__name__}: {exc}")
+    for name in names:
+        bench.results[f"env:{name}"]["section_seconds"] = round(time.perf_counter() - t0, 1)
 
 
 def _meta(quick: bool, bench: Bench) -> dict[str, Any]:
@@ -196,6 +262,12 @@ def _hardware(bench: Bench) -> dict[str, Any]:
     return hardware.section(bench)
 
 
+def _scale(bench: Bench) -> dict[str, Any]:
+    from sim.bench.envbench import scale_section
+
+    return scale_section(bench)
+
+
 def _steering(bench: Bench) -> dict[str, Any]:
     from sim.bench import steer
 
@@ -230,6 +302,7 @@ _SECTION_FUNCS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "throughput": _throughput,
     "entropy": _entropy,
     "hardware": _hardware,
+    "scale": _scale,
     "steering": _steering,
     "memory": _memory,
     "sweep": _sweep,
@@ -245,6 +318,16 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         overrides["model"] = args.model
     if args.server:
         overrides["server_url"] = args.server
+    if args.environment:
+        import environments
+
+        if args.environment not in environments.names():
+            allowed = ", ".join(environments.names())
+            print(
+                f"error: --environment '{args.environment}' is not registered; choose from {allowed}", file=sys.stderr
+            )
+            return 2
+        overrides["environment"] = args.environment
     if args.sections:
         unknown = sorted(set(args.sections) - set(SECTIONS))
         if unknown:
@@ -293,6 +376,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the model runs (default: cpu)")
     p.add_argument("--out", required=True, help="directory for bench.json and bench.md")
     p.add_argument("--model", help="model to measure on CPU (default: smollm2-135m)")
+    p.add_argument("--environment", help="environment whose requests the engine sections use (default: reference)")
     p.add_argument("--sections", nargs="+", metavar="SECTION", help=f"only these: {', '.join(SECTIONS)}")
     p.add_argument(
         "--server", metavar="URL", help="also time an OpenAI-compatible server (e.g. vllm serve) on the same round"

@@ -1,8 +1,8 @@
 """Measurements of the LLM decision path (reused by ``normsim bench``).
 
-* :func:`commons_requests`: realistic commons harvest requests for n agents (a scripted
-  commons is played for a few rounds so memories are filled, then one round's harvest
-  requests are recorded);
+* :func:`env_requests`: realistic requests of any registered environment for n agents
+  (its example scenario, scripted, is played for a few steps so memories are filled,
+  then one step's requests of its main decision phase are recorded);
 * :func:`decisions_per_second`: decisions per second of (a) the usual LLM-agent way,
   one ``generate`` call per agent whose reply is parsed into an option, and (b) this
   package's batched, prefix-reusing exact scorer, on the same requests, side by side;
@@ -16,70 +16,98 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+import environments
 from agents.interfaces import Decision, DecisionRequest, nearest_option
 from agents.scripted import Rule, ScriptedPolicy
+from sim.bench.scale import scripted_scenario
+
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
-class _Recorder(ScriptedPolicy):
-    """A scripted policy that keeps the requests it answers."""
+class _Recorder:
+    """Scripted decisions, keeping the requests. Deliberately not a ScriptedPolicy: an
+    environment builds prompt text only for agents whose policy reads it, and the
+    recorded requests must carry the prompts an LLM would see."""
 
     def __init__(self, rules: Mapping[str, Rule]) -> None:
-        super().__init__(rules)
+        self.inner = ScriptedPolicy(rules)
         self.seen: list[DecisionRequest] = []
 
     def decide(self, requests: Sequence[DecisionRequest], rng: np.random.Generator) -> list[Decision]:
         self.seen.extend(requests)
-        return super().decide(requests, rng)
+        return self.inner.decide(requests, rng)
 
 
-def commons_requests(n_agents: int = 16, *, warmup: int = 3, seed: int = 0) -> list[DecisionRequest]:
-    """One round of commons harvest requests for n agents (mixed personas, filled memories)."""
-    from sim.config import load_scenario
+def env_requests(
+    name: str | None = None, n_agents: int = 16, *, warmup: int = 3, seed: int = 0
+) -> list[DecisionRequest]:
+    """One step's requests of the environment's main decision phase for n agents.
 
-    personas = ["altruistic", "neutral", "selfish"]
-    groups = [
-        {"name": p, "size": n, "persona": p, "policy": "conditional"}
-        for p, n in zip(personas, _split(n_agents, 3), strict=True)
-        if n
-    ]
-    scenario = load_scenario(
-        {
-            "name": "measure",
-            "environment": {"type": "commons", "preset": "rich"},
-            "population": groups,
-            "mechanics": {"punishment": {"enabled": True}, "group_norm": {"enabled": True, "every": 3}},
-            "run": {"steps": warmup + 1, "seed": seed},
-        }
-    )
-    recorder = _Recorder(scenario.spec.rules)
-    model = scenario.spec.model(scenario, {g["name"]: recorder for g in groups})
+    The spec's example scenario (its scripted groups, shares kept, scaled to n agents)
+    is played for ``warmup`` steps so memories are filled; of the next step's requests,
+    those of the phase with the most requests are returned. ``name`` None: the
+    :func:`reference_environment`.
+    """
+    spec = environments.get(name or reference_environment())
+    scenario = scripted_scenario(spec.name, n_agents, seed=seed)
+    recorder = _Recorder(spec.rules)
+    model = spec.model(scenario, {g.name: recorder for g in scenario.population})
     for _ in range(warmup + 1):
         recorder.seen.clear()
         model.step()
-    return [r for r in recorder.seen if r.phase == "harvest"]
+    phases = Counter(r.phase for r in recorder.seen)
+    if not phases:
+        raise ValueError(f"environment '{spec.name}' made no decisions in step {warmup + 1} of its example")
+    main = max(phases, key=lambda p: (phases[p], p))
+    return [r for r in recorder.seen if r.phase == main]
 
 
-def _split(n: int, k: int) -> list[int]:
-    return [n // k + (1 if i < n % k else 0) for i in range(k)]
+def graded(requests: Sequence[DecisionRequest]) -> bool:
+    """A graded numeric choice: at least three options, each with a number the naive way can parse."""
+    return bool(requests) and all(
+        r.kind == "choice" and len(r.options) >= 3 and all(_NUMBER.search(o) for o in r.options) for r in requests
+    )
+
+
+@functools.cache
+def reference_environment() -> str:
+    """The environment the engine sections measure by default: the first registered one
+    whose main decision phase is a graded numeric choice (where the naive way's number
+    parsing is meaningful), else the first registered one."""
+    names = environments.names()
+    for name in names:
+        try:
+            if graded(env_requests(name, 3, warmup=0)):
+                return name
+        except Exception:  # an environment that cannot be played small is no reference
+            continue
+    return names[0]
 
 
 def parse_option(reply: str, request: DecisionRequest) -> int | None:
-    """The naive way's parser: the first number in the reply, matched to the options'
-    leading numbers (None when there is no number)."""
-    match = re.search(r"\d+(?:\.\d+)?", reply)
-    if match is None:
-        return None
-    leading = [float(re.search(r"\d+(?:\.\d+)?", o).group()) for o in request.options]  # type: ignore[union-attr]
-    return nearest_option(leading, float(match.group()))
+    """The naive way's parser: for numeric options, the first number in the reply matched
+    to the options' leading numbers; otherwise the first option named in the reply
+    (None when neither is found)."""
+    if all(_NUMBER.search(o) for o in request.options):
+        match = _NUMBER.search(reply)
+        if match is None:
+            return None
+        leading = [float(_NUMBER.search(o).group()) for o in request.options]  # type: ignore[union-attr]
+        return nearest_option(leading, float(match.group()))
+    low = reply.lower()
+    found = [(low.find(o.lower()), i) for i, o in enumerate(request.options) if o.lower() in low]
+    return min(found)[1] if found else None
 
 
 def naive_generate(
@@ -227,6 +255,7 @@ def _threads() -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agents", type=int, default=16)
+    parser.add_argument("--environment", help="environment whose requests are measured (default: the reference)")
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--dtype", default="auto")
     parser.add_argument("--repeats", type=int, default=2)
@@ -239,7 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_load:
         report["load"] = load_seconds(args.model)
     backend = get_backend(args.model, dtype=args.dtype)
-    requests = commons_requests(args.agents)
+    requests = env_requests(args.environment, args.agents)
     lengths = [len(c) for c in backend.encode([backend.render(r.prompt.system, r.prompt.user) for r in requests])]
     report["prompt_tokens"] = {"mean": round(float(np.mean(lengths)), 1), "max": int(max(lengths))}
     report["decisions"] = decisions_per_second(backend, requests, repeats=args.repeats)

@@ -1,9 +1,9 @@
 """Memory: peak resident memory while N agents decide, one model copy, each N in a fresh process.
 
-The child process loads the model, builds one round of commons harvest requests for N
-agents, resets the kernel's peak-RSS mark (``/proc/self/clear_refs``; without it the
+The child process loads the model, builds one step's requests of the measured
+environment's main decision phase for N agents (:func:`sim.bench.measure.env_requests`), resets the kernel's peak-RSS mark (``/proc/self/clear_refs``; without it the
 mark would hold the load's transient peak and hide growth), lets all N agents decide in
-one batched call (what one LLM commons phase does) and reports the peak. Growth from
+one batched call (what one LLM phase does) and reports the peak. Growth from
 the smallest to the largest N is the figure; the model and runtime are in every
 reading, once. On CUDA the GPU's peak allocation is reported too.
 
@@ -18,6 +18,8 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from typing import Any
+
+from sim.bench.envs import spread
 
 
 def _status_kb(field: str) -> int | None:
@@ -58,6 +60,7 @@ def measure_one(
     warmup: int = 0,
     token_budget: int | None = None,
     logit_budget: int | None = None,
+    environment: str | None = None,
 ) -> dict[str, Any]:
     """Peak memory of one decision round of ``agents`` agents, in this process (call it in a fresh one)."""
     import numpy as np
@@ -66,7 +69,7 @@ def measure_one(
     from agents.llm import get_backend
     from agents.llm.backend import Backend
     from agents.llm.policy import LLMPolicy
-    from sim.bench.measure import commons_requests
+    from sim.bench.measure import env_requests
 
     backend = get_backend(model, dtype=dtype, device=device)
     if token_budget or logit_budget:
@@ -77,7 +80,7 @@ def measure_one(
             token_budget=token_budget or backend.token_budget,
             logit_budget=logit_budget or backend.logit_budget,
         )
-    requests = commons_requests(agents, warmup=warmup)
+    requests = env_requests(environment, agents, warmup=warmup)
     LLMPolicy(backend).decide(requests[:1], np.random.default_rng(0))  # first-call set-up is not per-agent memory
     loaded = _status_kb("VmRSS")
     exact = _reset_peak()
@@ -102,6 +105,7 @@ def run_child(
     device: str = "cpu",
     dtype: str = "auto",
     warmup: int = 0,
+    environment: str | None = None,
     token_budget: int | None = None,
     logit_budget: int | None = None,
     timeout: float = 1800,
@@ -122,6 +126,8 @@ def run_child(
         "--warmup",
         str(warmup),
     ]
+    if environment:
+        cmd += ["--environment", environment]
     if token_budget:
         cmd += ["--token-budget", str(token_budget)]
     if logit_budget:
@@ -137,11 +143,29 @@ def growth(rows: Sequence[dict[str, Any]], key: str = "peak_rss_mb") -> float:
     return round(100.0 * (rows[-1][key] / rows[0][key] - 1.0), 2)
 
 
+def _median_row(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The reading with the median peak (the middle one; the lower middle of an even count)."""
+    ordered = sorted(rows, key=lambda r: r["peak_rss_mb"])
+    return {**ordered[(len(ordered) - 1) // 2], "all_peak_rss_mb": [r["peak_rss_mb"] for r in rows]}
+
+
 def section(bench: Any) -> dict[str, Any]:
     plan = bench.plan
-    kwargs = {"device": bench.device, "dtype": plan.dtype, "warmup": plan.memory_warmup}
-    rows = [run_child(bench.model, n, **kwargs) for n in sorted(plan.memory_agents)]
-    out: dict[str, Any] = {"rows": rows, "growth_pct": growth(rows), "prompt_warmup_rounds": plan.memory_warmup}
+    kwargs = {"device": bench.device, "dtype": plan.dtype, "warmup": plan.memory_warmup, "environment": bench.env}
+    sizes = sorted(plan.memory_agents)
+    # Repeats interleaved (every size, then again), so drifting load hits every size alike;
+    # the growth of each repeat gives the spread, the median reading of each size the rows.
+    runs = [[run_child(bench.model, n, **kwargs) for n in sizes] for _ in range(max(1, plan.memory_repeats))]
+    rows = [_median_row([run[i] for run in runs]) for i in range(len(sizes))]
+    growths = [growth(run) for run in runs]
+    out: dict[str, Any] = {
+        "environment": bench.env,
+        "rows": rows,
+        "growth_pct": growth(rows),
+        "growth_pct_spread": spread(growths, 2),
+        "repeats": len(runs),
+        "prompt_warmup_rounds": plan.memory_warmup,
+    }
     if plan.memory_budgets:
         tokens, logits = plan.memory_budgets
         ends = sorted({min(plan.memory_agents), max(plan.memory_agents)})
@@ -164,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="auto")
     parser.add_argument("--warmup", type=int, default=0)
+    parser.add_argument("--environment", help="whose requests decide (default: the reference environment)")
     parser.add_argument("--token-budget", type=int)
     parser.add_argument("--logit-budget", type=int)
     args = parser.parse_args(argv)
@@ -175,6 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         warmup=args.warmup,
         token_budget=args.token_budget,
         logit_budget=args.logit_budget,
+        environment=args.environment,
     )
     print(json.dumps(row))
     return 0

@@ -1,0 +1,102 @@
+"""Scripted societies at scale: time per agent-step at 1,000 to 100,000 agents.
+
+Each environment of the registry runs its spec's ``example`` scenario with the
+population scaled to n scripted agents (group shares kept). A step's cost should grow
+like n (flat time per agent-step); ``ratio`` is the time per agent-step at the largest
+size over that at the smallest. Sizes are measured interleaved (round r of every size
+before round r + 1), so drifting machine load hits them alike, and each ratio is given
+as min / median / max over the rounds.
+
+``python -m sim.bench.scale --agents 1000 10000 --steps 2`` prints one JSON line per environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+
+from sim.bench.envs import SCENARIOS, _shares, spread
+
+
+def scripted_scenario(name: str, agents: int, *, seed: int = 0) -> Any:
+    """The spec's example scenario (scripted groups as written) scaled to n agents."""
+    import environments
+    from sim.config import load_scenario
+
+    spec = environments.get(name)
+    raw = yaml.safe_load((SCENARIOS / spec.example).read_text())
+    groups = raw["population"]
+    sizes = _shares([int(g.get("size", 1)) for g in groups], agents)
+    raw["population"] = [{**g, "size": n} for g, n in zip(groups, sizes, strict=True) if n]
+    raw["run"] = {**raw.get("run", {}), "steps": 10_000, "seed": seed}
+    raw.pop("output", None)
+    return load_scenario(raw)
+
+
+def scripted(name: str) -> bool:
+    """Whether the environment's example scenario is all scripted (no model to load)."""
+    import environments
+
+    raw = yaml.safe_load((SCENARIOS / environments.get(name).example).read_text())
+    return all(
+        isinstance(g.get("policy"), str) or (g.get("policy") or {}).get("type") == "scripted" for g in raw["population"]
+    )
+
+
+def build(name: str, agents: int) -> Any:
+    from sim.runner import build_policies
+
+    scenario = scripted_scenario(name, agents)
+    return scenario.spec.model(scenario, build_policies(scenario))
+
+
+def measure(name: str, sizes: Sequence[int], *, steps: int = 2, warmup: int = 1, rounds: int = 1) -> dict[str, Any]:
+    """Seconds per agent-step of each size: ``warmup`` steps untimed, then ``rounds`` x ``steps``."""
+    models = {n: build(name, n) for n in sizes}
+    for model in models.values():
+        for _ in range(warmup):
+            model.step()
+    per: dict[int, list[float]] = {n: [] for n in sizes}
+    for _ in range(rounds):
+        for n, model in models.items():
+            start = time.perf_counter()
+            for _ in range(steps):
+                model.step()
+            per[n].append((time.perf_counter() - start) / steps / n)
+    small, large = min(sizes), max(sizes)
+    ratios = [b / a for a, b in zip(per[small], per[large], strict=True)]
+    return {
+        "environment": name,
+        "steps": steps,
+        "rounds": rounds,
+        "seconds_per_agent_step": {str(n): spread(per[n], 9) for n in sizes},
+        "ratio": spread(ratios),
+        "ratio_sizes": [small, large],
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import environments
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", nargs="+", default=None, help=f"default: all of {', '.join(environments.names())}")
+    parser.add_argument("--agents", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps first (default: 1)")
+    args = parser.parse_args(argv)
+    names = args.env or [n for n in environments.names() if scripted(n)]
+    for name in names:  # one JSON line per environment, printed as soon as it is measured
+        print(
+            json.dumps(measure(name, args.agents, steps=args.steps, warmup=args.warmup, rounds=args.rounds)), flush=True
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
