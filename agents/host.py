@@ -367,13 +367,13 @@ class RemoteBackend:
 
     def _call(self, method: str, *args: Any) -> Any:
         import ray
-        from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError
+        from ray.exceptions import ActorDiedError, ActorUnavailableError
 
         failure: Exception | None = None
         for attempt in range(self.config.retries + 1):
             try:
                 return ray.get(getattr(self._actor(), method).remote(*args))
-            except (ActorDiedError, ActorUnavailableError, GetTimeoutError) as exc:
+            except (ActorDiedError, ActorUnavailableError) as exc:  # ray.get without a timeout never times out
                 # A host that died past its restarts has lost its name; the next attempt's
                 # lookup then starts a fresh one (errors raised by the backend itself are
                 # not retried: they would fail again).

@@ -68,7 +68,7 @@ def sweep_workers(
 
 
 def host_sharing(
-    scenario: str | Path | dict[str, Any] = "scenarios/commons_grid_llm_base.yaml",
+    scenario: str | Path | dict[str, Any],
     sims: int = 4,
     *,
     steps: int = 1,

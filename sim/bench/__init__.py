@@ -57,7 +57,7 @@ class Plan:
     model: str = "smollm2-135m"
     dtype: str = "auto"
     agents: tuple[int, ...] = (16, 64)  # decision throughput at each agent count
-    prompt_warmup: int = 3  # scripted commons rounds played before the measured round (fills memories)
+    prompt_warmup: int = 3  # scripted steps played before the measured one (fills memories)
     repeats: int = 3  # timed repeats per variant (interleaved), best taken
     max_new_tokens: int = 16  # per-agent generate-and-parse reply length
     samples: int = 25  # sampled completions per decision for the entropy estimate (EAST)

@@ -85,19 +85,28 @@ def env_scenario(
 
     import environments
     from sim.config import apply_overrides, load_scenario
+    from sim.core.schema import ConfigError
 
     spec = environments.get(name)
     raw = yaml.safe_load((SCENARIOS / spec.example).read_text())
     groups = raw["population"]
-    sizes = _shares([int(g.get("size", 1)) for g in groups], agents)
-    raw["population"] = [
-        {**g, "size": n, "policy": {"type": "llm", "model": model, "device": device, "dtype": dtype}}
-        for g, n in zip(groups, sizes, strict=True)
-        if n
-    ]
     raw["run"] = {**raw.get("run", {}), "steps": steps, "seed": seed}
     raw.pop("output", None)
-    return load_scenario(apply_overrides(raw, list(overrides)))
+    # An environment may take only some population sizes (whole groups of a game): the
+    # nearest size at or above ``agents`` that it accepts.
+    for n_agents in range(agents, agents + 16):
+        sizes = _shares([int(g.get("size", 1)) for g in groups], n_agents)
+        raw["population"] = [
+            {**g, "size": n, "policy": {"type": "llm", "model": model, "device": device, "dtype": dtype}}
+            for g, n in zip(groups, sizes, strict=True)
+            if n
+        ]
+        try:
+            return load_scenario(apply_overrides(raw, list(overrides)))
+        except ConfigError as err:
+            if "population" not in str(err) or n_agents == agents + 15:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _shares(weights: Sequence[int], total: int) -> list[int]:
@@ -152,17 +161,17 @@ def _counting(backends: Sequence[Any], fronts: Sequence[Any], counts: Counts) ->
     (instance attributes, removed afterwards: the engine itself is not changed)."""
     from agents.llm.scoring import prepare
 
-    def forward(backend: Any) -> Any:
-        inner = backend._forward
+    def forward(engine: Any) -> Any:
+        inner = engine.forward
 
-        def run(active: Any, ids: Any, *args: Any, **kwargs: Any) -> Any:
-            logits = inner(active, ids, *args, **kwargs)
-            real = int(active.valid.sum()) if active.valid is not None else int(ids.numel())
+        def run(ctx: Any, ids: Any, *args: Any, **kwargs: Any) -> Any:
+            logits = inner(ctx, ids, *args, **kwargs)
+            real = int(ctx.valid.sum()) if ctx.valid is not None else int(ids.numel())
             counts.computed += real
             counts.padded += int(ids.numel())
             counts.logits += int(logits.shape[0] * logits.shape[1])
             counts.forwards += 1
-            if active.stage == "decode":
+            if ctx.stage == "decode":
                 counts.generated += real
             return logits
 
@@ -172,7 +181,7 @@ def _counting(backends: Sequence[Any], fronts: Sequence[Any], counts: Counts) ->
         inner = backend.score
 
         def run(items: Any) -> Any:
-            for p in prepare(backend, items):
+            for p in prepare(backend.engine, items):
                 # An option's last token is never run (its probability is read at the
                 # token before), so what has to run is the context and each option but its last token.
                 counts.sequences.append(p.context)
@@ -193,9 +202,10 @@ def _counting(backends: Sequence[Any], fronts: Sequence[Any], counts: Counts) ->
     patched: list[tuple[Any, str]] = []
     try:
         for b in backends:
-            for attr, wrap in (("_forward", forward), ("score", score)):
-                setattr(b, attr, wrap(b))
-                patched.append((b, attr))
+            b.engine.forward = forward(b.engine)  # the one place the model runs
+            patched.append((b.engine, "forward"))
+            b.score = score(b)
+            patched.append((b, "score"))
         for f in fronts:
             f.decide_mixed = decide_mixed(f)
             patched.append((f, "decide_mixed"))

@@ -1,4 +1,4 @@
-"""The server path beside the built-in engine: the same 16-agent commons round decided by
+"""The server path beside the built-in engine: the same 16-agent round of the reference environment decided by
 normsim's engine (batched, shared prefix) and by an OpenAI-compatible server
 (``engine: openai``, e.g. ``vllm serve``), side by side: decisions per second of each
 and the largest difference between their option probabilities.
@@ -116,10 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--server-model", default="smollm2-135m")
     args = parser.parse_args(argv)
     from agents.llm import get_backend
-    from sim.bench.measure import commons_requests
+    from sim.bench.measure import env_requests
 
     result = compare(
-        commons_requests(args.agents),
+        env_requests(None, args.agents),
         get_backend("smollm2-135m"),
         args.url,
         model=args.server_model,

@@ -14,21 +14,12 @@ import os
 from typing import Any
 
 
-def scenario(agents: int) -> dict[str, Any]:
-    """A small commons whose fishers all decide through one LLM (model set by the caller)."""
-    policy = {"type": "llm", "model": "smollm2-135m"}
-    half = max(1, agents // 2)
-    groups = [
-        {"name": "altruists", "size": half, "persona": "altruistic", "policy": policy},
-        {"name": "selfish", "size": agents - half, "persona": "selfish", "policy": dict(policy)},
-    ]
-    return {
-        "name": "bench_sweep",
-        "environment": {"type": "commons", "preset": "rich"},
-        "population": [g for g in groups if g["size"] > 0],
-        "mechanics": {"punishment": {"enabled": True}, "group_norm": {"enabled": True, "every": 2}},
-        "run": {"steps": 1},
-    }
+def scenario(agents: int, model: str = "smollm2-135m") -> dict[str, Any]:
+    """The reference environment's example scenario with every group deciding through one LLM."""
+    from sim.bench.envs import env_scenario
+    from sim.bench.measure import reference_environment
+
+    return env_scenario(reference_environment(), agents, model).model_dump(mode="json")
 
 
 def section(bench: Any) -> dict[str, Any]:
