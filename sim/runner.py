@@ -291,18 +291,6 @@ def build_policies(scenario: Scenario, given: Mapping[str, Policy] | None = None
     return policies
 
 
-def _usage(policies: Mapping[str, Policy]) -> dict[str, float]:
-    """Server requests, tokens and cost of the policies that call servers (agents.remote:
-    they expose ``usage()``), summed as ``llm_<name>`` metrics; empty for local engines."""
-    total: dict[str, float] = {}
-    for policy in {id(p): p for p in policies.values()}.values():
-        usage = getattr(policy, "usage", None)
-        if callable(usage):
-            for name, value in usage().items():
-                total[f"llm_{name}"] = total.get(f"llm_{name}", 0) + value
-    return total
-
-
 def _fit_inline(spec: Any, backend: Any) -> Any:
     """Fit a group's inline ``steering: {fit: ...}`` spec (torch loads only for such groups)."""
     from steering.fit import fit_spec
