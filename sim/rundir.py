@@ -165,6 +165,12 @@ def _model_entry(group: Any, policy_obj: Any) -> dict[str, Any]:
         if getattr(backend, key, None) is not None:
             entry[key] = str(getattr(backend, key)).removeprefix("torch.")
     entry["trust_remote_code"] = bool(getattr(cfg, "trust_remote_code", False))
+    describe = getattr(policy_obj, "describe", None)
+    if callable(describe):  # the attention path the engine chose (shared prefix, or a fallback and why)
+        try:
+            entry["engine"] = describe()
+        except Exception:  # noqa: BLE001  (the record must never stop a run that got this far)
+            entry["engine"] = None
     if _is_local_engine(cfg):
         try:
             folder = model_dir(cfg.model)

@@ -45,6 +45,8 @@ def test_run_json_records_what_made_the_run(tmp_path):
     assert isinstance(record["command"], list)
     (model,) = record["models"]
     assert model["model"] == "tiny-random-llama" and model["device"] == "cpu" and model["dtype"] == "float32"
+    # the attention path the engine chose is recorded with the run (a llama shares the prefix)
+    assert model["engine"]["attention_path"] == "shared_prefix" and model["engine"]["fallback_reason"] is None
 
 
 def test_agents_table_follows_each_agents_current_rule(tmp_path):
