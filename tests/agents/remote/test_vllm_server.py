@@ -33,7 +33,8 @@ def _scenario(url: str, cache: Path, steps: int = 2) -> dict[str, Any]:
     policy = {"type": "llm", "engine": "openai", "base_url": url, "model": "smollm2-135m", "cache": str(cache)}
     return {
         "name": "commons_served",
-        "environment": {"type": "commons", "preset": "rich"},
+        # no collapse ends the run early, whatever the model catches: every test here needs its steps
+        "environment": {"type": "commons", "preset": "rich", "collapse_threshold": 0},
         "population": [
             {"name": "altruists", "size": 2, "persona": "altruistic", "policy": {**policy, "max_retries": 2}},
             {
@@ -54,10 +55,10 @@ def _scenario(url: str, cache: Path, steps: int = 2) -> dict[str, Any]:
 
 def test_exact_probabilities_match_the_builtin_engine(vllm_url):
     from agents.llm import get_backend
-    from sim.bench.measure import commons_requests
+    from sim.bench.measure import env_requests
     from sim.bench.server import compare
 
-    requests = commons_requests(4, warmup=1)
+    requests = env_requests(None, 4, warmup=1)  # a round of the reference environment's main phase
     result = compare(requests, get_backend("smollm2-135m", dtype="float32", device="cpu"), vllm_url)
     print(json.dumps(result))
     assert result["prob_source"] == "exact"
