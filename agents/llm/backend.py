@@ -23,7 +23,7 @@ import torch
 from agents.llm.engine import Engine
 from agents.llm.generation import generate_items
 from agents.llm.scoring import score_items
-from agents.llm.types import GenerateItem, PaddingSide, ScoreItem, ScoreResult
+from agents.llm.types import GenerateItem, ScoreItem, ScoreResult
 from steering.engine import BackendSteering, needs_own_prefix
 from steering.resolve import ModelInfo
 
@@ -33,28 +33,9 @@ __all__ = ["Backend", "GenerateItem", "ScoreItem", "ScoreResult"]
 class Backend:
     """One model copy and its tokenizer; all batch work of every policy using it."""
 
-    def __init__(
-        self,
-        model: Any,
-        tokenizer: Any,
-        *,
-        name: str,
-        reuse_prefix: bool = True,
-        padding_side: PaddingSide = "right",
-        token_budget: int = 1024,
-        logit_budget: int = 1 << 24,
-        prefix_cache_size: int = 8,
-    ) -> None:
-        self.engine = Engine(
-            model,
-            tokenizer,
-            name=name,
-            reuse_prefix=reuse_prefix,
-            padding_side=padding_side,
-            token_budget=token_budget,
-            logit_budget=logit_budget,
-            prefix_cache_size=prefix_cache_size,
-        )
+    def __init__(self, model: Any, tokenizer: Any, *, name: str, **settings: Any) -> None:
+        # ``settings``: the engine's (reuse_prefix, padding_side, token_budget, ...), documented there.
+        self.engine = Engine(model, tokenizer, name=name, **settings)
         self.name = name
         self.key = (name, str(self.engine.dtype).removeprefix("torch."), str(self.engine.device))
         self._steering: BackendSteering | None = None  # made on the first steered call
