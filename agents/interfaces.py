@@ -61,7 +61,7 @@ class DecisionRequest:
     stop: tuple[str, ...] = ()
     # False: the choice does not depend on the option probabilities (a single option, or a
     # text request whose reply alone decides), so a policy may skip scoring and report
-    # the fallback's one-hot distribution (see ``needs_scoring``).
+    # the choice's one-hot distribution (see ``needs_scoring``).
     score: bool = True
 
     def __post_init__(self) -> None:

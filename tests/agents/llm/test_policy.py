@@ -11,7 +11,7 @@ from agents.interfaces import DecisionRequest, Prompt, softmax
 from agents.llm import get_backend
 from agents.llm.policy import LLMPolicy
 from agents.llm.testing import tiny_backend
-from agents.llm.types import GenerateItem, ScoreItem, ScoreResult
+from agents.llm.types import ScoreItem, ScoreResult
 
 SYSTEM = "You are one of 5 fishers sharing a lake."
 
@@ -47,11 +47,10 @@ class FakeBackend:
         self.logprobs, self.reply, self.generated = np.array(logprobs), reply, []
 
     def score(self, items: list[ScoreItem]) -> list[ScoreResult]:
-        return [ScoreResult(self.logprobs[: len(i.options)].copy()) for i in items]
-
-    def generate(self, items: list[GenerateItem]) -> list[str]:
-        self.generated.extend(items)
-        return [self.reply for _ in items]
+        self.generated.extend(i.reply for i in items if i.reply is not None)
+        return [
+            ScoreResult(self.logprobs[: len(i.options)].copy(), text=self.reply if i.reply else None) for i in items
+        ]
 
 
 @pytest.fixture(scope="module")
@@ -146,3 +145,24 @@ def test_mixed_society_batches_per_model(tmp_path):
     assert a.backend is b.backend and a.batch_key == b.batch_key and a.temperature != b.temperature
     assert c.backend is not a.backend and c.batch_key != a.batch_key
     assert c.backend.model.dtype.is_floating_point and str(c.backend.model.dtype) == "torch.bfloat16"
+
+
+def test_requests_whose_choice_needs_no_scores_are_not_scored():
+    """A single option (a forum post) or ``score=False``: no option scoring; a reply still
+    runs, with the request's stop strings; the choice gets probability 1."""
+    fake = FakeBackend([-1.0, -2.0, -3.0], reply="A post.")
+    asked: list[ScoreItem] = []
+    score = fake.score
+    fake.score = lambda items: asked.extend(items) or score(items)
+    post = DecisionRequest(0, "write", ("fallback text",), Prompt(SYSTEM, "Write a post."), kind="text", stop=("\n",))
+    forced = DecisionRequest(1, "act", ("the only move",), Prompt(SYSTEM, "Move."))
+    unscored = DecisionRequest(
+        2, "vote", ("5 tons", "10 tons"), Prompt(SYSTEM, "Vote."), kind="text", score=False, fallback=1
+    )
+    decisions = LLMPolicy(fake).decide([post, forced, unscored, _choice(3)], np.random.default_rng(0))
+    assert [item.options for item in asked] == [(), (), _choice(3).options]  # the forced move never ran
+    assert asked[0].reply.stop == ("\n",) and asked[1].reply.stop == ()
+    assert [d.info.get("probs_from") for d in decisions[:3]] == ["unscored"] * 3
+    assert decisions[0].probs.tolist() == [1.0] and decisions[1].choice == 0
+    assert decisions[2].probs.tolist() == [0.0, 1.0] and decisions[2].choice == 1  # unparsed: the fallback
+    np.testing.assert_allclose(decisions[3].probs, softmax(np.array([-1.0, -2.0, -3.0]), 1.0))
