@@ -50,6 +50,7 @@ def decode(engine: Engine, state: Prefilled, replies: Sequence[Reply], rows: Seq
     rngs = [np.random.default_rng(r.seed) for r in replies]
     out: list[list[int]] = [[] for _ in replies]
     texts = [""] * len(replies)
+    finished: set[int] = set()  # rows whose text a stop string already cut
     active = list(range(len(replies)))  # positions of the rows still generating
     cache, valid, positions, pos = state.cache, state.valid, state.positions, state.next_pos
     branches = state.branches
@@ -63,15 +64,16 @@ def decode(engine: Engine, state: Prefilled, replies: Sequence[Reply], rows: Seq
             if token in engine.eos_ids:
                 continue
             out[i].append(token)
-            texts[i] = engine.decode(out[i])
-            end = stop_at(texts[i], replies[i].stop)
+            # Decoded as it grows only where a stop string can end it; else once, at the end.
+            end = stop_at(engine.decode(out[i]), replies[i].stop) if replies[i].stop else None
             if end is not None:
-                texts[i] = texts[i][:end]
+                texts[i] = engine.decode(out[i])[:end]
+                finished.add(i)
             elif len(out[i]) < replies[i].max_new_tokens:
                 keep.append(a)
                 chosen.append(token)
         if not keep:
-            return texts
+            return [texts[i] if i in finished else engine.decode(ids) for i, ids in enumerate(out)]
         if len(keep) < len(active):  # finished rows leave the batch (and the KV cache)
             index = torch.tensor(keep)
             cache.batch_select_indices(index.to(engine.device))
