@@ -13,8 +13,8 @@ stay a single copy every row attends to ("shared prefix"); otherwise ("per-row p
 they are copied into each row's cache and the model applies the context's mask itself,
 which is exact only where every layer has the same kind, so models mixing full and
 sliding layers that bypass the attention function are refused. Which path runs is
-decided at load by running both on a few tokens against a plain forward, logged once,
-and reported by :meth:`Engine.describe`.
+decided at load (:mod:`agents.llm.probe`) by running both on a few tokens against a
+plain forward, logged once, and reported by :meth:`Engine.describe`.
 """
 
 from __future__ import annotations
@@ -26,11 +26,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import numpy as np
 import torch
 from transformers import DynamicCache
 
-from agents.llm import attention, prefix_tree
+from agents.llm import attention, batching, prefix_tree, probe
 from agents.llm.architecture import (
     UnsupportedModel,
     describe_windows,
@@ -96,9 +95,10 @@ class Engine:
         self._keeps_logits = "logits_to_keep" in params
         # transformers 5 renamed the cache argument (past_key_values warns until 5.40).
         self._cache_arg = "cache" if "cache" in params else "past_key_values"
-        self._takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        # The shared-prefix path hands the model a ForwardContext through **kwargs.
+        self.takes_context = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
         self._seen: list[ForwardContext] | None = None  # contexts recorded while probing
-        self.share_prefix_kv, self.fallback_reason = self._choose_path()
+        self.share_prefix_kv, self.fallback_reason = probe.choose_path(self)
         if self.share_prefix_kv:
             log.info("%s: attention path: shared prefix; layers: %s", name, describe_windows(self.windows))
         else:
@@ -352,6 +352,18 @@ class Engine:
         return logits
 
     @contextmanager
+    def recording(self, seen: list[ForwardContext]) -> Iterator[None]:
+        """Append the context of every forward run inside the block to ``seen``."""
+        self._seen = seen
+        try:
+            yield
+        finally:
+            self._seen = None
+
+    def clear_prefix_cache(self) -> None:
+        self._prefixes.clear()
+
+    @contextmanager
     def capturing(self, layers: Sequence[int], last: torch.Tensor) -> Iterator[dict[int, torch.Tensor]]:
         """Record each row's output of the given decoder layers at column ``last[row]``."""
         captured: dict[int, torch.Tensor] = {}
@@ -370,99 +382,11 @@ class Engine:
             for handle in handles:
                 handle.remove()
 
-    # ------------------------------------------------------------- path choice
-    def _choose_path(self) -> tuple[bool, str | None]:
-        """(shared prefix?, why not): the shared path where every layer reads the context
-        and a probe matches a plain forward; else per-row copies, probed the same way."""
-        reason = None if self._takes_kwargs else f"{type(self.model).__name__}.forward takes no extra keyword arguments"
-        if reason is None:
-            reason = attention.install(self.model)
-        if reason is None:
-            self.share_prefix_kv = True
-            reason = self._probe()
-            if reason is not None:
-                attention.uninstall(self.model)
-        if reason is None:
-            return True, None
-        family = getattr(self.model.config, "model_type", type(self.model).__name__)
-        if len(set(self.windows)) > 1:
-            raise UnsupportedModel(
-                f"model '{self.name}': {family} models mix full and sliding-window layers, and the engine cannot "
-                f"give each layer its own mask because {reason}"
-            )
-        self.share_prefix_kv = False
-        problem = self._probe()
-        if problem is not None:
-            raise UnsupportedModel(
-                f"model '{self.name}': {family} models ({type(self.model).__name__}) give other probabilities in "
-                f"normsim's batched engine than in a plain forward ({problem})"
-            )
-        return False, reason
-
-    def _probe(self) -> str | None:
-        """None if rows after a cached prefix get the last-token logits of a plain forward."""
-        vocab = int(self.model.config.get_text_config().vocab_size)
-        windows = [w for w in self.windows if w is not None]
-        n = max(9, min(min(windows, default=0) + 4, 64))  # long enough to slide a small window
-        # Three rows: all share 5 tokens, two of them a further branch of the prefix tree.
-        base = [(7 * i + 3) % vocab for i in range(5 + self.tree_min_tokens + n)]
-        seqs = [
-            base,
-            base[: 5 + self.tree_min_tokens] + [(11 * i + 5) % vocab for i in range(n - 2)],
-            base[:5] + [(13 * i + 1) % vocab for i in range(n)],
-        ]
-        self._seen = []
-        try:
-            shared = self.share(seqs)
-            order = shared.tree.order()  # rows of one branch consecutive, as prefill wants
-            seqs = [seqs[i] for i in order]
-            state = self.prefill(seqs, order, shared)
-            with torch.inference_mode():
-                want = torch.stack(
-                    [self.model(input_ids=torch.tensor([s], device=self.device)).logits[0, -1].float() for s in seqs]
-                )
-        except Exception as exc:
-            return f"its forward failed on the engine's inputs ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
-        finally:
-            seen, self._seen = self._seen, None
-            self._prefixes.clear()
-        if self.share_prefix_kv and any(ctx.layers_seen != set(range(len(self.layers))) for ctx in seen):
-            return f"{type(self.model).__name__}'s attention layers do not all go through transformers' attention interface"
-        diff = float((state.last_logits - want).abs().max())
-        if not diff <= 1e-2 * (1 + float(want.abs().max())):
-            return f"the probe's logits differ by {diff:.3g}"
-        return None
-
     # -------------------------------------------------------------------- batching
     def chunks(self, costs: Sequence[tuple[int, int]]) -> list[list[int]]:
-        """Split item indices into balanced consecutive chunks.
-
-        ``costs[i]`` = (context tokens, option-stage logits) of item i; a chunk keeps
-        rows x longest context within ``token_budget`` and rows x the widest item's
-        logits within ``logit_budget`` (float32 values), which bounds memory.
-        """
-        n = len(costs)
-        if n == 0:
-            return []
-        # No chunk can hold more rows than the cheapest item allows: start there.
-        most_rows = min(
-            self.token_budget // max(1, min(c for c, _ in costs)),
-            self.logit_budget // max(1, min(lg for _, lg in costs)),
-        )
-        for k in range(max(1, -(-n // max(1, most_rows))), n + 1):
-            parts = [list(p) for p in np.array_split(np.arange(n), k)]
-            if all(self._fits([costs[i] for i in part]) for part in parts):
-                return parts
-        return [[i] for i in range(n)]
-
-    def _fits(self, costs: Sequence[tuple[int, int]]) -> bool:
-        if len(costs) <= 1:
-            return True
-        rows = len(costs)
-        return (
-            rows * max(c for c, _ in costs) <= self.token_budget
-            and rows * max(lg for _, lg in costs) <= self.logit_budget
-        )
+        """Item indices in balanced consecutive chunks within this engine's budgets
+        (:func:`agents.llm.batching.chunks`)."""
+        return batching.chunks(costs, self.token_budget, self.logit_budget)
 
 
 # ----------------------------------------------------------------------- helpers
