@@ -22,6 +22,23 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 
 
+def stop_at(text: str, stop: Sequence[str]) -> int | None:
+    """Where a reply ends: the earliest stop string after its first non-blank character
+    (a post that opens with a blank line is not empty)."""
+    if not stop:
+        return None
+    begin = len(text) - len(text.lstrip())
+    found = [i for i in (text.find(s, begin) for s in stop) if i >= 0]
+    return min(found) if found else None
+
+
+def server_stops(stop: Sequence[str]) -> tuple[str, ...]:
+    """The stop strings a server that cuts at any match (vLLM, OpenAI) may be given with
+    :func:`stop_at`'s meaning: those opening with a non-blank character, which cannot
+    match inside a reply's leading blanks. The others are applied after the reply."""
+    return tuple(s for s in stop if s[:1].strip())
+
+
 @dataclass(frozen=True)
 class Prompt:
     """The text an LLM policy sees, split so the shared part can be cached.

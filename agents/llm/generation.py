@@ -18,17 +18,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from agents.interfaces import stop_at
 from agents.llm.engine import Engine
 from agents.llm.types import Prefilled, Reply
-
-
-def stop_at(text: str, stop: Sequence[str]) -> int | None:
-    """Where a reply ends: the earliest stop string after its first non-blank character."""
-    if not stop:
-        return None
-    begin = len(text) - len(text.lstrip())
-    found = [i for i in (text.find(s, begin) for s in stop) if i >= 0]
-    return min(found) if found else None
 
 
 def sample_tokens(logits: torch.Tensor, temperatures: Sequence[float], draws: Sequence[float]) -> list[int]:

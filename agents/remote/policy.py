@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from agents.interfaces import Decision, DecisionRequest, sample_choice, softmax
+from agents.interfaces import Decision, DecisionRequest, sample_choice, server_stops, softmax, stop_at
 from agents.remote.client import Scored, Usage
 from agents.remote.options import letter_prompt, sampled_distribution, topk_distribution
 
@@ -78,6 +78,9 @@ class RemotePolicy:
         if not pairs:
             return []
         usage = Usage()
+        # Only requests whose choice depends on the option probabilities are scored; the
+        # others (a single option, score=False) report their choice with probability 1.
+        scored = [i for i, (_, req) in enumerate(pairs) if req.needs_scoring]
         try:
             mode = self.server.mode(self.preference, usage)
             # Seeds first, in request order, as the built-in front does: the rng's state after
@@ -85,38 +88,60 @@ class RemotePolicy:
             seeds = [
                 int(rng.integers(2**31 - 1)) if (req.kind == "text" or mode == "sampled") else 0 for _, req in pairs
             ]
+            contexts: list[str | None] | None = None
             if mode == "exact":
-                dists, infos, contexts = self._exact(pairs, usage)
+                wanted = [i for i, (_, req) in enumerate(pairs) if req.kind == "text" or i in scored]
+                contexts = self._render([pairs[i] for i in wanted], usage, into=len(pairs), at=wanted)
+                dists, infos = self._exact([pairs[i] for i in scored], [contexts[i] for i in scored], usage)
             else:
-                dists, infos = self._letters(pairs, mode, seeds, usage)
-                contexts = None
+                dists, infos = self._letters([pairs[i] for i in scored], mode, [seeds[i] for i in scored], usage)
             texts = self._texts(pairs, seeds, contexts, usage)
         finally:
             self._usage.merge(usage)
+        answers = dict(zip(scored, zip(dists, infos, strict=True), strict=True))
         decisions = []
-        for i, ((front, req), probs, info) in enumerate(zip(pairs, dists, infos, strict=True)):
+        for i, (front, req) in enumerate(pairs):
+            probs, info = answers.get(i, (None, {"probs_from": "unscored"}))
             if i in texts:
                 reply, tokens = texts[i]
                 info["completion_tokens"] = int(tokens.get("completion_tokens") or 0)
                 decisions.append(_text_decision(req, probs, reply, info))
-            else:
+            elif probs is not None:
                 decisions.append(Decision(probs=probs, choice=sample_choice(probs, rng, front.greedy), info=info))
+            else:
+                decisions.append(Decision(probs=_one_hot(len(req.options), 0), choice=0, info=info))
         return decisions
 
     # ------------------------------------------------------------------ exact
-    def _exact(
-        self, pairs: Sequence[tuple[Any, DecisionRequest]], usage: Usage
-    ) -> tuple[list[np.ndarray], list[dict[str, Any]], list[str]]:
+    def _render(
+        self, pairs: Sequence[tuple[Any, DecisionRequest]], usage: Usage, *, into: int, at: Sequence[int]
+    ) -> list[str | None]:
+        """Each request's chat-templated prompt, answer prefix included, placed at ``at``
+        in a list of ``into`` entries (None elsewhere); each distinct prompt rendered once."""
         prompts = [(r.prompt.system, r.prompt.user, r.prompt.answer_prefix) for _, r in pairs]
         unique = list(dict.fromkeys(prompts))
         render_many = getattr(self.server, "render_many", None)  # one call for all (the vLLM actor)
-        texts = render_many(unique) if render_many else self.server.map(lambda p: self.server.render(*p, usage), unique)
+        if not unique:
+            texts: list[str] = []
+        elif render_many:
+            texts = render_many(unique)
+        else:
+            texts = self.server.map(lambda p: self.server.render(*p, usage), unique)
         rendered = dict(zip(unique, texts, strict=True))
-        contexts = [rendered[p] for p in prompts]
+        out: list[str | None] = [None] * into
+        for i, p in zip(at, prompts, strict=True):
+            out[i] = rendered[p]
+        return out
+
+    def _exact(
+        self, pairs: Sequence[tuple[Any, DecisionRequest]], contexts: Sequence[str | None], usage: Usage
+    ) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
         for _, req in pairs:
             if any(not o for o in req.options):
                 raise ValueError("options must be non-empty strings")
-        scored = self.server.score(contexts, [tuple(r.options) for _, r in pairs], usage)
+        if not pairs:
+            return [], []
+        scored = self.server.score([str(c) for c in contexts], [tuple(r.options) for _, r in pairs], usage)
         dists, infos = [], []
         for (front, _), result in zip(pairs, scored, strict=True):
             dists.append(softmax(result.logprobs, front.temperature))
@@ -127,7 +152,7 @@ class RemotePolicy:
                     "option_tokens": int(sum(result.option_tokens)),
                 }
             )
-        return dists, infos, contexts
+        return dists, infos
 
     # ------------------------------------------------------------------ topk / sampled
     def _letters(
@@ -171,7 +196,7 @@ class RemotePolicy:
         self,
         pairs: Sequence[tuple[Any, DecisionRequest]],
         seeds: Sequence[int],
-        contexts: Sequence[str] | None,
+        contexts: Sequence[str | None] | None,
         usage: Usage,
     ) -> dict[int, tuple[str, dict[str, int]]]:
         at = [i for i, (_, req) in enumerate(pairs) if req.kind == "text"]
@@ -180,31 +205,40 @@ class RemotePolicy:
             front, req = pairs[i]
             temperature = 0.0 if front.greedy else front.temperature
             cap = min(req.max_new_tokens, front.max_new_tokens)
+            # The request's own stop strings end the reply on the server where their
+            # meaning survives there; all of them cut the reply here.
+            stop = list(dict.fromkeys(front.stop + server_stops(req.stop)))
             if contexts is not None:  # the rendered prompt, answer prefix included, as the built-in engine sees it
-                return self.server.complete(
-                    contexts[i], max_tokens=cap, temperature=temperature, seed=seeds[i], stop=front.stop, usage=usage
+                text, counts = self.server.complete(
+                    str(contexts[i]), max_tokens=cap, temperature=temperature, seed=seeds[i], stop=stop, usage=usage
                 )
+                return _cut(text, req.stop), counts
             user = req.prompt.user
             if req.prompt.answer_prefix:
                 user += f'\n\nStart your reply with "{req.prompt.answer_prefix}".'
             params: dict[str, Any] = {"max_tokens": cap, "temperature": temperature, "seed": seeds[i]}
-            if front.stop:
-                params["stop"] = list(front.stop)
+            if stop:
+                params["stop"] = stop
             reply = self.server.chat(_messages(req.prompt.system, user), usage, **params)  # type: ignore[attr-defined]
             text = reply["choices"][0]["message"].get("content") or ""
             prefix = req.prompt.answer_prefix.strip()
             if prefix and text.lstrip().startswith(prefix):  # the parser reads what follows the prefix
                 text = text.lstrip()[len(prefix) :]
-            return text, reply.get("usage") or {}
+            return _cut(text, req.stop), reply.get("usage") or {}
 
         return dict(zip(at, self.server.map(one, at), strict=True)) if at else {}
+
+
+def _cut(text: str, stop: Sequence[str]) -> str:
+    end = stop_at(text, stop)
+    return text if end is None else text[:end]
 
 
 def _messages(system: str, user: str) -> list[dict[str, str]]:
     return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
 
 
-def _text_decision(req: DecisionRequest, probs: np.ndarray, text: str, info: dict[str, Any]) -> Decision:
+def _text_decision(req: DecisionRequest, probs: np.ndarray | None, text: str, info: dict[str, Any]) -> Decision:
     parsed: int | None
     try:
         parsed = req.parse(text) if req.parse is not None else None
@@ -212,4 +246,12 @@ def _text_decision(req: DecisionRequest, probs: np.ndarray, text: str, info: dic
         parsed = None
     failed = parsed is None or not 0 <= int(parsed) < len(req.options)
     choice = int(req.fallback) if failed else int(parsed)  # type: ignore[arg-type]
+    if probs is None:  # unscored: the reply alone decides
+        probs = _one_hot(len(req.options), choice)
     return Decision(probs=probs, choice=choice, text=text, parse_failed=failed, info=info)
+
+
+def _one_hot(n: int, k: int) -> np.ndarray:
+    probs = np.zeros(n)
+    probs[k] = 1.0
+    return probs

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
+from agents.interfaces import stop_at
 from agents.llm import prefix_tree
-from agents.llm.generation import stop_at
 from agents.llm.scoring import _option_tree, generate_items, score_items, score_reference
 from agents.llm.testing import tiny_backend, tiny_model, tiny_tokenizer
 from agents.llm.types import GenerateItem, Reply, ScoreItem

@@ -86,6 +86,29 @@ def test_sampled_counts_k_seeded_answers_and_text_is_generated_with_stop_strings
     assert policy.usage()["cost_usd"] == pytest.approx(40 * 2.0 / 1e6)  # only the reply reported tokens
 
 
+def test_stop_strings_reach_the_server_where_their_meaning_survives_and_cut_the_reply(fake_server):
+    # The server cuts at any match; the request means "after the first non-blank
+    # character". "]" keeps its meaning there, "\n" would empty a reply that opens with
+    # a blank line, so it is applied to the reply instead.
+    server = fake_server(lambda path, body: (200, _chat("\n roses] and\nmore")))
+    policy = _policy(server.url, stop=["END"], prob_source="sampled")
+    base = _request("text", 3)
+    req = DecisionRequest(**{**base.__dict__, "stop": ("\n", "]"), "parse": lambda text: 1, "score": False})
+    [d] = policy.decide([req], np.random.default_rng(0))
+    [(_, body)] = server.requests  # the reply alone decides: nothing is scored
+    assert body["stop"] == ["END", "]"]
+    assert d.text == "\n roses" and d.choice == 1
+    assert d.probs.tolist() == [0.0, 1.0, 0.0] and d.info["probs_from"] == "unscored"
+
+
+def test_a_single_option_request_is_answered_without_the_server(fake_server):
+    server = fake_server(lambda path, body: (500, {}))
+    policy = _policy(server.url, prob_source="sampled")
+    base = _request()
+    [d] = policy.decide([DecisionRequest(**{**base.__dict__, "options": ("post",)})], np.random.default_rng(0))
+    assert server.requests == [] and d.choice == 0 and d.probs.tolist() == [1.0]
+
+
 def test_429_and_5xx_are_retried_with_backoff(fake_server, caplog):
     failures = [429, 503]
 
