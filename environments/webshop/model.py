@@ -107,7 +107,7 @@ class WebShopModel(SocietyModel):
                 agent.suspended -= 1
         for agent in active:
             if agent.session is None:
-                agent.session = Session(self.shop, self._next_task(agent))
+                agent.session = Session(self.shop, self._next_task(agent, len(shoppers)))
         if active:
             requests = [self._request(a) for a in active]
             decisions = self.decide(active, requests)
@@ -131,8 +131,9 @@ class WebShopModel(SocietyModel):
         """'learn' events record the handling strategy (LLM shoppers have no rule, only a note)."""
         return {"rule": agent.strategy.rule, "handling": agent.handling}
 
-    def _next_task(self, agent: Shopper) -> Task:
-        k = agent.slot + agent.episodes * len(self.society)
+    def _next_task(self, agent: Shopper, shoppers: int) -> Task:
+        # ``shoppers`` is counted once per step: counting here, per agent, made a step O(n^2).
+        k = agent.slot + agent.episodes * shoppers
         return self.tasks[int(self.task_order[k % len(self.tasks)])]
 
     def _request(self, agent: Shopper) -> DecisionRequest:

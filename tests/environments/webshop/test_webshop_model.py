@@ -191,7 +191,7 @@ def test_same_seed_same_log_and_same_tasks_for_any_policy(tmp_path):
     assert not a.events.equals(c.events)
     naive = model([("s", 3, "naive")], steps=1)
     refuser = model([("s", 3, "refuser")], steps=1)
-    assert [naive._next_task(x).id for x in naive.society] == [refuser._next_task(x).id for x in refuser.society]
+    assert [naive._next_task(x, 3).id for x in naive.society] == [refuser._next_task(x, 3).id for x in refuser.society]
 
 
 @pytest.mark.parametrize("name", ["webshop_violate", "webshop_adhere", "webshop_misleading", "webshop_mixed"])
@@ -206,3 +206,14 @@ def test_llm_scenario_validates():
     s = load_scenario(ROOT / "scenarios" / "webshop_llm.yaml")
     assert s.population[0].policy.type == "llm" and s.population[0].policy.model == "smollm2-135m"
     assert np.isclose(s.mechanics.punishment.fine, 1.5)
+
+
+def test_a_step_lists_the_society_a_fixed_number_of_times_not_once_per_shopper(monkeypatch):
+    # Listing the society is O(n); doing it once per shopper made a 100,000-shopper step
+    # quadratic (it did not finish in 150 s; now 0.3 ms per shopper-step).
+    m = model([("s", 60, "naive")], steps=2)
+    calls = []
+    listed = WebShopModel.society.fget
+    monkeypatch.setattr(WebShopModel, "society", property(lambda self: calls.append(1) or listed(self)))
+    m.step()
+    assert 0 < len(calls) <= 5
