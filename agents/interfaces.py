@@ -155,6 +155,27 @@ def one_hot(n: int, index: int) -> np.ndarray:
     return p
 
 
+def text_decision(
+    req: DecisionRequest, text: str, probs: np.ndarray | None, info: dict[str, Any] | None = None
+) -> Decision:
+    """The decision of a free-text reply: its parsed option, or ``req.fallback`` flagged
+    ``parse_failed`` when it does not parse (a parser that raises counts as not parsing).
+    ``probs`` None: the options were not scored, so the choice has probability 1 (the
+    reply alone decides) and ``info`` says ``probs_from: unscored``."""
+    parsed: int | None
+    try:
+        parsed = req.parse(text) if req.parse is not None else None
+    except Exception:  # a parser choking on odd text is a malformed reply, not a crashed run
+        parsed = None
+    failed = parsed is None or not 0 <= int(parsed) < len(req.options)
+    choice = int(req.fallback) if failed else int(parsed)  # type: ignore[arg-type]
+    info = dict(info or {})
+    if probs is None:
+        probs = one_hot(len(req.options), choice)
+        info["probs_from"] = "unscored"
+    return Decision(probs=probs, choice=choice, text=text, parse_failed=failed, info=info)
+
+
 def normalise(weights: Sequence[float]) -> np.ndarray:
     w = np.clip(np.asarray(weights, dtype=np.float64), 0.0, None)
     total = w.sum()

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from agents.interfaces import Decision, DecisionRequest, sample_choice, softmax
+from agents.interfaces import Decision, DecisionRequest, one_hot, sample_choice, softmax, text_decision
 from agents.llm.types import GenerateItem, Reply, ScoreItem, ScoreResult
 from steering.resolve import ModelInfo
 
@@ -121,13 +121,13 @@ class LLMPolicy:
             if req.kind == "text":
                 assert result is not None and result.text is not None
                 probs = softmax(result.logprobs, front.temperature) if item.options else None  # type: ignore[union-attr]
-                decisions.append(_text_decision(req, probs, result.text))
+                decisions.append(text_decision(req, result.text, probs, {"probs_from": "option_scores"}))
             elif item is not None and item.options:
                 probs = softmax(result.logprobs, front.temperature)  # type: ignore[union-attr]
                 decisions.append(Decision(probs=probs, choice=sample_choice(probs, rng, front.greedy)))
             else:
                 decisions.append(
-                    Decision(probs=_one_hot(len(req.options), 0), choice=0, info={"probs_from": "unscored"})
+                    Decision(probs=one_hot(len(req.options), 0), choice=0, info={"probs_from": "unscored"})
                 )
             if front.steer is not None:  # the event log records each decision's vector and coefficient
                 decisions[-1].info.update(steer_vector=front.steer.label, steer_coef=front.steer.coefficient)
@@ -141,25 +141,3 @@ class LLMPolicy:
         """Activations captured since the last call: dicts of phase, agent_id, layer, vector."""
         rows, self._captures = self._captures, []
         return rows
-
-
-def _one_hot(n: int, k: int) -> np.ndarray:
-    probs = np.zeros(n)
-    probs[k] = 1.0
-    return probs
-
-
-def _text_decision(req: DecisionRequest, probs: np.ndarray | None, text: str) -> Decision:
-    """A reply's decision; ``probs`` None when the options were not scored (the choice
-    then has probability 1: the reply alone decides)."""
-    parsed: int | None
-    try:
-        parsed = req.parse(text) if req.parse is not None else None
-    except Exception:  # a parser choking on odd text is a malformed reply, not a crashed run
-        parsed = None
-    failed = parsed is None or not 0 <= int(parsed) < len(req.options)
-    choice = int(req.fallback) if failed else int(parsed)  # type: ignore[arg-type]
-    info = {"probs_from": "option_scores" if probs is not None else "unscored"}
-    if probs is None:
-        probs = _one_hot(len(req.options), choice)
-    return Decision(probs=probs, choice=choice, text=text, parse_failed=failed, info=info)

@@ -20,7 +20,16 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from agents.interfaces import Decision, DecisionRequest, sample_choice, server_stops, softmax, stop_at
+from agents.interfaces import (
+    Decision,
+    DecisionRequest,
+    one_hot,
+    sample_choice,
+    server_stops,
+    softmax,
+    stop_at,
+    text_decision,
+)
 from agents.remote.client import Scored, Usage
 from agents.remote.options import letter_prompt, sampled_distribution, topk_distribution
 
@@ -105,11 +114,11 @@ class RemotePolicy:
             if i in texts:
                 reply, tokens = texts[i]
                 info["completion_tokens"] = int(tokens.get("completion_tokens") or 0)
-                decisions.append(_text_decision(req, probs, reply, info))
+                decisions.append(text_decision(req, reply, probs, info))
             elif probs is not None:
                 decisions.append(Decision(probs=probs, choice=sample_choice(probs, rng, front.greedy), info=info))
             else:
-                decisions.append(Decision(probs=_one_hot(len(req.options), 0), choice=0, info=info))
+                decisions.append(Decision(probs=one_hot(len(req.options), 0), choice=0, info=info))
         return decisions
 
     # ------------------------------------------------------------------ exact
@@ -236,22 +245,3 @@ def _cut(text: str, stop: Sequence[str]) -> str:
 
 def _messages(system: str, user: str) -> list[dict[str, str]]:
     return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
-
-
-def _text_decision(req: DecisionRequest, probs: np.ndarray | None, text: str, info: dict[str, Any]) -> Decision:
-    parsed: int | None
-    try:
-        parsed = req.parse(text) if req.parse is not None else None
-    except Exception:  # a parser choking on odd text is a malformed reply, not a crashed run
-        parsed = None
-    failed = parsed is None or not 0 <= int(parsed) < len(req.options)
-    choice = int(req.fallback) if failed else int(parsed)  # type: ignore[arg-type]
-    if probs is None:  # unscored: the reply alone decides
-        probs = _one_hot(len(req.options), choice)
-    return Decision(probs=probs, choice=choice, text=text, parse_failed=failed, info=info)
-
-
-def _one_hot(n: int, k: int) -> np.ndarray:
-    probs = np.zeros(n)
-    probs[k] = 1.0
-    return probs
