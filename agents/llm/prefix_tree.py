@@ -61,22 +61,35 @@ def plan(contexts: Sequence[Sequence[int]], root: int, *, min_tokens: int = 16, 
             if limit[i] > start:
                 groups.setdefault(contexts[i][start], []).append(i)
         for group in groups.values():
-            if len(group) < 2 or depth >= max_depth:
-                continue
-            end = min(limit[i] for i in group)
-            first = contexts[group[0]]
-            for i in group[1:]:
-                other, k = contexts[i], start
-                while k < end and other[k] == first[k]:
-                    k += 1
-                end = k
-            if end - start < min_tokens:
-                continue
-            tree.nodes.append(Node(start, end, parent, tuple(first[start:end])))
-            node = len(tree.nodes) - 1
+            branch(group, start, parent, depth)
+
+    def branch(group: list[int], start: int, parent: int, depth: int) -> None:
+        if len(group) < 2 or depth >= max_depth:
+            return
+        end = min(limit[i] for i in group)
+        first = contexts[group[0]]
+        for i in group[1:]:
+            other, k = contexts[i], start
+            while k < end and other[k] == first[k]:
+                k += 1
+            end = k
+        if end - start < min_tokens:
+            # Too short a run for a forward of its own ("member A." before each member's
+            # persona): the subgroups that part after it may share longer runs, which then
+            # begin with it (a few tokens run once per subgroup instead of once).
+            parts: dict[int, list[int]] = {}
             for i in group:
-                tree.node_of[i], tree.own_start[i] = node, end
-            split(group, end, node, depth + 1)
+                if limit[i] > end:
+                    parts.setdefault(contexts[i][end], []).append(i)
+            for part in parts.values():
+                if len(part) < len(group):  # always: the group parts at `end`
+                    branch(part, start, parent, depth)
+            return
+        tree.nodes.append(Node(start, end, parent, tuple(first[start:end])))
+        node = len(tree.nodes) - 1
+        for i in group:
+            tree.node_of[i], tree.own_start[i] = node, end
+        split(group, end, node, depth + 1)
 
     split(list(range(len(contexts))), root, -1, 0)
     return tree

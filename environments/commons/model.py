@@ -209,11 +209,9 @@ class CommonsModel(SocietyModel):
             # ("1" would also be the start of "10"): the scores are of disjoint continuations.
             tons = range(int(self.stock) + 1)
             return tuple(f"{k} ton" if k == 1 else f"{k} tons" for k in tons), tuple(float(k) for k in tons)
-        # Short labels: every option's tokens are scored for every agent, so they are most of
-        # the per-agent work after the shared prefix (a "3.12% of the stock (3.1 tons)" label
-        # was 14 tokens, as many as the agent's own prompt text).
-        labels = tuple(f"{cfg.alpha * e * self.stock:.3g} tons" for e in self.efforts)
-        return labels, tuple(self.efforts)
+        # Short labels in (mostly) whole tons: every option's tokens are scored for every
+        # agent, and a decimal label's length biases the choice (see prompts.ton_labels).
+        return prompts.ton_labels([cfg.alpha * e * self.stock for e in self.efforts]), tuple(self.efforts)
 
     def harvest_phase(self) -> None:
         cfg, fishers = self.cfg, self.society
@@ -351,7 +349,7 @@ class CommonsModel(SocietyModel):
         if not cfg.enabled or self.steps % cfg.every != 0:
             return
         fishers = self.society
-        labels = tuple(f"{v:g} tons" for v in self.norm_options)
+        labels = prompts.ton_labels(self.norm_options)
         free_text = cfg.proposal == "text"
         requests = [
             DecisionRequest(

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from agents.interfaces import Prompt
 
 PERSONAS = {
@@ -18,6 +20,25 @@ PERSONAS = {
     "selfish": "You care about maximising your own income.",
     "neutral": "You make a living from the lake.",
 }
+
+
+def ton_labels(amounts: Sequence[float]) -> tuple[str, ...]:
+    """Option labels for amounts in tons: the nearest whole ton, with decimals only where
+    amounts would otherwise share a label (as few as tell them apart).
+
+    An LLM's option probabilities are those of writing the label, so a label's length
+    weighs on its choice: with 6 fishers, SmolLM2-135M put 99.6 % on "0 tons" against
+    "4.17 tons, 8.33 tons, ..." and 37-48 % on it against "4 tons, 8 tons, ...". Labels
+    are what agents read; the amounts themselves (the option values) stay exact.
+    """
+    texts = [f"{int(np.floor(a + 0.5))}" for a in amounts]
+    for digits in range(1, 7):
+        clash = [k for k, t in enumerate(texts) if texts.count(t) > 1]
+        if not clash:
+            break
+        for k in clash:
+            texts[k] = f"{amounts[k]:.{digits}f}".rstrip("0").rstrip(".")
+    return tuple(f"{t} ton" if t == "1" else f"{t} tons" for t in texts)
 
 
 def system_text(

@@ -107,11 +107,14 @@ def punish_prompt(
     impact: float,
 ) -> Prompt:
     # Members are named by their place in this round's group (A, B, C...): anonymous, as in the papers.
+    # The group's list comes first and is the same for its members (who is "you" is said after
+    # it), so a group's requests share it as one prefix, and a member's requests share its own
+    # part up to the target.
     names = [chr(ord("A") + k) for k in range(len(contributions))]
-    put = "; ".join(f"member {names[k]}{' (you)' if k == me else ''}: {tokens(c)}" for k, c in enumerate(contributions))
+    put = "; ".join(f"member {names[k]}: {tokens(c)}" for k, c in enumerate(contributions))
     user = (
         f"This is round {round_no} of {rounds}. This round your group put in: {put}.\n\n"
-        f"{PERSONAS[persona]}\nWhat you remember:\n{memory}\n"
+        f"You are member {names[me]}. {PERSONAS[persona]}\nWhat you remember:\n{memory}\n"
         f"How many punishment points (0 to {max_points}) do you give member {names[target]}, who put in "
         f"{tokens(contributions[target])}? Each point costs you {tokens(cost)} and takes {tokens(impact)} "
         f"from member {names[target]}."

@@ -52,6 +52,18 @@ def test_plan_finds_each_shared_run_once():
     assert deep.order() == [2, 0, 1]
 
 
+def test_a_short_shared_run_does_not_hide_longer_runs_below_it():
+    # Four prompts share one token (5) after the root, then part into two pairs that each
+    # share a long run: the pairs' runs become nodes that begin with the short run.
+    long_a, long_b = [10, 11, 12, 13], [20, 21, 22, 23]
+    ctx = [[0, 5, *long_a, 1, 1], [0, 5, *long_a, 2, 2], [0, 5, *long_b, 3, 3], [0, 5, *long_b, 4, 4]]
+    tree = prefix_tree.plan(ctx, 1, min_tokens=3)
+    assert [(n.start, n.end, n.tokens) for n in tree.nodes] == [(1, 6, (5, *long_a)), (1, 6, (5, *long_b))]
+    assert tree.node_of == [0, 0, 1, 1] and tree.own_start == [6, 6, 6, 6]
+    # Depth still bounds the tree: the deeper runs count as the first level.
+    assert len(prefix_tree.plan(ctx, 1, min_tokens=3, max_depth=1).nodes) == 2
+
+
 @pytest.mark.parametrize("depth", [0, 1, 3])
 def test_tree_scores_equal_the_reference(backend, depth):
     backend.engine.tree_depth, backend.engine.tree_min_tokens = depth, 8

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -307,7 +308,12 @@ def test_llm_members_get_whole_numbers_as_options_and_the_group_in_the_prompt(tm
     assert contribute[0].prompt.user.startswith("This is round 1 of 2.")
     # round 2 shows round 1 of the member's group; everyone put in 0 tokens
     assert "Round 1: you put in 0, the others 0, 0 and 0 (you earned 20.0 tokens)." in contribute[4].prompt.user
-    assert "member A (you): 0 tokens" in punish[0].prompt.user and "do you give member B" in punish[0].prompt.user
+    assert "member A: 0 tokens" in punish[0].prompt.user and "do you give member B" in punish[0].prompt.user
+    assert "You are member A." in punish[0].prompt.user and "You are member B." in punish[3].prompt.user
+    # the group's list is a prefix shared by its members; a member's own part by its requests
+    group_text = punish[0].prompt.user.split("\n\n")[0]
+    assert all(r.prompt.user.startswith(group_text + "\n\n") for r in punish[:12])
+    assert os.path.commonprefix([punish[0].prompt.user, punish[1].prompt.user]).endswith("do you give member ")
     no_punish = _Recorder(pick=0)
     run(scenario(("conditional", 4), steps=1), out=tmp_path / "off", policies={"conditional": no_punish})
     assert "punishment" not in no_punish.requests[0].prompt.system
