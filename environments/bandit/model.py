@@ -74,7 +74,9 @@ class BanditModel(SocietyModel):
                     round_no=int(self.steps),
                     rounds=self.rounds,
                     history=self.cfg.history,
-                ),
+                )
+                if self.reads_text(p)
+                else self.no_prompt,
             )
             for p in players
         ]

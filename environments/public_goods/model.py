@@ -178,7 +178,9 @@ class PublicGoodsModel(SocietyModel):
                     persona=a.persona,
                     memory=a.memory_text(),
                     endowment=self.cfg.endowment,
-                ),
+                )
+                if self.reads_text(a)
+                else self.no_prompt,
             )
             for a in members
         ]
@@ -244,7 +246,9 @@ class PublicGoodsModel(SocietyModel):
                                 max_points=cfg.max_points,
                                 cost=cfg.cost,
                                 impact=cfg.impact,
-                            ),
+                            )
+                            if self.reads_text(a)
+                            else self.no_prompt,
                         )
                     )
         decisions = self.decide(givers, requests)
