@@ -66,7 +66,7 @@ class Engine:
         token_budget: int | None = None,
         logit_budget: int = 1 << 24,
         prefix_cache_size: int = 8,
-        tree_depth: int = 3,
+        tree_depth: int = 8,
         tree_min_tokens: int = 16,
     ) -> None:
         self.model, self.tokenizer, self.name = model, tokenizer, name
@@ -84,7 +84,11 @@ class Engine:
         self.padding_side: PaddingSide = padding_side
         # max tokens (rows x length) per context forward; default sized to the device
         self.token_budget = token_budget if token_budget is not None else default_token_budget(self.device)
-        self.tree_depth = tree_depth  # levels of the batch's prefix tree below the common prefix (0: none)
+        # Levels of the batch's prefix tree below the common prefix (0: none). Each level is one
+        # forward; forum members whose feeds agree share runs several levels deep (feed items,
+        # then persona and question): 8 levels took forum, 50 members, from 1.67 to 1.03 tokens
+        # computed per distinct token, and no environment computed more.
+        self.tree_depth = tree_depth
         self.tree_min_tokens = tree_min_tokens  # shortest run the tree shares
         self.logit_budget = logit_budget  # max logits (rows x positions x vocab) per forward
         self.pad_id = _pad_id(tokenizer)

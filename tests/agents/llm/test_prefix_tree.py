@@ -64,16 +64,16 @@ def test_a_short_shared_run_does_not_hide_longer_runs_below_it():
     assert len(prefix_tree.plan(ctx, 1, min_tokens=3, max_depth=1).nodes) == 2
 
 
-@pytest.mark.parametrize("depth", [0, 1, 3])
+@pytest.mark.parametrize("depth", [0, 1, 3, 8])
 def test_tree_scores_equal_the_reference(backend, depth):
     backend.engine.tree_depth, backend.engine.tree_min_tokens = depth, 8
     try:
         shared = backend.engine.share([backend.encode([backend.render(SYSTEM, i.user, "")])[0] for i in _items()])
         got = score_items(backend.engine, _items())
     finally:
-        backend.engine.tree_depth, backend.engine.tree_min_tokens = 3, 16
+        backend.engine.tree_depth, backend.engine.tree_min_tokens = 8, 16
     # "Your feed:\n" (four members), then each feed (two members each) below it
-    assert len(shared.tree.nodes) == {0: 0, 1: 1, 3: 3}[depth]
+    assert len(shared.tree.nodes) == {0: 0, 1: 1, 3: 3, 8: 3}[depth]  # two levels are all there is
     for g, want in zip(got, score_reference(backend.engine, _items()), strict=True):
         np.testing.assert_allclose(g.logprobs, want, atol=1e-4, rtol=0)
 
@@ -109,7 +109,7 @@ def test_the_tree_computes_each_shared_token_once(backend):
         without = sum(computed)
     finally:
         del backend.engine.forward
-        backend.engine.tree_depth, backend.engine.tree_min_tokens = 3, 16
+        backend.engine.tree_depth, backend.engine.tree_min_tokens = 8, 16
     feed_tokens = len(backend.encode([FEED_A])[0]) + len(backend.encode([FEED_B])[0])
     assert without - with_tree >= feed_tokens - 4  # each feed ran once, not twice
 
