@@ -27,9 +27,9 @@ def ton_labels(amounts: Sequence[float]) -> tuple[str, ...]:
     amounts would otherwise share a label (as few as tell them apart).
 
     An LLM's option probabilities are those of writing the label, so a label's length
-    weighs on its choice: with 6 fishers, SmolLM2-135M put 99.6 % on "0 tons" against
-    "4.17 tons, 8.33 tons, ..." and 37-48 % on it against "4 tons, 8 tons, ...". Labels
-    are what agents read; the amounts themselves (the option values) stay exact.
+    weighs on its choice: with 6 fishers, SmolLM2-135M put 99.4-99.6 % on "0 tons" against
+    "4.17 tons, 8.33 tons, ..." and 21-51 % on it against "4 tons, 8 tons, 13 tons, ...".
+    Labels are what agents read; the amounts themselves (the option values) stay exact.
     """
     texts = [f"{int(np.floor(a + 0.5))}" for a in amounts]
     for digits in range(1, 7):
