@@ -281,25 +281,8 @@ class Engine:
         kv = self._prefixes.get(prefix)
         if kv is None:
             cache = DynamicCache()  # plain layers: sliding windows are the masks' business, not the cache's
-            # A phase's prefix often begins like an earlier phase's (the forum's system text
-            # and feed, then a reply prompt): run only the tokens after the longest run it
-            # shares with a cached prefix, whose keys and values are reused (cut to that run).
-            start, base = 0, None
-            for key in self._prefixes:
-                shared = min(common_prefix(key, prefix), len(prefix) - 1)
-                if shared > start:
-                    start, base = shared, key
-            for layer, (keys, values) in enumerate(self._prefixes[base] if base is not None else ()):
-                cache.update(keys[..., :start, :], values[..., :start, :], layer)
-            ids = torch.tensor([prefix[start:]], dtype=torch.long)
-            ctx = self.context(
-                "prefix",
-                None,
-                torch.ones(ids.shape, dtype=torch.bool),
-                torch.arange(start, len(prefix))[None],
-                past_valid=torch.ones((1, start), dtype=torch.bool),
-                past_positions=torch.arange(start)[None],
-            )
+            ids = torch.tensor([prefix], dtype=torch.long)
+            ctx = self.context("prefix", None, torch.ones(ids.shape, dtype=torch.bool), torch.arange(len(prefix))[None])
             self.forward(ctx, ids, cache, keep=torch.zeros((1, 1), dtype=torch.long))
             kv = [(layer.keys, layer.values) for layer in cache.layers]
             self._prefixes[prefix] = kv

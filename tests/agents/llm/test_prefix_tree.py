@@ -114,44 +114,6 @@ def test_the_tree_computes_each_shared_token_once(backend):
     assert without - with_tree >= feed_tokens - 4  # each feed ran once, not twice
 
 
-@pytest.mark.parametrize("family", ["llama", "mistral-w12"])
-def test_a_prefix_extending_a_cached_one_runs_only_its_new_tokens(family):
-    from agents.llm.backend import Backend
-
-    model = tiny_model("mistral", seed=3, sliding_window=12) if family == "mistral-w12" else tiny_model("llama", seed=5)
-    b = Backend(model, tiny_tokenizer(), name=f"tiny-{family}")
-    engine = b.engine
-    full = tuple(b.encode([b.render(SYSTEM, FEED_A + "You are new here.", "")])[0])
-    short = full[:20]
-    direct = engine._prefix_kv(full)
-    engine.clear_prefix_cache()
-    engine._prefix_kv(short)
-    seen: list = []
-    with engine.recording(seen):
-        extended = engine._prefix_kv(full)
-    assert [int(ctx.valid.sum()) for ctx in seen] == [len(full) - len(short)]
-    for (k, v), (k2, v2) in zip(direct, extended, strict=True):
-        torch.testing.assert_close(k2, k, atol=1e-5, rtol=0)
-        torch.testing.assert_close(v2, v, atol=1e-5, rtol=0)
-    # A prefix that parts from a cached one reuses the run they share, cut to it.
-    other = full[:30] + tuple(reversed(full[30:]))
-    engine.clear_prefix_cache()
-    want = engine._prefix_kv(other)
-    engine.clear_prefix_cache()
-    engine._prefix_kv(full)
-    seen.clear()
-    with engine.recording(seen):
-        got = engine._prefix_kv(other)
-    shared = next(i for i in range(len(full)) if other[i] != full[i])
-    assert [int(ctx.valid.sum()) for ctx in seen] == [len(other) - shared]
-    for (k, v), (k2, v2) in zip(want, got, strict=True):
-        torch.testing.assert_close(k2, k, atol=1e-5, rtol=0)
-        torch.testing.assert_close(v2, v, atol=1e-5, rtol=0)
-    # and scores after the extended prefix are the reference's
-    for g, want in zip(score_items(engine, _items()), score_reference(engine, _items()), strict=True):
-        np.testing.assert_allclose(g.logprobs, want, atol=1e-4, rtol=0)
-
-
 def test_option_tree_runs_shared_option_tokens_once():
     columns, targets = _option_tree([[5, 6, 7], [5, 6, 8], [5, 9], [4]])
     assert columns == [(5,), (5, 6)]  # last tokens are read, never run
