@@ -7,8 +7,7 @@ Every forward pass goes through :meth:`Engine.forward` with a
 
 :meth:`Engine.prefill` runs a batch of contexts: the longest token prefix they all share
 (the chat header and the environment's system text) is computed once and kept in a
-small LRU cache across calls (a new prefix runs only the tokens after the longest run it
-shares with a cached one); then every row's own tokens run in one padded forward.
+small LRU cache across calls; then every row's own tokens run in one padded forward.
 Where the model runs through :mod:`agents.llm.attention` the prefix's keys and values
 stay a single copy every row attends to ("shared prefix"); otherwise ("per-row prefix")
 they are copied into each row's cache and the model applies the context's mask itself,
