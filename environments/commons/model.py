@@ -207,8 +207,8 @@ class CommonsModel(SocietyModel):
         if cfg.harvest == "amount":
             # Each label ends in its unit, so no option's text is a prefix of another's
             # ("1" would also be the start of "10"): the scores are of disjoint continuations.
-            tons = range(int(self.stock) + 1)
-            return tuple(f"{k} ton" if k == 1 else f"{k} tons" for k in tons), tuple(float(k) for k in tons)
+            tons = tuple(float(k) for k in range(int(self.stock) + 1))
+            return prompts.ton_labels(tons), tons
         # Short labels in (mostly) whole tons: every option's tokens are scored for every
         # agent, and a decimal label's length biases the choice (see prompts.ton_labels).
         return prompts.ton_labels([cfg.alpha * e * self.stock for e in self.efforts]), tuple(self.efforts)

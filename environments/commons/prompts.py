@@ -9,6 +9,7 @@ and the question follow, so the per-agent work is a short suffix.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -33,7 +34,8 @@ def ton_labels(amounts: Sequence[float]) -> tuple[str, ...]:
     """
     texts = [f"{int(np.floor(a + 0.5))}" for a in amounts]
     for digits in range(1, 7):
-        clash = [k for k, t in enumerate(texts) if texts.count(t) > 1]
+        counts = Counter(texts)
+        clash = [k for k, t in enumerate(texts) if counts[t] > 1]
         if not clash:
             break
         for k in clash:
