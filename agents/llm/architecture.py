@@ -49,18 +49,22 @@ def layer_windows(model: Any, n_layers: int) -> tuple[int | None, ...]:
 
     config = model.config.get_text_config(decoder=True)
     family = getattr(config, "model_type", type(model).__name__)
+    window = getattr(config, "sliding_window", None)
     try:
         kinds, kwargs = get_layer_types_and_kwargs(config)
-    except Exception:  # configs without per-layer fields: one kind for every layer
-        window = getattr(config, "sliding_window", None)
-        kinds, kwargs = [("sliding_attention" if window else "full_attention")] * n_layers, [{}] * n_layers
-        kwargs = [{"sliding_window": window}] * n_layers if window else kwargs
+    except Exception:
+        kinds, kwargs = [], []
+    if not kinds:  # configs without per-layer fields: one kind for every layer
+        kinds = [("sliding_attention" if window else "full_attention")] * n_layers
+    # Releases differ in what they return beside the kinds (transformers 5.17: no per-layer
+    # arguments at all); a sliding layer without its own window takes the config's.
+    kwargs = list(kwargs) + [{}] * (len(kinds) - len(kwargs))
     windows: list[int | None] = []
-    for kind, extra in zip(kinds, kwargs, strict=False):
+    for kind, extra in zip(kinds, kwargs, strict=True):
         if kind == "full_attention":
             windows.append(None)
-        elif kind == "sliding_attention" and extra.get("sliding_window"):
-            windows.append(int(extra["sliding_window"]))
+        elif kind == "sliding_attention" and (extra.get("sliding_window") or window):
+            windows.append(int(extra.get("sliding_window") or window))
         else:
             raise UnsupportedModel(
                 f"{family} models ({type(model).__name__}) have '{kind}' layers; normsim's engine runs full and "

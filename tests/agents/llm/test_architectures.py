@@ -373,3 +373,20 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def test_a_config_whose_release_reports_no_layer_kinds_gets_one_kind_per_layer(monkeypatch):
+    # transformers 5.17 on a Llama config without `layer_types`: no kinds, or kinds without arguments.
+    import transformers.cache_utils
+
+    from agents.llm.architecture import layer_windows
+    from agents.llm.testing import tiny_model
+
+    model = tiny_model("llama", seed=0)
+    n = model.config.num_hidden_layers
+    monkeypatch.setattr(transformers.cache_utils, "get_layer_types_and_kwargs", lambda config: ([], []))
+    assert layer_windows(model, n) == (None,) * n
+    # ... or the kinds without their per-layer arguments
+    kinds = (["full_attention"] * n, [])
+    monkeypatch.setattr(transformers.cache_utils, "get_layer_types_and_kwargs", lambda config: kinds)
+    assert layer_windows(model, n) == (None,) * n
