@@ -14,6 +14,7 @@ wrongly.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sim.core.schema import ConfigError
@@ -56,9 +57,11 @@ def layer_windows(model: Any, n_layers: int) -> tuple[int | None, ...]:
         kinds, kwargs = [], []
     if not kinds:  # configs without per-layer fields: one kind for every layer
         kinds = [("sliding_attention" if window else "full_attention")] * n_layers
-    # Releases differ in what they return beside the kinds (transformers 5.17: no per-layer
-    # arguments at all); a sliding layer without its own window takes the config's.
-    kwargs = list(kwargs) + [{}] * (len(kinds) - len(kwargs))
+    # Releases differ in what they return beside the kinds: one dict for every layer
+    # (transformers 5.17), or one per layer (5.25). A sliding layer without a window of its
+    # own takes the config's.
+    kwargs = [kwargs] * len(kinds) if isinstance(kwargs, Mapping) else list(kwargs)
+    kwargs += [{}] * (len(kinds) - len(kwargs))
     windows: list[int | None] = []
     for kind, extra in zip(kinds, kwargs, strict=True):
         if kind == "full_attention":

@@ -23,13 +23,13 @@ import inspect
 import logging
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import torch
 from transformers import DynamicCache
 
-from agents.llm import attention, batching, prefix_tree, probe
+from agents.llm import attention, batching, hooks, prefix_tree, probe
 from agents.llm.architecture import (
     UnsupportedModel,
     describe_windows,
@@ -96,7 +96,6 @@ class Engine:
         self._prefixes: OrderedDict[tuple[int, ...], list[tuple[torch.Tensor, torch.Tensor]]] = OrderedDict()
         self._prefix_cache_size = prefix_cache_size
         params = inspect.signature(model.forward).parameters
-        self._keeps_logits = "logits_to_keep" in params
         # transformers 5 renamed the cache argument (past_key_values warns until 5.40).
         self._cache_arg = "cache" if "cache" in params else "past_key_values"
         # The shared-prefix path hands the model a ForwardContext through **kwargs.
@@ -213,7 +212,7 @@ class Engine:
             branches=branches,
             last=last,
         )
-        with self.capturing(capture, last) as captured:
+        with hooks.captured_outputs(self.layers, capture, last) as captured:
             logits = self.forward(ctx, ids, cache, keep=last[:, None])
         return Prefilled(
             cache=cache,
@@ -331,8 +330,6 @@ class Engine:
     ) -> torch.Tensor:
         """The one place the model runs. ``keep`` (N, k): the columns whose logits are needed."""
         kwargs: dict[str, Any] = {self._cache_arg: cache}
-        if keep is not None and self._keeps_logits:
-            kwargs["logits_to_keep"] = keep.to(self.device)
         if self.share_prefix_kv:
             kwargs[CONTEXT_KWARG] = ctx
         if self._seen is not None:
@@ -342,7 +339,8 @@ class Engine:
         uniform = self.windows[0] if len(set(self.windows)) == 1 else None
         if self.steering is not None:
             self.steering.before_forward(ctx)
-        with torch.inference_mode():
+        narrowing = hooks.kept_logits(self.model, keep) if keep is not None else nullcontext(False)
+        with torch.inference_mode(), narrowing as narrowed:
             out = self.model(
                 input_ids=ids.to(self.device),
                 attention_mask=ctx.mask(uniform),
@@ -351,7 +349,7 @@ class Engine:
                 **kwargs,
             )
         logits = out.logits
-        if keep is not None and not self._keeps_logits:
+        if keep is not None and not narrowed:
             logits = logits.gather(1, keep.to(self.device)[:, :, None].expand(-1, -1, logits.shape[-1]))
         return logits
 
@@ -366,25 +364,6 @@ class Engine:
 
     def clear_prefix_cache(self) -> None:
         self._prefixes.clear()
-
-    @contextmanager
-    def capturing(self, layers: Sequence[int], last: torch.Tensor) -> Iterator[dict[int, torch.Tensor]]:
-        """Record each row's output of the given decoder layers at column ``last[row]``."""
-        captured: dict[int, torch.Tensor] = {}
-        handles = []
-        for layer in sorted(set(layers)):
-
-            def hook(_module: Any, _inputs: Any, output: Any, layer: int = layer) -> None:
-                hidden = output[0] if isinstance(output, tuple) else output
-                rows = torch.arange(hidden.shape[0], device=hidden.device)
-                captured[layer] = hidden[rows, last.to(hidden.device)].float().cpu()
-
-            handles.append(self.layers[layer].register_forward_hook(hook))
-        try:
-            yield captured
-        finally:
-            for handle in handles:
-                handle.remove()
 
     # -------------------------------------------------------------------- batching
     def chunks(self, costs: Sequence[tuple[int, int]]) -> list[list[int]]:

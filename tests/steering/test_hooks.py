@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 
@@ -39,14 +41,20 @@ def last_logits(model, steerer=None, prompts=PROMPTS):
     return out.logits[torch.arange(len(prompts)), lens - 1]
 
 
+def cache_arg(model) -> str:
+    """The cache's argument and output name (past_key_values in transformers 5.17, cache in 5.25)."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
 @torch.no_grad()
 def generate_cached(model, s, prompts, steps):
     """Greedy decoding with a KV cache: right-padded prompt, then one token per step at
     position len + t (the pads stay masked in the cache)."""
     ids, mask, lens = batch(prompts)
     s.prompt(mask)
+    arg = cache_arg(model)
     out = model(input_ids=ids, attention_mask=mask, use_cache=True)
-    cache, logits = out.cache, out.logits[torch.arange(len(prompts)), lens - 1]
+    cache, logits = getattr(out, arg), out.logits[torch.arange(len(prompts)), lens - 1]
     seen, tokens = [logits], []
     for t in range(steps):
         nxt = logits.argmax(-1)
@@ -57,10 +65,10 @@ def generate_cached(model, s, prompts, steps):
             input_ids=nxt[:, None],
             attention_mask=mask,
             position_ids=(lens + t)[:, None],
-            cache=cache,
             use_cache=True,
+            **{arg: cache},
         )
-        cache, logits = out.cache, out.logits[:, -1]
+        cache, logits = getattr(out, arg), out.logits[:, -1]
         seen.append(logits)
     return torch.stack(tokens, 1), torch.stack(seen, 1)
 
@@ -176,13 +184,14 @@ def test_shared_prefix_cache_matches_full_prompt(model, make_vector):
         s.set_rows([a, 0, a], [4.0, 0.0, -3.0], "last_prompt")
         want = last_logits(model, s, full)
         s.skip()
-        cache = model(input_ids=torch.tensor([prefix]), use_cache=True).cache
+        arg = cache_arg(model)
+        cache = getattr(model(input_ids=torch.tensor([prefix]), use_cache=True), arg)
         cache.batch_repeat_interleave(len(suffixes))
         ids, mask, lens = batch(suffixes)
         mask = torch.cat([torch.ones(len(suffixes), len(prefix), dtype=torch.long), mask], 1)
         positions = len(prefix) + torch.arange(ids.shape[1])[None, :].expand(len(suffixes), -1)
         s.prompt(mask[:, len(prefix) :], after_shared_prefix=True)
-        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True)
+        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, **{arg: cache})
         got = out.logits[torch.arange(len(suffixes)), lens - 1]
         torch.testing.assert_close(got, want, atol=2e-5, rtol=1e-5)
         s.set_rows([a, 0, 0], [4.0, 0.0, 0.0], "all_prompt")

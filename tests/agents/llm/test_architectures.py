@@ -343,6 +343,30 @@ def test_alibi_families_are_refused_at_load_with_one_line(name):
     assert word in message and model_type in message and "\n" not in message
 
 
+@pytest.mark.parametrize(
+    "reported, expected",
+    [
+        (([], []), 7),  # no kinds: one per layer, from the config
+        ((["full_attention"] * 2, {}), None),  # transformers <= 5.17: one dict for all layers
+        ((["sliding_attention"] * 2, {"sliding_window": 4}), 4),
+        ((["sliding_attention"] * 2, [{"sliding_window": 4}, {"sliding_window": 4}]), 4),  # 5.18+: one per layer
+        ((["sliding_attention"] * 2, []), 7),  # no arguments: the config's window
+    ],
+)
+def test_layer_kinds_are_read_from_every_release_s_answer(monkeypatch, reported, expected):
+    import transformers.cache_utils
+
+    from agents.llm.architecture import layer_windows
+    from agents.llm.testing import tiny_model
+
+    model = tiny_model("llama", seed=0)
+    model.config.sliding_window = 7
+    n = model.config.num_hidden_layers
+    assert n == 2
+    monkeypatch.setattr(transformers.cache_utils, "get_layer_types_and_kwargs", lambda config: reported)
+    assert layer_windows(model, n) == (expected,) * n
+
+
 def main() -> None:
     """The matrix as a table: architecture, attention path, largest differences."""
     import tempfile
@@ -373,20 +397,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
-
-def test_a_config_whose_release_reports_no_layer_kinds_gets_one_kind_per_layer(monkeypatch):
-    # transformers 5.17 on a Llama config without `layer_types`: no kinds, or kinds without arguments.
-    import transformers.cache_utils
-
-    from agents.llm.architecture import layer_windows
-    from agents.llm.testing import tiny_model
-
-    model = tiny_model("llama", seed=0)
-    n = model.config.num_hidden_layers
-    monkeypatch.setattr(transformers.cache_utils, "get_layer_types_and_kwargs", lambda config: ([], []))
-    assert layer_windows(model, n) == (None,) * n
-    # ... or the kinds without their per-layer arguments
-    kinds = (["full_attention"] * n, [])
-    monkeypatch.setattr(transformers.cache_utils, "get_layer_types_and_kwargs", lambda config: kinds)
-    assert layer_windows(model, n) == (None,) * n
