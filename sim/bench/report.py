@@ -24,7 +24,7 @@ TARGETS = {
     "steering_overhead": "steering overhead ≤ 5 % for 1 layer",
     "memory_growth": "memory growth from 10 to 100 agents ≤ 10 %",
     "env_tokens": "tokens computed ÷ distinct tokens ≤ 1.3 per step, every environment",
-    "env_decisions": "decisions/s within 2× of the fastest environment's at the same agent count",
+    "env_decisions": "decisions/s within 2× of the reference environment's at the same agent count",
     "env_peak": "≥ 50 % of matmul peak on every environment's step",
     "scripted_scale": "scripted: time per agent-step at the largest society ≤ 1.5× that at the smallest",
 }

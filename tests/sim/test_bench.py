@@ -71,12 +71,20 @@ def test_bench_writes_json_and_markdown_with_every_section(tiny_bench):
 
 def test_every_registered_environment_has_its_own_section_with_spreads(tiny_bench):
     import environments
+    from sim.bench.measure import reference_environment
 
     out, _ = tiny_bench
     data = json.loads((out / "bench.json").read_text())
+    ref = reference_environment()
+    reference = data[f"env:{ref}"]["sizes"]["5"]["steps"]
+
+    def row_of(figure):
+        return next((r for r in data["table"] if r["figure"] == figure), None)
+
     for name in environments.names():
         sec = data[f"env:{name}"]
         size = sec["sizes"]["5"]
+        assert size["reference"] == ref
         assert "error" not in size, size
         steps = size["steps"]
         assert len(steps) == TINY.env_repeats and all(s["decisions"] > 0 for s in steps)
@@ -85,7 +93,9 @@ def test_every_registered_environment_has_its_own_section_with_spreads(tiny_benc
         assert size["tokens_ratio"]["min"] == ratios[0] and size["tokens_ratio"]["max"] == ratios[-1]
         assert all(s["tokens_ratio"] == pytest.approx(s["computed"] / s["distinct"], abs=1e-3) for s in steps)
         assert all(s["padded"] >= s["computed"] > 0 for s in steps)
-        assert size["vs_fastest"]["max"] <= 1.0 + 1e-9
+        ratios = [s["decisions_per_second"] / r["decisions_per_second"] for s, r in zip(steps, reference, strict=True)]
+        assert size["vs_reference"]["min"] == pytest.approx(min(ratios), rel=1e-2, abs=2e-3)
+        assert (row_of(f"{name}, 5 agents: decisions/s vs {ref}") is None) == (name == ref)
         row = next(r for r in data["table"] if r["figure"] == f"{name}, 5 agents: tokens computed / distinct")
         assert row["met"] == envbench.standing(size["tokens_ratio"], lambda v: v <= 1.3)
     # some environment is the fastest in each repeat
