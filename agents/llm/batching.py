@@ -1,4 +1,4 @@
-"""Splitting a batch into forwards that fit the engine's token and logit budgets."""
+"""Splitting a batch into forwards that fit the engine's budgets at the least cost."""
 
 from __future__ import annotations
 
@@ -7,31 +7,43 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def chunks(costs: Sequence[tuple[int, int]], token_budget: int, logit_budget: int) -> list[list[int]]:
-    """Split item indices into the fewest balanced consecutive chunks that fit.
+def chunks(
+    costs: Sequence[tuple[int, ...]], token_budget: int, logit_budget: int, *, forward_cost: int
+) -> list[list[int]]:
+    """Split item indices, in their order, into the consecutive chunks that cost least.
 
-    ``costs[i]`` = (context tokens, option-stage logits) of item i; a chunk keeps
-    rows x longest context within ``token_budget`` and rows x the widest item's
-    logits within ``logit_budget`` (float32 values), which bounds memory. A single
-    item always makes a chunk of its own, whatever it costs.
+    ``costs[i]`` = (context tokens, option-stage logits[, reply tokens]) of item i. A
+    chunk runs as one padded forward, rows x its longest context tokens, and then one
+    decode forward per token of its longest reply; each forward also costs
+    ``forward_cost`` (its fixed cost, in tokens). That total is what is minimised. A
+    chunk keeps rows x longest context within ``token_budget`` and rows x the widest
+    item's logits within ``logit_budget`` (float32 values), which bounds memory. A single item always makes a
+    chunk of its own, whatever it costs. Callers order items so that similar lengths
+    are neighbours (:meth:`agents.llm.prefix_tree.Tree.order`).
     """
     n = len(costs)
     if n == 0:
         return []
-    # No chunk can hold more rows than the cheapest item allows: start there.
-    most_rows = min(
-        token_budget // max(1, min(c for c, _ in costs)),
-        logit_budget // max(1, min(lg for _, lg in costs)),
-    )
-    for k in range(max(1, -(-n // max(1, most_rows))), n + 1):
-        parts = [list(p) for p in np.array_split(np.arange(n), k)]
-        if all(_fits([costs[i] for i in part], token_budget, logit_budget) for part in parts):
-            return parts
-    return [[i] for i in range(n)]
-
-
-def _fits(costs: Sequence[tuple[int, int]], token_budget: int, logit_budget: int) -> bool:
-    rows = len(costs)
-    if rows <= 1:
-        return True
-    return rows * max(c for c, _ in costs) <= token_budget and rows * max(lg for _, lg in costs) <= logit_budget
+    tokens = np.array([c[0] for c in costs], dtype=np.int64)
+    logits = np.array([c[1] for c in costs], dtype=np.int64)
+    replies = np.array([c[2] if len(c) > 2 else 0 for c in costs], dtype=np.int64)
+    # No chunk can hold more rows than the cheapest item allows.
+    most = max(1, min(token_budget // max(1, int(tokens.min())), logit_budget // max(1, int(logits.min()))))
+    best = np.zeros(n + 1)  # best[j]: least cost of the first j items
+    start = np.zeros(n + 1, dtype=np.int64)  # where the last chunk of that split begins
+    for j in range(1, n + 1):
+        lo = max(0, j - most)
+        # Chunks [i, j) for i = j-1, j-2, ..., lo: their rows and longest costs.
+        rows = np.arange(1, j - lo + 1)
+        width = np.maximum.accumulate(tokens[lo:j][::-1])
+        wide = np.maximum.accumulate(logits[lo:j][::-1])
+        steps = np.maximum.accumulate(replies[lo:j][::-1])
+        fits = (rows == 1) | ((rows * width <= token_budget) & (rows * wide <= logit_budget))
+        total = np.where(fits, best[j - rows] + forward_cost * (1 + steps) + rows * width, np.inf)
+        k = int(np.argmin(total))  # the first minimum: the fewest rows among equal costs
+        best[j], start[j] = total[k], j - rows[k]
+    parts, j = [], n
+    while j > 0:
+        parts.append(list(range(int(start[j]), j)))
+        j = int(start[j])
+    return parts[::-1]

@@ -44,9 +44,16 @@ class Tree:
     node_of: list[int] = field(default_factory=list)  # per prompt: its deepest node, -1 for none
     own_start: list[int] = field(default_factory=list)  # per prompt: first token it runs itself
 
-    def order(self) -> list[int]:
-        """Prompt indices grouped by node (rows of one branch must be consecutive)."""
-        return sorted(range(len(self.node_of)), key=lambda i: (self.node_of[i], i))
+    def order(self, lengths: Sequence[int] | None = None) -> list[int]:
+        """Prompt indices grouped by node (rows of one branch must be consecutive); within a
+        node by the number of tokens each runs itself, given the prompts' ``lengths``, so
+        that a batch split into padded forwards pads little."""
+        own = (
+            [0] * len(self.node_of)
+            if lengths is None
+            else [n - s for n, s in zip(lengths, self.own_start, strict=True)]
+        )
+        return sorted(range(len(self.node_of)), key=lambda i: (self.node_of[i], own[i], i))
 
 
 def plan(contexts: Sequence[Sequence[int]], root: int, *, min_tokens: int = 16, max_depth: int = 3) -> Tree:

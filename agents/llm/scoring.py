@@ -72,10 +72,14 @@ def score_items(engine: Engine, items: Sequence[ScoreItem], *, share_prefix: boo
         return []
     prepared = prepare(engine, items)
     shared = engine.share([p.context for p in prepared], share=share_prefix)
-    order = shared.tree.order()
+    order = shared.tree.order([len(p.context) for p in prepared])
     vocab = int(engine.model.config.get_text_config().vocab_size)
     costs = [
-        (len(prepared[i].context) - shared.tree.own_start[i], sum(len(t) for t in prepared[i].tails) * vocab)
+        (
+            len(prepared[i].context) - shared.tree.own_start[i],
+            sum(len(t) for t in prepared[i].tails) * vocab,
+            items[i].reply.max_new_tokens if items[i].reply is not None else 0,
+        )
         for i in order
     ]
     layers = sorted({layer for item in items for layer in item.capture})
