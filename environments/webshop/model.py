@@ -158,7 +158,7 @@ class WebShopModel(SocietyModel):
                 request=session.task.text,
                 reply=session.reply_text(),
                 page=session.render(),
-                menu=menu,
+                menu=[action + session.detail(action) for action in menu],
                 labels=None if home else options,
             )
         self._menus[agent.unique_id] = menu

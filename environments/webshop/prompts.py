@@ -57,21 +57,26 @@ def shop_prompt(
     labels: Sequence[str] | None,
 ) -> Prompt:
     """The search page asks for a query (the reply completes ``search[``); other pages list
-    the menu under letters and the answer is a letter (one token per option, so option
-    length does not bias the choice)."""
+    the menu under letters, each entry with what the page shows beside it (``menu`` holds
+    those lines), and the answer is a letter (one token per option, so option length does
+    not bias the choice)."""
     shared = ("Shared notes:\n" + "\n".join(f"- {n}" for n in notes) + "\n") if notes else ""
     answer = f"Customer's answer to your question: {reply}\n" if reply else ""
     if labels is None:
         # No example query: a small model copies any example verbatim instead of the request.
+        listing = ""
         ask, prefix = "What do you search for? Answer with a few words from the request, then ].", "search["
     else:
         lines = "\n".join(f"{label}. {action}" for label, action in zip(labels, menu, strict=True))
-        ask, prefix = f"Actions:\n{lines}\nAnswer with the letter of your next action.", "Action: "
-    # From the most shared to the least: notes (everyone), the page (everyone on it: the
-    # search page at the start of every task), persona and approach (a group), then the
-    # shopper's own request, answer and memory, so a prefix tree over a batch shares most.
+        listing = f"Actions:\n{lines}\n"
+        ask, prefix = "Answer with the letter of your next action.", "Action: "
+    # From the most shared to the least: notes (everyone), the page and its menu (everyone
+    # on it: the search page at the start of every task, a query's results), persona and
+    # approach (a group), then the shopper's own request, answer and memory, so a prefix
+    # tree over a batch shares most. The menu is the page's listing: products and option
+    # values appear once, with their letters.
     user = (
-        f"{shared}Current page:\n{page}\n"
+        f"{shared}Current page:\n{page}\n{listing}"
         f"{PERSONAS[persona]}{(' ' + note) if note else ''}\n"
         f"Customer's request: {request}\n{answer}"
         f"What you remember:\n{memory}\n{ask}"

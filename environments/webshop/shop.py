@@ -262,17 +262,16 @@ class Session:
 
     # ------------------------------------------------------------------ rendering
     def render(self) -> str:
-        """The current page as text (what an LLM shopper reads)."""
+        """The current page as text (what an LLM shopper reads above its menu). What the
+        menu lists (products, options, tabs) is not repeated here: each menu line carries
+        its own detail (:meth:`detail`)."""
         page = self.page
         if page.kind == "home":
             return "Search page: type a search query."
         if page.kind == "results":
-            items = self.page_items()
-            if not items:
+            if not self.page_items():
                 return f"No results for '{page.query}'."
-            lines = [f"- {p.title} | ${p.price:.2f}" for p in map(self.shop.product, items)]
-            head = f"Results for '{page.query}' (page {page.number} of {self.n_pages()}):"
-            return "\n".join([head, *lines])
+            return f"Results for '{page.query}' (page {page.number} of {self.n_pages()})."
         item = self.item()
         assert item is not None
         if page.kind == "tab":
@@ -282,11 +281,21 @@ class Session:
                 "reviews": "\n".join(item.reviews),
             }[page.tab or "description"]
             return f"{item.title} - {page.tab}:\n{body}"
-        chosen = self.chosen()
-        opts = "; ".join(
-            f"{n}: " + ", ".join(f"[{v}]" if chosen[n] == v else v for v in vs) for n, vs in item.options.items()
-        )
-        return (
-            f"{item.title}\nPrice: ${item.price:.2f}\nCategory: {item.category}\n"
-            f"Options ([selected]): {opts}\nTabs: {', '.join(TABS)}"
-        )
+        return f"{item.title}\nPrice: ${item.price:.2f}\nCategory: {item.category}"
+
+    def detail(self, action: str) -> str:
+        """What the page shows beside a menu action: a product's price, or that an option
+        value is the one that would ship now."""
+        parsed = parse_action(action)
+        if parsed is None or parsed[0] != "click":
+            return ""
+        arg = parsed[1]
+        if self.page.kind == "results":
+            for product in map(self.shop.product, self.page_items()):
+                if product.title == arg:
+                    return f" | ${product.price:.2f}"
+        elif self.page.kind == "item" and ": " in arg:
+            name, value = arg.split(": ", 1)
+            if self.chosen().get(name) == value:
+                return " (selected)"
+        return ""

@@ -105,6 +105,15 @@ def test_render_shows_each_page():
     assert "search" in s.render().lower()
     s.step("search[tea set]")
     assert s.render().startswith("Results for 'tea set' (page 1 of")
-    s.step(s.valid_actions()[0])
+    assert "|" not in s.render()  # the products are the menu's lines, each with its price
+    first = s.valid_actions()[0]
+    price = s.shop.product(s.page_items()[0]).price
+    assert s.detail(first) == f" | ${price:.2f}" and s.detail("back") == ""
+    s.step(first)
     text = s.render()
-    assert "Price: $" in text and "pieces:" in text and "Tabs: description, features, reviews" in text
+    assert "Price: $" in text and "pieces:" not in text  # option values are menu lines too
+    chosen = s.chosen()
+    marked = [a for a in s.valid_actions() if s.detail(a) == " (selected)"]
+    assert marked == [f"click[{name}: {value}]" for name, value in chosen.items()]
+    s.step(next(a for a in s.valid_actions() if a.startswith("click[pieces") and a not in marked))
+    assert [a for a in s.valid_actions() if s.detail(a)] != marked  # the mark follows the selection
