@@ -76,6 +76,10 @@ class Engine:
         if problem is not None:
             raise UnsupportedModel(f"model '{name}': {problem}")
         self.layers = find_decoder_layers(model)
+        # Plain float32 linears on a CPU: a forward of a few tokens computes them as
+        # weight @ x.T (hooks.few_row_products), which MKL runs 1.5-5x faster there.
+        few = self.device.type == "cpu" and self.dtype == torch.float32
+        self._few_row_linears = [m for m in model.modules() if type(m) is torch.nn.Linear] if few else []
         try:
             self.windows = layer_windows(model, len(self.layers))
         except UnsupportedModel as exc:
@@ -345,7 +349,9 @@ class Engine:
         if self.steering is not None:
             self.steering.before_forward(ctx)
         narrowing = hooks.kept_logits(self.model, keep) if keep is not None else nullcontext(False)
-        with torch.inference_mode(), narrowing as narrowed:
+        few = ids.numel() <= hooks.FEW_ROWS and self._few_row_linears
+        products = hooks.few_row_products(self._few_row_linears) if few else nullcontext()
+        with torch.inference_mode(), narrowing as narrowed, products:
             out = self.model(
                 input_ids=ids.to(self.device),
                 attention_mask=ctx.mask(uniform),
