@@ -17,9 +17,9 @@ def chunks(
     decode forward per token of its longest reply; each forward also costs
     ``forward_cost`` (its fixed cost, in tokens). That total is what is minimised. A
     chunk keeps rows x longest context within ``token_budget`` and rows x the widest
-    item's logits within ``logit_budget`` (float32 values), which bounds memory. A single item always makes a
-    chunk of its own, whatever it costs. Callers order items so that similar lengths
-    are neighbours (:meth:`agents.llm.prefix_tree.Tree.order`).
+    item's logits within ``logit_budget`` (float32 values), which bounds memory. A
+    single item always makes a chunk of its own, whatever it costs. Callers order items
+    so that similar lengths are neighbours (:meth:`agents.llm.prefix_tree.Tree.order`).
     """
     n = len(costs)
     if n == 0:

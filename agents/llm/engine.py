@@ -76,8 +76,8 @@ class Engine:
         if problem is not None:
             raise UnsupportedModel(f"model '{name}': {problem}")
         self.layers = find_decoder_layers(model)
-        # Plain float32 linears on a CPU: a forward of a few tokens computes them as
-        # weight @ x.T (hooks.few_row_products), which MKL runs 1.5-5x faster there.
+        # Plain float32 linears on a CPU: a forward of a few tokens (a decode step) computes
+        # them as weight @ x.T (hooks.few_row_products), which MKL runs faster there.
         few = self.device.type == "cpu" and self.dtype == torch.float32
         self._few_row_linears = [m for m in model.modules() if type(m) is torch.nn.Linear] if few else []
         try:
@@ -377,9 +377,9 @@ class Engine:
         self._prefixes.clear()
 
     # -------------------------------------------------------------------- batching
-    def chunks(self, costs: Sequence[tuple[int, int]]) -> list[list[int]]:
-        """Item indices in balanced consecutive chunks within this engine's budgets
-        (:func:`agents.llm.batching.chunks`)."""
+    def chunks(self, costs: Sequence[tuple[int, ...]]) -> list[list[int]]:
+        """Item indices in the consecutive chunks that cost least within this engine's
+        budgets (:func:`agents.llm.batching.chunks`)."""
         return batching.chunks(costs, self.token_budget, self.logit_budget, forward_cost=self.forward_cost)
 
 

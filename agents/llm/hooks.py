@@ -2,8 +2,8 @@
 
 * :func:`kept_logits`: the output head sees only the columns whose logits are read,
   chosen per row. transformers' ``logits_to_keep`` cannot say that in every release
-  (before 5.18 a 2-D tensor indexes every row with every row's columns, giving a
-  (N, N, k) result), and some families do not take it at all; the head is where every
+  (5.17 indexes every row with every row's columns, a (N, N, k) result, where 5.25 takes
+  each row's own), and some families do not take it at all; the head is where every
   family turns hidden states into logits, and what follows it (soft-capping, scaling)
   is element-wise, so narrowing its input gives each family's own logits, for k columns
   per row instead of all of them.

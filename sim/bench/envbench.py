@@ -7,8 +7,8 @@
   count: seconds per step, decisions/s, tokens computed / distinct tokens, % of the
   matmul peak, and decisions/s relative to the reference environment's
   (:func:`sim.bench.measure.reference_environment`, the one the engine sections
-  measure) in the same repeat, each as min / median / max over the repeats. Each agent count's figures are
-  written as soon as it finishes.
+  measure) in the same repeat, each as min / median / max over the repeats. Each
+  agent count's figures are written as soon as it finishes.
 * ``scale``: seconds per agent-step of every all-scripted example at 1k / 10k / 100k
   agents and the largest / smallest ratio (:mod:`sim.bench.scale`).
 

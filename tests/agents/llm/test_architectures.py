@@ -347,9 +347,9 @@ def test_alibi_families_are_refused_at_load_with_one_line(name):
     "reported, expected",
     [
         (([], []), 7),  # no kinds: one per layer, from the config
-        ((["full_attention"] * 2, {}), None),  # transformers <= 5.17: one dict for all layers
+        ((["full_attention"] * 2, {}), None),  # transformers 5.17: one dict for all layers
         ((["sliding_attention"] * 2, {"sliding_window": 4}), 4),
-        ((["sliding_attention"] * 2, [{"sliding_window": 4}, {"sliding_window": 4}]), 4),  # 5.18+: one per layer
+        ((["sliding_attention"] * 2, [{"sliding_window": 4}, {"sliding_window": 4}]), 4),  # 5.25: one per layer
         ((["sliding_attention"] * 2, []), 7),  # no arguments: the config's window
     ],
 )
