@@ -92,7 +92,7 @@ class Engine:
         self.forward_cost = (
             forward_cost if forward_cost is not None else default_forward_cost(self.device, self.token_budget)
         )
-        # Levels of the batch's prefix tree below the common prefix (0: none). Each level is one
+        # Levels of the batch's prefix tree below the common prefix (0: none), all run in one
         # forward; forum members whose feeds agree share runs several levels deep (feed items,
         # then persona and question): with 8 levels forum steps at 50 members compute 1.04-1.15
         # tokens per distinct token (1.37-1.89 at 3), and no environment computes more.

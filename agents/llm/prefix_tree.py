@@ -5,10 +5,10 @@ environment's system text): forum members who follow the same people see the sam
 a moderator asks every rule about the same item, a web shop's shoppers on one page see
 the same page. :func:`plan` finds those runs as a compressed trie over the prompts below
 the common prefix: a node is a run of at least ``min_tokens`` tokens that two or more
-prompts continue with, at most ``max_depth`` nodes deep (each level costs one forward).
-:func:`compute` runs the nodes level by level, each level one batched forward after the
-common prefix and its parents' paths, and keeps each node's *path* (its tokens and its
-ancestors' below the common prefix) as one batch-1 copy of keys and values. Prompts then
+prompts continue with, at most ``max_depth`` nodes deep.
+:func:`compute` runs all nodes in one forward after the common prefix (each row a subtree
+packed as a token tree) and keeps each node's *path* (its tokens and its ancestors'
+below the common prefix) as one batch-1 copy of keys and values. Prompts then
 run only their own tokens, attending to the common prefix and their node's path through
 the cascade attention of :mod:`agents.llm.attention`.
 """
@@ -103,52 +103,76 @@ def plan(contexts: Sequence[Sequence[int]], root: int, *, min_tokens: int = 16, 
 
 
 def compute(engine: Engine, tree: Tree, prefix: SharedPrefix | None) -> Branches | None:
-    """Every node's path (keys and values from the common prefix's end to the node's
-    end), level by level: one forward per level, its rows the level's nodes."""
+    """Every node's path (keys and values from the common prefix's end to the node's end),
+    all levels in one forward: each row packs one subtree of the common prefix's children,
+    its nodes parents first, each token seeing its node's earlier tokens and every token
+    of its ancestors (a token tree, as the option stage's): one forward, not one per
+    level with every node padded to the level's longest (rows are split into forwards
+    only by the engine's budgets and padding, :meth:`Engine.chunks`)."""
     if not tree.nodes:
         return None
+    rows = _subtrees(tree)
+    rows.sort(key=lambda members: -sum(len(tree.nodes[k].tokens) for k in members))  # little padding
     paths: list[list[tuple[torch.Tensor, torch.Tensor]]] = [[] for _ in tree.nodes]
-    level = [k for k, node in enumerate(tree.nodes) if node.parent < 0]
-    while level:
-        level.sort(key=lambda k: (tree.nodes[k].parent, k))  # rows of one parent branch consecutive
-        of_row = torch.tensor([tree.nodes[k].parent for k in level])
-        parents = Branches(paths, of_row, tree.root) if bool((of_row >= 0).any()) else None
-        for k, own in zip(level, _run_level(engine, [tree.nodes[k] for k in level], prefix, parents), strict=True):
-            parent = tree.nodes[k].parent
-            if parent >= 0:  # a path is its parent's path and then its own run
-                own = [
-                    (torch.cat([pk, ok], dim=-2), torch.cat([pv, ov], dim=-2))
-                    for (pk, pv), (ok, ov) in zip(paths[parent], own, strict=True)
-                ]
-            paths[k] = own
-        done = set(level)
-        level = [k for k, node in enumerate(tree.nodes) if node.parent in done]
+    cost = [(sum(len(tree.nodes[k].tokens) for k in members), 1) for members in rows]
+    for part in engine.chunks(cost):
+        for k, path in _run_packed(engine, tree, [rows[i] for i in part], prefix).items():
+            paths[k] = path
     return Branches(paths, torch.full((0,), -1, dtype=torch.long), tree.root)
 
 
-def _run_level(
-    engine: Engine, nodes: Sequence[Node], prefix: SharedPrefix | None, parents: Branches | None
-) -> list[list[tuple[torch.Tensor, torch.Tensor]]]:
-    """One forward of the nodes' own runs (one row each, after the common prefix and
-    their parents' paths); each node's per-layer (keys, values) of its run, batch 1."""
+def _subtrees(tree: Tree) -> list[list[int]]:
+    """The nodes below each child of the common prefix, in depth-first order (a node
+    before its children)."""
+    children: dict[int, list[int]] = {}
+    for k, node in enumerate(tree.nodes):
+        children.setdefault(node.parent, []).append(k)
+    out = []
+    for top in children.get(-1, []):
+        members, stack = [], [top]
+        while stack:
+            k = stack.pop()
+            members.append(k)
+            stack.extend(reversed(children.get(k, [])))
+        out.append(members)
+    return out
+
+
+def _run_packed(
+    engine: Engine, tree: Tree, rows: Sequence[list[int]], prefix: SharedPrefix | None
+) -> dict[int, list[tuple[torch.Tensor, torch.Tensor]]]:
+    """One forward of the subtrees ``rows`` (a row each, after the common prefix); each
+    node's path: per-layer (keys, values), batch 1, of its ancestors' runs and its own."""
     from transformers import DynamicCache
 
-    n, width = len(nodes), max(len(node.tokens) for node in nodes)
+    n = len(rows)
+    width = max(sum(len(tree.nodes[k].tokens) for k in members) for members in rows)
     ids = torch.full((n, width), engine.pad_id, dtype=torch.long)
     valid = torch.zeros((n, width), dtype=torch.bool)
     pos = torch.zeros((n, width), dtype=torch.long)
-    for r, node in enumerate(nodes):
-        length = len(node.tokens)
-        ids[r, :length] = torch.tensor(node.tokens)
-        valid[r, :length] = True
-        pos[r, :length] = torch.arange(node.start, node.end)
+    visible = torch.zeros((n, width, width), dtype=torch.bool)
+    columns: dict[int, torch.Tensor] = {}  # node -> its path's columns in its row
+    row_of: dict[int, int] = {}
+    for r, members in enumerate(rows):
+        at = 0
+        for k in members:  # parents come first, so a parent's path is known
+            node = tree.nodes[k]
+            end = at + len(node.tokens)
+            ids[r, at:end] = torch.tensor(node.tokens)
+            valid[r, at:end] = True
+            pos[r, at:end] = torch.arange(node.start, node.end)
+            # each token sees every token of its ancestors' runs and its own run's up to itself
+            visible[r, at:end, at:end] = torch.tril(torch.ones((end - at, end - at), dtype=torch.bool))
+            own = torch.arange(at, end)
+            if node.parent >= 0:
+                visible[r, at:end, columns[node.parent]] = True
+            columns[k] = own if node.parent < 0 else torch.cat([columns[node.parent], own])
+            row_of[k] = r
+            at = end
     cache = DynamicCache()
-    ctx = engine.context("prefix", None, valid, pos, prefix=prefix, branches=parents)
+    ctx = engine.context("prefix", None, valid, pos, visible=visible, prefix=prefix)
     engine.forward(ctx, ids, cache, keep=torch.zeros((n, 1), dtype=torch.long))
-    return [
-        [
-            (layer.keys[r : r + 1, :, : len(node.tokens)], layer.values[r : r + 1, :, : len(node.tokens)])
-            for layer in cache.layers
-        ]
-        for r, node in enumerate(nodes)
-    ]
+    return {
+        k: [(layer.keys[r : r + 1, :, columns[k]], layer.values[r : r + 1, :, columns[k]]) for layer in cache.layers]
+        for k, r in row_of.items()
+    }

@@ -74,11 +74,16 @@ def score_items(engine: Engine, items: Sequence[ScoreItem], *, share_prefix: boo
     shared = engine.share([p.context for p in prepared], share=share_prefix)
     order = shared.tree.order([len(p.context) for p in prepared])
     vocab = int(engine.model.config.get_text_config().vocab_size)
+    # The option stage computes one row of logits per distinct proper prefix of the item's
+    # options (its token tree's columns), not one per option token: counting every token
+    # overstated a forum act request 3.6-fold (68 tokens, 19 columns) and split their batches
+    # five rows apiece.
+    columns = [len(_option_tree(p.tails)[0]) for p in prepared]
     costs = [
         (
             len(prepared[i].context) - shared.tree.own_start[i],
-            sum(len(t) for t in prepared[i].tails) * vocab,
-            items[i].reply.max_new_tokens if items[i].reply is not None else 0,
+            max(1, columns[i]) * vocab,
+            (columns[i] > 0) + (items[i].reply.max_new_tokens if items[i].reply is not None else 0),
         )
         for i in order
     ]

@@ -88,12 +88,14 @@ def _header(persona: str, note: str, stance: float, memory: str, karma: float) -
 def act_prompt(
     system: str, *, persona: str, note: str, stance: float, memory: str, karma: float, feed: str, options: Sequence[str]
 ) -> Prompt:
-    # Shared content first: the feed (the same for most members of a step) comes before
-    # the member's own part, so a policy can reuse it as a common prefix.
+    # Shared content first: the feed and the options it offers (the same for members who
+    # see the same feed, up to the items one of them already voted on or reported) come
+    # before the member's own part, so a policy can reuse them as a common prefix. After
+    # the member's part, options were a third of a step's tokens, none of them shared.
     user = (
-        f"Your feed:\n{feed}\n"
+        f"Your feed:\n{feed}\nOptions: {'; '.join(options)}.\n"
         + _header(persona, note, stance, memory, karma)
-        + f"What do you do now? Options: {'; '.join(options)}."
+        + "What do you do now?"
     )
     return Prompt(system=system, user=user, answer_prefix="I choose to ")
 

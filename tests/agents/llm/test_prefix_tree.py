@@ -90,10 +90,13 @@ def test_tree_on_a_sliding_window_model_equals_the_reference():
 
 def test_the_tree_computes_each_shared_token_once(backend):
     computed: list[int] = []
+    levels: list[int] = []  # forwards of the tree's nodes (the common prefix runs without a token tree)
     inner = backend.engine.forward
 
     def counting(ctx, ids, *args, **kwargs):
         computed.append(int(ctx.valid.sum()))
+        if ctx.stage == "prefix" and ctx.visible is not None:
+            levels.append(int(ctx.valid.sum()))
         return inner(ctx, ids, *args, **kwargs)
 
     backend.engine.forward = counting
@@ -102,6 +105,7 @@ def test_the_tree_computes_each_shared_token_once(backend):
         backend.engine.tree_min_tokens = 8
         score_items(backend.engine, _items())
         with_tree = sum(computed)
+        assert len(levels) == 1  # both levels of the tree (the feed's start, then each feed) in one forward
         computed.clear()
         backend.engine._prefixes.clear()
         backend.engine.tree_depth = 0
@@ -174,3 +178,29 @@ def test_device_sampling_matches_numpy_inverse_cdf():
         cdf = np.cumsum(np.exp(z - z.max()))
         assert got[r] == min(int(np.searchsorted(cdf, draws[r] * cdf[-1], side="right")), 299)
     assert got[63] == int(logits[63].argmax())
+
+
+def test_a_batch_is_split_by_the_logits_its_option_trees_compute(backend):
+    """The option stage's logits are one row per token-tree column, not per option token:
+    a logit budget that holds exactly the batch's columns runs it in one forward."""
+    from agents.llm.scoring import prepare
+
+    engine = backend.engine
+    items = _items()[:4]
+    columns = [len(_option_tree(p.tails)[0]) for p in prepare(engine, items)]
+    tokens = [sum(len(t) for t in p.tails) for p in prepare(engine, items)]
+    assert sum(tokens) > sum(columns) > 0  # options share their first tokens
+    vocab = int(engine.model.config.vocab_size)
+    stages: list[str] = []
+    inner = engine.forward
+    engine.forward = lambda ctx, *a, **k: stages.append(ctx.stage) or inner(ctx, *a, **k)
+    budget, cost = engine.logit_budget, engine.forward_cost
+    try:  # forwards made dear: only a budget splits the batch
+        engine.logit_budget, engine.forward_cost = max(columns) * len(items) * vocab, 10**6
+        got = score_items(engine, items)
+    finally:
+        del engine.forward
+        engine.logit_budget, engine.forward_cost = budget, cost
+    assert stages.count("options") == 1
+    for g, want in zip(got, score_reference(engine, items), strict=True):
+        np.testing.assert_allclose(g.logprobs, want, atol=1e-4, rtol=0)

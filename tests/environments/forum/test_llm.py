@@ -44,7 +44,11 @@ def test_llm_members_act_write_and_are_judged(tiny_run):
     assert all(
         np.isclose(sum(p), 1.0) and len(p) == len(o) for p, o in zip(acts["probs"], acts["options"], strict=True)
     )
-    assert (acts["prompt"].str.contains("What do you do now? Options: do nothing; post about", regex=False)).all()
+    # the feed's options before the member's own part, the question last
+    assert all(
+        0 <= p.find("Options: do nothing; post about") < p.find("Your karma") < p.find("What do you do now?")
+        for p in acts["prompt"]
+    )
     writes = ev[ev["phase"] == "write"]
     items = {info(r)["item"]: r for _, r in writes.iterrows()}
     guard = ev[ev["phase"] == "guard"]
