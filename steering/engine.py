@@ -11,8 +11,9 @@ of generation), which describes that pass to the hooks:
 
 * ``prefix``: the shared prefix, never steered (items steering all prompt tokens make
   the backend skip prefix sharing for that call, see :func:`needs_own_prefix`);
-* ``context``: prompt tokens, the last real one being the last prompt token;
-* ``options``/``decode``: generated tokens.
+* ``context``: prompt tokens, the last real one being the last prompt token, and after
+  them (``continuation``) scored option tokens, which count as generated tokens;
+* ``decode``: generated tokens.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from torch import nn
 
 from steering.config import SteerSpec
 from steering.hooks import Steerer
-from steering.positions import generated_kinds, prompt_kinds
+from steering.positions import GENERATED, generated_kinds, prompt_kinds
 from steering.vectors import SteeringVector
 
 
@@ -79,8 +80,12 @@ class BackendSteering:
             return
         if ctx.rows is None or ctx.stage == "prefix":
             self.steerer.skip()
-        elif ctx.stage == "context":
+        elif ctx.stage == "context" and ctx.continuation is None:
             self.steerer.set_tokens(prompt_kinds(ctx.valid), rows=ctx.rows)
+        elif ctx.stage == "context":  # prompt tokens, then scored option tokens (generated ones)
+            kinds = prompt_kinds(ctx.valid & ~ctx.continuation)
+            kinds[ctx.continuation.cpu()] = GENERATED
+            self.steerer.set_tokens(kinds, ctx.gen_index, rows=ctx.rows)
         else:
             kinds, gen_index = generated_kinds(ctx.gen_index, ctx.valid)
             self.steerer.set_tokens(kinds, gen_index, rows=ctx.rows)

@@ -182,10 +182,22 @@ class Engine:
         return Shared(tree, prefix_ids, prefix, prefix_tree.compute(self, tree, prefix))
 
     def prefill(
-        self, contexts: Sequence[Sequence[int]], rows: Sequence[int], shared: Shared, capture: Sequence[int] = ()
+        self,
+        contexts: Sequence[Sequence[int]],
+        rows: Sequence[int],
+        shared: Shared,
+        capture: Sequence[int] = (),
+        continuations: Sequence[Sequence[tuple[int, ...]]] = (),
     ) -> Prefilled:
         """Run contexts (the batch's items ``rows``, in an order that keeps the rows of one
-        branch consecutive) after what they share, in one padded batch."""
+        branch consecutive) after what they share, in one padded batch.
+
+        ``continuations[r]``: row r's scored continuations as a token tree (each node the
+        tokens from the continuation's start, parents before children; an option's last
+        token is only read, so it is not a node). They run in the same forward, after the
+        contexts, each token seeing its row's context, its ancestors and itself; their
+        logits come back as ``continuation_logits`` and the cache keeps the contexts only.
+        """
         n = len(contexts)
         tree = shared.tree
         starts = [tree.own_start[i] for i in rows]
@@ -201,37 +213,52 @@ class Engine:
                 branches = Branches(shared.branches.paths, of_row, shared.branches.start)
         lengths = [len(c) - start for c, start in zip(contexts, starts, strict=True)]
         width = max(lengths)
-        ids = torch.full((n, width), self.pad_id, dtype=torch.long)
-        valid = torch.zeros((n, width), dtype=torch.bool)
-        pos = torch.zeros((n, width), dtype=torch.long)
+        nodes = list(continuations) or [()] * n
+        extra = max(len(t) for t in nodes)
+        ids = torch.full((n, width + extra), self.pad_id, dtype=torch.long)
+        valid = torch.zeros((n, width + extra), dtype=torch.bool)
+        pos = torch.zeros((n, width + extra), dtype=torch.long)
         for i, (ctx, length, start) in enumerate(zip(contexts, lengths, starts, strict=True)):
             cols = slice(width - length, width) if self.padding_side == "left" else slice(0, length)
             ids[i, cols] = torch.tensor(ctx[start:], dtype=torch.long)
             valid[i, cols] = True
             pos[i, cols] = torch.arange(start, start + length)
         last = torch.tensor([width - 1 if self.padding_side == "left" else length - 1 for length in lengths])
+        next_pos = torch.tensor([len(c) for c in contexts], dtype=torch.long)
+        visible, gen_index, continuation, keep = None, None, None, last[:, None]
+        if extra:
+            visible, gen_index = _continuation_tree(nodes, width, ids, valid, pos, next_pos)
+            continuation = valid.clone()
+            continuation[:, :width] = False
+            keep = torch.cat([keep, torch.arange(width, width + extra).repeat(n, 1)], dim=1)
         ctx = self.context(
             "context",
             tuple(rows),
             valid,
             pos,
+            visible=visible,
             past_valid=past_valid,
             past_positions=past_pos,
             prefix=shared.prefix,
             branches=branches,
             last=last,
+            gen_index=gen_index,
+            continuation=continuation,
         )
         with hooks.captured_outputs(self.layers, capture, last) as captured:
-            logits = self.forward(ctx, ids, cache, keep=last[:, None])
+            logits = self.forward(ctx, ids, cache, keep=keep)
+        if extra:  # later stages continue from the contexts: the continuations leave the cache
+            crop(cache, past_valid.shape[1] + width)
         return Prefilled(
             cache=cache,
-            valid=torch.cat([past_valid, valid], dim=1),
-            positions=torch.cat([past_pos, pos], dim=1),
-            next_pos=torch.tensor([len(c) for c in contexts], dtype=torch.long),
-            last_logits=logits[:, -1].float(),
+            valid=torch.cat([past_valid, valid[:, :width]], dim=1),
+            positions=torch.cat([past_pos, pos[:, :width]], dim=1),
+            next_pos=next_pos,
+            last_logits=logits[:, 0].float(),
             activations=captured,
             prefix=shared.prefix,
             branches=branches,
+            continuation_logits=logits[:, 1:] if extra else None,
         )
 
     def extend(self, state: Prefilled, tokens: Sequence[Sequence[int]], rows: Sequence[int]) -> Prefilled:
@@ -313,6 +340,7 @@ class Engine:
         branches: Branches | None = None,
         last: torch.Tensor | None = None,
         gen_index: torch.Tensor | None = None,
+        continuation: torch.Tensor | None = None,
     ) -> ForwardContext:
         """The context of a forward of new tokens ``valid``/``positions`` (N, q) after
         cached columns ``past_valid``/``past_positions`` (N, T) (default: none)."""
@@ -332,6 +360,7 @@ class Engine:
             branches=branches,
             last=last,
             gen_index=gen_index,
+            continuation=continuation,
         )
 
     def forward(
@@ -390,6 +419,35 @@ def crop(cache: Any, width: int) -> None:
     for layer in cache.layers:
         if getattr(layer, "keys", None) is not None and layer.keys.shape[-2] > width:
             layer.keys, layer.values = layer.keys[..., :width, :], layer.values[..., :width, :]
+
+
+def _continuation_tree(
+    nodes: Sequence[Sequence[tuple[int, ...]]],
+    width: int,
+    ids: torch.Tensor,
+    valid: torch.Tensor,
+    pos: torch.Tensor,
+    next_pos: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fill columns ``width`` on of a prefill batch with each row's continuation tree;
+    the forward's visibility (contexts causal, a continuation token seeing its row's
+    context, its ancestors and itself) and each token's index in its continuation."""
+    n, q = ids.shape
+    visible = torch.zeros((n, q, q), dtype=torch.bool)
+    visible[:, :width, :width] = torch.tril(torch.ones((width, width), dtype=torch.bool))
+    visible[:, width:, :width] = True  # padding among them is masked by ``valid``
+    gen_index = torch.zeros((n, q), dtype=torch.long)
+    for r, row in enumerate(nodes):
+        column = {key: width + c for c, key in enumerate(row)}
+        for key, c in column.items():
+            ids[r, c] = key[-1]
+            valid[r, c] = True
+            pos[r, c] = next_pos[r] + len(key) - 1
+            gen_index[r, c] = len(key) - 1
+            if len(key) > 1:  # parents come first: its parent's row of the mask is complete
+                visible[r, c, width:] = visible[r, column[key[:-1]], width:]
+            visible[r, c, c] = True
+    return visible, gen_index
 
 
 def default_token_budget(device: torch.device) -> int:

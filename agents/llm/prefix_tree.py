@@ -106,7 +106,7 @@ def compute(engine: Engine, tree: Tree, prefix: SharedPrefix | None) -> Branches
     """Every node's path (keys and values from the common prefix's end to the node's end),
     all levels in one forward: each row packs one subtree of the common prefix's children,
     its nodes parents first, each token seeing its node's earlier tokens and every token
-    of its ancestors (a token tree, as the option stage's): one forward, not one per
+    of its ancestors (a token tree, as an item's options): one forward, not one per
     level with every node padded to the level's longest (rows are split into forwards
     only by the engine's budgets and padding, :meth:`Engine.chunks`)."""
     if not tree.nodes:

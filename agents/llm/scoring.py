@@ -14,10 +14,9 @@ exactly the ones the model would see.
 
 **Batching.** One call runs: what the contexts share, once (the common prefix, cached
 across calls, and the branches of the batch's prefix tree, :mod:`agents.llm.prefix_tree`),
-one padded forward for all items' own context tokens, and one forward for all options of
-all items, each item's options packed into its own row as a token tree (a token several
-options start with runs once; an option's last token is read, never run). Single-token
-options need no second forward at all. Items that also ask for a reply continue from
+one padded forward for all items' own context tokens and, after each item's context in
+the same row, its options as a token tree (a token several options start with runs
+once; an option's last token is read, never run). Items that also ask for a reply continue from
 the same prefilled contexts (:func:`agents.llm.generation.decode`): no second prefill.
 """
 
@@ -29,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from agents.llm.engine import Engine, common_prefix, crop
+from agents.llm.engine import Engine, common_prefix
 from agents.llm.generation import decode
 from agents.llm.types import GenerateItem, Prefilled, ScoreItem, ScoreResult
 
@@ -74,16 +73,15 @@ def score_items(engine: Engine, items: Sequence[ScoreItem], *, share_prefix: boo
     shared = engine.share([p.context for p in prepared], share=share_prefix)
     order = shared.tree.order([len(p.context) for p in prepared])
     vocab = int(engine.model.config.get_text_config().vocab_size)
-    # The option stage computes one row of logits per distinct proper prefix of the item's
-    # options (its token tree's columns), not one per option token: counting every token
-    # overstated a forum act request 3.6-fold (68 tokens, 19 columns) and split their batches
-    # five rows apiece.
-    columns = [len(_option_tree(p.tails)[0]) for p in prepared]
+    # An item's options run after its context as a token tree: one column, and one row of
+    # logits, per distinct proper prefix of the options, not one per option token (a forum
+    # act request: 19 columns for 68 option tokens). Its last context token's logits too.
+    trees = [_option_tree(p.tails) for p in prepared]
     costs = [
         (
-            len(prepared[i].context) - shared.tree.own_start[i],
-            max(1, columns[i]) * vocab,
-            (columns[i] > 0) + (items[i].reply.max_new_tokens if items[i].reply is not None else 0),
+            len(prepared[i].context) - shared.tree.own_start[i] + len(trees[i][0]),
+            (1 + len(trees[i][0])) * vocab,
+            items[i].reply.max_new_tokens if items[i].reply is not None else 0,
         )
         for i in order
     ]
@@ -91,10 +89,15 @@ def score_items(engine: Engine, items: Sequence[ScoreItem], *, share_prefix: boo
     results: list[ScoreResult | None] = [None] * len(items)
     for part in engine.chunks(costs):
         chunk = [order[k] for k in part]
-        state = engine.prefill([prepared[i].context for i in chunk], chunk, shared, capture=layers)
-        width = state.valid.shape[1]
-        logprobs = _score_options(engine, state, [prepared[i].tails for i in chunk], chunk)
-        texts = _replies(engine, state, width, [items[i] for i in chunk], [prepared[i] for i in chunk], chunk)
+        state = engine.prefill(
+            [prepared[i].context for i in chunk],
+            chunk,
+            shared,
+            capture=layers,
+            continuations=[trees[i][0] for i in chunk],
+        )
+        logprobs = _option_logprobs(state, [prepared[i].tails for i in chunk], [trees[i][1] for i in chunk])
+        texts = _replies(engine, state, [items[i] for i in chunk], [prepared[i] for i in chunk], chunk)
         for r, i in enumerate(chunk):
             acts = {layer: state.activations[layer][r].numpy() for layer in items[i].capture}
             lengths = tuple(len(t) for t in prepared[i].tails)
@@ -103,19 +106,13 @@ def score_items(engine: Engine, items: Sequence[ScoreItem], *, share_prefix: boo
 
 
 def _replies(
-    engine: Engine,
-    state: Prefilled,
-    width: int,
-    items: Sequence[ScoreItem],
-    prepared: Sequence[Prepared],
-    rows: Sequence[int],
+    engine: Engine, state: Prefilled, items: Sequence[ScoreItem], prepared: Sequence[Prepared], rows: Sequence[int]
 ) -> dict[int, str]:
     """Chunk row -> reply, for the rows whose item asks for one, continuing from the
-    prefilled contexts (the option tokens the scoring pass cached are dropped first)."""
+    prefilled contexts."""
     want = [r for r, item in enumerate(items) if item.reply is not None]
     if not want:
         return {}
-    crop(state.cache, width)  # back to the contexts: the option stage appended its tokens
     if len(want) < len(items):
         state = state.select(torch.tensor(want), engine.device)
     state = engine.extend(state, [prepared[r].rest for r in want], [rows[r] for r in want])
@@ -139,64 +136,31 @@ def _option_tree(tails: Sequence[list[int]]) -> tuple[list[tuple[int, ...]], lis
     return list(columns), targets
 
 
-def _score_options(
-    engine: Engine, state: Prefilled, tails: Sequence[Sequence[list[int]]], rows: Sequence[int]
+def _option_logprobs(
+    state: Prefilled, tails: Sequence[Sequence[list[int]]], targets: Sequence[list[tuple[int, int, int]]]
 ) -> list[np.ndarray]:
-    """Sum of token log-probs of each option, continuing from the prefilled contexts.
-
-    All options of an item run in the item's own row as one token tree: a token shared
-    by several options' starts ("upvote #1", "upvote #2") runs once, and sees only its
-    ancestors."""
+    """Sum of token log-probs of each option: its first token's from the context's last
+    logits, every later token's from its token-tree column, run with the contexts (so a
+    token shared by several options' starts, "upvote #1", "upvote #2", runs once)."""
     first = torch.log_softmax(state.last_logits, dim=-1).cpu()
     scores = [np.array([float(first[r, t[0]]) for t in row_tails]) for r, row_tails in enumerate(tails)]
-    trees = [_option_tree(row_tails) for row_tails in tails]
-    width = max(len(cols) for cols, _ in trees)
-    if width == 0:
+    flat = [(r, c, tok, k) for r, row in enumerate(targets) for c, tok, k in row]
+    if not flat:
         return scores
-    n = len(tails)
-    ids = torch.full((n, width), engine.pad_id, dtype=torch.long)
-    valid = torch.zeros((n, width), dtype=torch.bool)
-    visible = torch.zeros((n, width, width), dtype=torch.bool)
-    pos = torch.zeros((n, width), dtype=torch.long)
-    gen_index = torch.zeros((n, width), dtype=torch.long)
-    targets: list[tuple[int, int, int, int]] = []  # (row, column, token, option)
-    for r, (cols, row_targets) in enumerate(trees):
-        index = {key: c for c, key in enumerate(cols)}
-        for c, key in enumerate(cols):
-            ids[r, c] = key[-1]
-            valid[r, c] = True
-            pos[r, c] = state.next_pos[r] + len(key) - 1
-            gen_index[r, c] = len(key) - 1
-            visible[r, c] = visible[r, index[key[:-1]]] if len(key) > 1 else False
-            visible[r, c, c] = True
-        targets.extend((r, c, tok, k) for c, tok, k in row_targets)
-    ctx = engine.context(
-        "options",
-        tuple(rows),
-        valid,
-        pos,
-        visible=visible,
-        past_valid=state.valid,
-        past_positions=state.positions,
-        prefix=state.prefix,
-        branches=state.branches,
-        gen_index=gen_index,
-    )
-    keep = torch.arange(width).repeat(n, 1)
-    logits = engine.forward(ctx, ids, state.cache, keep=keep).float()
-    r_idx = torch.tensor([t[0] for t in targets], device=logits.device)
-    c_idx = torch.tensor([t[1] for t in targets], device=logits.device)
-    tok_idx = torch.tensor([t[2] for t in targets], device=logits.device)
+    logits = state.continuation_logits
+    assert logits is not None
+    logits = logits.float()
+    r_idx, c_idx, tok_idx = (torch.tensor([t[j] for t in flat], device=logits.device) for j in range(3))
     with torch.inference_mode():  # logits is an inference tensor; in-place updates need the mode
         picked = logits[r_idx, c_idx, tok_idx]  # read before the in-place logsumexp overwrites logits
         picked -= _logsumexp_(logits)[r_idx, c_idx]
-    for (r, _, _, k), value in zip(targets, picked.double().cpu().numpy(), strict=True):
+    for (r, _, _, k), value in zip(flat, picked.double().cpu().numpy(), strict=True):
         scores[r][k] += value
     return scores
 
 
 def _logsumexp_(logits: torch.Tensor) -> torch.Tensor:
-    """logsumexp over the last dimension, overwriting ``logits``: the option stage's
+    """logsumexp over the last dimension, overwriting ``logits``: the options'
     logits (rows x positions x vocabulary) are the largest tensor of a call, and
     torch.logsumexp would allocate a temporary of the same size."""
     top = logits.amax(dim=-1, keepdim=True)

@@ -24,7 +24,7 @@ import torch
 from agents.llm import masks
 
 PaddingSide = Literal["left", "right"]
-Stage = Literal["prefix", "context", "options", "decode"]
+Stage = Literal["prefix", "context", "decode"]
 CONTEXT_KWARG = "normsim_forward"  # the model-call keyword that carries the ForwardContext
 
 
@@ -153,6 +153,8 @@ class Prefilled:
     activations: dict[int, torch.Tensor]  # layer -> (N, hidden) output at the last context token
     prefix: SharedPrefix | None = None  # the prefix every row attends to before its own columns
     branches: Branches | None = None  # the prefix tree's branches rows attend to after the prefix
+    # (N, C, V): logits at each continuation-tree column run with the contexts (see Engine.prefill)
+    continuation_logits: torch.Tensor | None = None
 
     def select(self, index: torch.Tensor, device: torch.device) -> Prefilled:
         """The rows ``index`` (kept in order) of this state; the cache is narrowed in place."""
@@ -175,15 +177,16 @@ class ForwardContext:
 
     ``stage``: "prefix" (a shared prefix: the batch's common one, batch 1, ``rows``
     None, or the nodes of its prefix tree), "context" (each item's own prompt tokens;
-    ``last`` = column of each row's last prompt token), "options" (scored option tokens)
-    or "decode" (generated tokens). ``valid``/``positions`` (N, q) describe the new
-    tokens; a new token sees the earlier valid new tokens of its row and itself, or,
-    where ``visible`` (N, q, q) is given, the ones it marks (the options of an item
-    share one row as a token tree, each token seeing only its ancestors). ``past_valid``/``past_positions`` (N, T)
-    describe the rows' cached columns, all of which come before the new tokens.
-    ``gen_index`` (N, q), for options and decode: each token's index counted from the
-    start of its continuation. ``windows``: each decoder layer's sliding window (None:
-    full attention).
+    ``last`` = column of each row's last prompt token; after them, where
+    ``continuation`` (N, q) marks them, the item's scored option tokens) or "decode"
+    (generated tokens). ``valid``/``positions`` (N, q) describe the new tokens; a new
+    token sees the earlier valid new tokens of its row and itself, or, where
+    ``visible`` (N, q, q) is given, the ones it marks (an item's options form a token
+    tree after its context, each token seeing the context and its ancestors).
+    ``past_valid``/``past_positions`` (N, T) describe the rows' cached columns, all of
+    which come before the new tokens. ``gen_index`` (N, q), for continuation and decode
+    tokens: each one's index counted from the start of its continuation. ``windows``:
+    each decoder layer's sliding window (None: full attention).
     """
 
     stage: Stage
@@ -200,6 +203,7 @@ class ForwardContext:
     branches: Branches | None = None
     last: torch.Tensor | None = None
     gen_index: torch.Tensor | None = None
+    continuation: torch.Tensor | None = None
     layers_seen: set[int] = field(default_factory=set)  # attention layers that read this context
     _masks: dict[Any, torch.Tensor | None] = field(default_factory=dict, repr=False)
 

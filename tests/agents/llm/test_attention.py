@@ -29,7 +29,7 @@ def _attention_inputs(heads: int, groups: int, window: int | None, seed: int = 0
     past_valid = torch.rand(n, own, generator=gen) > 0.3
     past_pos = prefix + torch.arange(own).repeat(n, 1)
     ctx = ForwardContext(
-        stage="options",
+        stage="context",
         rows=(0, 1, 2),
         valid=torch.ones(n, q, dtype=torch.bool),
         positions=prefix + own + torch.arange(q).repeat(n, 1),

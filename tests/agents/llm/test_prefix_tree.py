@@ -181,8 +181,9 @@ def test_device_sampling_matches_numpy_inverse_cdf():
 
 
 def test_a_batch_is_split_by_the_logits_its_option_trees_compute(backend):
-    """The option stage's logits are one row per token-tree column, not per option token:
-    a logit budget that holds exactly the batch's columns runs it in one forward."""
+    """An item's options cost one row of logits per token-tree column (and one for its
+    last context token), not one per option token: a logit budget that holds exactly
+    that runs the batch in one forward, options and all."""
     from agents.llm.scoring import prepare
 
     engine = backend.engine
@@ -196,11 +197,11 @@ def test_a_batch_is_split_by_the_logits_its_option_trees_compute(backend):
     engine.forward = lambda ctx, *a, **k: stages.append(ctx.stage) or inner(ctx, *a, **k)
     budget, cost = engine.logit_budget, engine.forward_cost
     try:  # forwards made dear: only a budget splits the batch
-        engine.logit_budget, engine.forward_cost = max(columns) * len(items) * vocab, 10**6
+        engine.logit_budget, engine.forward_cost = (1 + max(columns)) * len(items) * vocab, 10**6
         got = score_items(engine, items)
     finally:
         del engine.forward
         engine.logit_budget, engine.forward_cost = budget, cost
-    assert stages.count("options") == 1
+    assert stages.count("context") == 1
     for g, want in zip(got, score_reference(engine, items), strict=True):
         np.testing.assert_allclose(g.logprobs, want, atol=1e-4, rtol=0)
