@@ -5,7 +5,9 @@
   (:mod:`sim.bench.envs`); the environments' steps are interleaved repeat by repeat (one
   step of each, then again), so machine load hits them alike. Per environment and agent
   count: seconds per step, decisions/s, tokens computed / distinct tokens, % of the
-  matmul peak, and decisions/s relative to the reference environment's
+  matmul peak (2 x parameters x the tokens the step needed, the smaller of computed and
+  distinct, plus the output head at the logits it read, over the step's seconds), and
+  decisions/s relative to the reference environment's
   (:func:`sim.bench.measure.reference_environment`, the one the engine sections
   measure) in the same repeat, each as min / median / max over the repeats. Each
   agent count's figures are written as soon as it finishes.
@@ -72,7 +74,11 @@ def environments_section(bench: Any, names: list[str], save: Callable[[], None])
             for name, env in runs.items():
                 seconds, counts = env.step()
                 row = step_row(seconds, counts)
-                flops = 2.0 * params["body"] * counts.computed + 2.0 * params["head"] * counts.logits
+                # Work the step needed, never more than it ran: tokens a step recomputes
+                # (computed > distinct) or takes from the prefix cache (distinct > computed)
+                # do not count.
+                needed = min(counts.computed, counts.distinct())
+                flops = 2.0 * params["body"] * needed + 2.0 * params["head"] * counts.logits
                 row["fraction_of_peak"] = round(flops / seconds / peak, 4) if seconds > 0 else None
                 steps[name].append(row)
         # Decisions/s relative to the reference environment's in the same repeat (the

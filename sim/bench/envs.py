@@ -10,7 +10,9 @@ two token counts:
 
 * ``computed``: real (non-padding) tokens the model ran, summed over every forward of
   the step (shared prefix, contexts, option tokens, generated tokens); ``padded`` adds
-  the padding; ``logits``: positions whose logits the output head computed;
+  the padding; ``logits``: positions whose logits are read (each context row's last
+  token and its options' token-tree columns, each decode row), not the output head's
+  padding nor a prefix forward's discarded column;
 * ``distinct``: the tokens the step has to run at least once: the nodes of a prefix
   tree over every scored sequence (context, context + each option but its last token,
   whose probability is read at the token before) plus every generated token run. ``computed / distinct`` is 1.0 when each distinct token is computed once.
@@ -53,11 +55,20 @@ class Counts:
 
 def trie_nodes(sequences: Sequence[Sequence[int]]) -> int:
     """Nodes of the prefix tree over the sequences: each distinct (prefix, token) once."""
-    nodes, prev = 0, ()
+    return sum(end - start for start, end in _new_runs(sequences))
+
+
+def trie_keys(sequences: Sequence[Sequence[int]]) -> int:
+    """Keys the tree's nodes attend to, summed: a node at position p sees p + 1 keys."""
+    return sum((end * (end + 1) - start * (start + 1)) // 2 for start, end in _new_runs(sequences))
+
+
+def _new_runs(sequences: Sequence[Sequence[int]]) -> Iterator[tuple[int, int]]:
+    """Per sequence, the positions [start, end) its predecessors in sorted order lack."""
+    prev: tuple[int, ...] = ()
     for seq in sorted(map(tuple, sequences)):  # sorted: a sequence shares most with its predecessor
-        nodes += len(seq) - _shared(seq, prev)
+        yield _shared(seq, prev), len(seq)
         prev = seq
-    return nodes
 
 
 def _shared(a: Sequence[int], b: Sequence[int]) -> int:
@@ -169,7 +180,9 @@ def _counting(backends: Sequence[Any], fronts: Sequence[Any], counts: Counts) ->
             real = int(ctx.valid.sum()) if ctx.valid is not None else int(ids.numel())
             counts.computed += real
             counts.padded += int(ids.numel())
-            counts.logits += int(logits.shape[0] * logits.shape[1])
+            if ctx.stage != "prefix":
+                cont = ctx.continuation
+                counts.logits += int(ids.shape[0]) + (0 if cont is None else int(cont.sum()))
             counts.forwards += 1
             if ctx.stage == "decode":
                 counts.generated += real

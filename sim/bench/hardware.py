@@ -1,11 +1,13 @@
 """The hardware limit: measured matmul throughput, and the FLOPs a decision needs.
 
-The decision path's FLOPs are counted as 2 x parameters x tokens actually computed, with
-the shared prefix counted once, and made exact in two ways that only lower the count
-(so the fraction of peak is never flattered): the embedding lookup is no matmul, so the
-input embedding's parameters are left out; the output head runs only at the positions
-whose logits are kept (each row's last context token and the positions predicting an
-option's later tokens), so its parameters count there alone. Attention's score and
+The decision path's FLOPs are counted as 2 x parameters x tokens it needs: each distinct
+token of the batch's contexts and option token trees once (whatever the prefix cache and
+prefix tree share is counted once; padding and recomputation are not counted), and made
+exact in two ways that only lower the count (so the fraction of peak is never
+flattered): the embedding lookup is no matmul, so the input embedding's parameters are
+left out; the output head runs only at the positions whose logits are kept (each row's
+last context token and the positions predicting an option's later tokens), so its
+parameters count there alone. Attention's score and
 value products are reported beside the count, not in it.
 """
 
@@ -69,38 +71,41 @@ def flop_params(model: Any) -> dict[str, int]:
 
 
 def decision_tokens(backend: Any, items: Sequence[Any]) -> dict[str, int]:
-    """Tokens the batched, prefix-reusing scorer computes for these ScoreItems.
+    """Tokens the batched, prefix-reusing scorer needs for these ScoreItems.
 
-    ``needed``: the prefix once + every item's own context tokens + its options' tokens
-    (when some option is longer than one token; else no option forward runs);
-    ``logits``: positions whose logits are kept; ``padded``: tokens run including the
-    padding of each chunk's rows; ``attention_kv``: sum over computed tokens of the keys
-    each attends to (for the attention FLOPs).
+    ``needed``: each distinct token once, over every item's context and its options' token
+    tree (the context's tokens, then one per distinct proper prefix of its options: an
+    option's last token is read, never run), so prefix-tree sharing is never counted as
+    work; ``options``: the token-tree columns among them; ``logits``: positions whose
+    logits are kept (each item's last context token and its columns); ``padded``: tokens
+    of the engine's chunks with their padding (an estimate, for the matmul shape);
+    ``attention_kv``: sum over needed tokens of the keys each attends to.
     """
-    from agents.llm.scoring import prepare
+    from agents.llm import prefix_tree
+    from agents.llm.scoring import _option_tree, prepare
+    from sim.bench.envs import trie_keys, trie_nodes
 
-    prepared = prepare(backend, items)
-    prefix = backend.shared_prefix_length([p.context for p in prepared])
-    own = [len(p.context) - prefix for p in prepared]
-    multi = any(len(t) > 1 for p in prepared for t in p.tails)
-    option_tokens = [sum(len(t) for t in p.tails) if multi else 0 for p in prepared]
-    vocab = int(backend.model.config.get_text_config().vocab_size)
-    chunks = backend.chunks([(o, sum(len(t) for t in p.tails) * vocab) for o, p in zip(own, prepared, strict=True)])
-    padded = prefix + sum(len(c) * (max(own[i] for i in c) + max(option_tokens[i] for i in c)) for c in chunks)
-    logits = len(prepared) + (sum(len(t) - 1 for p in prepared for t in p.tails) if multi else 0)
-    kv = prefix * (prefix + 1) // 2
-    for p, o in zip(prepared, own, strict=True):
-        kv += sum(prefix + i + 1 for i in range(o))
-        if multi:
-            kv += sum(len(p.context) + j + 1 for t in p.tails for j in range(len(t)))
+    engine = getattr(backend, "engine", backend)
+    prepared = prepare(engine, items)
+    contexts = [p.context for p in prepared]
+    columns = [_option_tree(p.tails)[0] for p in prepared]
+    prefix = engine.shared_prefix_length(contexts)
+    sequences = contexts + [p.context + list(key) for p, cols in zip(prepared, columns, strict=True) for key in cols]
+    needed, options = trie_nodes(sequences), sum(len(cols) for cols in columns)
+    depth = engine.tree_depth if engine.share_prefix_kv else 0  # the per-row path has no tree
+    tree = prefix_tree.plan(contexts, prefix, min_tokens=engine.tree_min_tokens, max_depth=depth)
+    own = [len(c) - start + len(cols) for c, start, cols in zip(contexts, tree.own_start, columns, strict=True)]
+    vocab = int(engine.model.config.get_text_config().vocab_size)
+    chunks = engine.chunks([(o, (1 + len(cols)) * vocab) for o, cols in zip(own, columns, strict=True)])
+    padded = prefix + sum(len(n.tokens) for n in tree.nodes) + sum(len(c) * max(own[i] for i in c) for c in chunks)
     return {
         "prefix": prefix,
-        "context": sum(own),
-        "options": sum(option_tokens),
-        "needed": prefix + sum(own) + sum(option_tokens),
-        "logits": logits,
+        "context": needed - prefix - options,
+        "options": options,
+        "needed": needed,
+        "logits": len(prepared) + options,
         "padded": padded,
-        "attention_kv": kv,
+        "attention_kv": trie_keys(sequences),
     }
 
 

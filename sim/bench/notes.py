@@ -68,7 +68,7 @@ def _entropy(sec: dict[str, Any], results: dict[str, Any]) -> list[str]:
 def _hardware(sec: dict[str, Any], results: dict[str, Any]) -> list[str]:
     p = sec["params"]
     out = [
-        f"FLOPs = 2 x {p['body'] / 1e6:.1f} M non-embedding parameters x tokens computed (prefix once) + 2 x "
+        f"FLOPs = 2 x {p['body'] / 1e6:.1f} M non-embedding parameters x distinct tokens needed (prefix once) + 2 x "
         f"{p['head'] / 1e6:.1f} M head parameters x kept logit positions (total {p['total'] / 1e6:.1f} M "
         f"parameters{', embeddings tied' if p['tied_embeddings'] else ''}). Peak: {sec['matmul_size']}² "
         f"{sec['dtype']} matmuls sustained over a window, the better of a reading before and after the path "

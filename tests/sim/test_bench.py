@@ -13,7 +13,7 @@ import pytest
 
 from sim.bench import SECTIONS, envbench, plan_for, run_bench
 from sim.bench import report as bench_report
-from sim.bench.envs import trie_nodes
+from sim.bench.envs import trie_keys, trie_nodes
 from sim.bench.throughput import agreement
 
 TINY = plan_for(
@@ -132,6 +132,44 @@ def test_an_interrupted_bench_keeps_the_sections_it_finished(tmp_path, monkeypat
 def test_prefix_tree_counts_each_distinct_token_once():
     assert trie_nodes([[1, 2, 3], [1, 2, 4], [5], [1, 2, 3]]) == 5
     assert trie_nodes([]) == 0
+    # keys attended: positions 0, 1, 2 of [1, 2, 3], position 2 of [1, 2, 4], position 0 of [5]
+    assert trie_keys([[1, 2, 3], [1, 2, 4], [5], [1, 2, 3]]) == 1 + 2 + 3 + 3 + 1
+
+
+def test_the_hardware_count_is_what_an_engine_sharing_every_run_computes():
+    """With every shared run in the prefix tree, the engine computes each distinct token
+    once: the count of needed tokens and kept logits equals what its forwards ran."""
+    from agents.llm.backend import ScoreItem
+    from agents.llm.scoring import score_items
+    from agents.llm.testing import tiny_backend
+    from sim.bench.hardware import decision_tokens
+
+    backend = tiny_backend(seed=2, tree_min_tokens=1, tree_depth=64)
+    engine = backend.engine
+    feed = "Your feed:\n#1 @3: the council should fund the park.\n"
+    users = [feed + "You lean in favour.", feed + "You are new here.", "Nothing in your feed.", feed + "Hi."]
+    items = [
+        ScoreItem("Be civil.", u, "I choose to ", ("do nothing", "upvote #1", "upvote #2", "report #1")) for u in users
+    ]
+    ran, kept = 0, 0
+
+    def counting(ctx, ids, *args, **kwargs):
+        nonlocal ran, kept
+        ran += int(ctx.valid.sum())
+        if ctx.stage == "context":
+            cont = ctx.continuation
+            kept += ids.shape[0] + (0 if cont is None else int(cont.sum()))
+        return inner(ctx, ids, *args, **kwargs)
+
+    inner = engine.forward
+    engine.forward = counting
+    try:
+        engine.clear_prefix_cache()
+        score_items(engine, items)
+    finally:
+        del engine.forward
+    tokens = decision_tokens(backend, items)
+    assert tokens["options"] > 0 and tokens["needed"] == ran and tokens["logits"] == kept
 
 
 def test_ratios_come_from_the_measured_seconds(tiny_bench):
