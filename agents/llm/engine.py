@@ -315,21 +315,12 @@ class Engine:
         kv = self._prefixes.get(prefix)
         if kv is None:
             cache = DynamicCache()  # plain layers: sliding windows are the masks' business, not the cache's
-            # In pieces of at most token_budget tokens, each after the cached ones: a prefix
-            # that grows with the society (the commons lists every fisher) keeps a forward's
-            # activations within the budget like any other forward.
-            for start in range(0, len(prefix), self.token_budget):
-                end = min(start + self.token_budget, len(prefix))
-                ids = torch.tensor([prefix[start:end]], dtype=torch.long)
-                ctx = self.context(
-                    "prefix",
-                    None,
-                    torch.ones(ids.shape, dtype=torch.bool),
-                    torch.arange(start, end)[None],
-                    past_valid=torch.ones((1, start), dtype=torch.bool),
-                    past_positions=torch.arange(start)[None],
-                )
-                self.forward(ctx, ids, cache, keep=torch.zeros((1, 1), dtype=torch.long))
+            # One forward, whatever its length: run in token_budget pieces (100 commons
+            # agents share 2,957 tokens), each piece's cache concatenation left 30 MB more
+            # peak memory than the activations it saved.
+            ids = torch.tensor([prefix], dtype=torch.long)
+            ctx = self.context("prefix", None, torch.ones(ids.shape, dtype=torch.bool), torch.arange(len(prefix))[None])
+            self.forward(ctx, ids, cache, keep=torch.zeros((1, 1), dtype=torch.long))
             kv = [(layer.keys, layer.values) for layer in cache.layers]
             self._prefixes[prefix] = kv
             while len(self._prefixes) > self._prefix_cache_size:

@@ -205,27 +205,3 @@ def test_a_batch_is_split_by_the_logits_its_option_trees_compute(backend):
     assert stages.count("context") == 1
     for g, want in zip(got, score_reference(engine, items), strict=True):
         np.testing.assert_allclose(g.logprobs, want, atol=1e-4, rtol=0)
-
-
-@pytest.mark.parametrize("family", ["llama", "mistral"])
-def test_a_prefix_longer_than_the_token_budget_runs_in_pieces_and_scores_the_same(family):
-    from agents.llm.backend import Backend
-
-    window = {"sliding_window": 12} if family == "mistral" else {}
-    b = Backend(tiny_model(family, seed=5, **window), tiny_tokenizer(), name=f"tiny-{family}", token_budget=16)
-    prefix_forwards: list[int] = []
-    inner = b.engine.forward
-
-    def counting(ctx, ids, *args, **kwargs):
-        if ctx.stage == "prefix" and ctx.visible is None:
-            prefix_forwards.append(int(ids.shape[1]))
-        return inner(ctx, ids, *args, **kwargs)
-
-    b.engine.forward = counting
-    try:
-        got = score_items(b.engine, _items())
-    finally:
-        del b.engine.forward
-    assert len(prefix_forwards) >= 2 and max(prefix_forwards) <= 16
-    for g, want in zip(got, score_reference(b.engine, _items()), strict=True):
-        np.testing.assert_allclose(g.logprobs, want, atol=1e-4, rtol=0)
