@@ -315,9 +315,9 @@ class Engine:
         kv = self._prefixes.get(prefix)
         if kv is None:
             cache = DynamicCache()  # plain layers: sliding windows are the masks' business, not the cache's
-            # One forward, whatever its length: run in token_budget pieces (100 commons
-            # agents share 2,957 tokens), each piece's cache concatenation left 30 MB more
-            # peak memory than the activations it saved.
+            # One forward, whatever its length. Tried and dropped: token_budget pieces (100
+            # commons agents share 2,957 tokens), whose cache concatenations left 30 MB more
+            # peak memory than the activations they saved.
             ids = torch.tensor([prefix], dtype=torch.long)
             ctx = self.context("prefix", None, torch.ones(ids.shape, dtype=torch.bool), torch.arange(len(prefix))[None])
             self.forward(ctx, ids, cache, keep=torch.zeros((1, 1), dtype=torch.long))
