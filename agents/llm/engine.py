@@ -167,16 +167,19 @@ class Engine:
             n = min(n, common_prefix(first, other))
         return max(n, 0)
 
-    def share(self, contexts: Sequence[Sequence[int]], *, share: bool = True) -> Shared:
-        """What a batch's contexts share, computed once for all its chunks: the common
-        prefix (kept in an LRU cache across calls) and, on the shared-prefix path, the
-        prefix tree's branches below it (:mod:`agents.llm.prefix_tree`)."""
+    def plan(self, contexts: Sequence[Sequence[int]], *, share: bool = True) -> prefix_tree.Tree:
+        """What a batch's contexts share, planned, nothing computed: the common prefix and,
+        on the shared-prefix path, the prefix tree below it (:mod:`agents.llm.prefix_tree`)."""
         root = self.shared_prefix_length(contexts, share=share)
-        n = len(contexts)
         if share and self.reuse_prefix and self.share_prefix_kv and self.tree_depth > 0:
-            tree = prefix_tree.plan(contexts, root, min_tokens=self.tree_min_tokens, max_depth=self.tree_depth)
-        else:
-            tree = prefix_tree.Tree(root, node_of=[-1] * n, own_start=[root] * n)
+            return prefix_tree.plan(contexts, root, min_tokens=self.tree_min_tokens, max_depth=self.tree_depth)
+        return prefix_tree.Tree(root, node_of=[-1] * len(contexts), own_start=[root] * len(contexts))
+
+    def share(self, contexts: Sequence[Sequence[int]], *, share: bool = True) -> Shared:
+        """What a batch's contexts share (:meth:`plan`), computed once for all its chunks:
+        the common prefix (kept in an LRU cache across calls) and the prefix tree's branches."""
+        tree = self.plan(contexts, share=share)
+        root, n = tree.root, len(contexts)
         prefix_ids = tuple(contexts[0][:root]) if n else ()
         prefix = SharedPrefix(self._prefix_kv(prefix_ids)) if root and self.share_prefix_kv else None
         return Shared(tree, prefix_ids, prefix, prefix_tree.compute(self, tree, prefix))

@@ -111,11 +111,10 @@ def compute(engine: Engine, tree: Tree, prefix: SharedPrefix | None) -> Branches
     only by the engine's budgets and padding, :meth:`Engine.chunks`)."""
     if not tree.nodes:
         return None
-    rows = _subtrees(tree)
-    rows.sort(key=lambda members: -sum(len(tree.nodes[k].tokens) for k in members))  # little padding
+    sized = sorted(((sum(len(tree.nodes[k].tokens) for k in m), m) for m in _subtrees(tree)), reverse=True)
+    rows = [members for _, members in sized]  # longest first: little padding
     paths: list[list[tuple[torch.Tensor, torch.Tensor]]] = [[] for _ in tree.nodes]
-    cost = [(sum(len(tree.nodes[k].tokens) for k in members), 1) for members in rows]
-    for part in engine.chunks(cost):
+    for part in engine.chunks([(size, 1) for size, _ in sized]):
         for k, path in _run_packed(engine, tree, [rows[i] for i in part], prefix).items():
             paths[k] = path
     return Branches(paths, torch.full((0,), -1, dtype=torch.long), tree.root)

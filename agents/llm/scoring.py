@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from agents.llm import prefix_tree
 from agents.llm.engine import Engine, common_prefix
 from agents.llm.generation import decode
 from agents.llm.types import GenerateItem, Prefilled, ScoreItem, ScoreResult
@@ -71,24 +72,10 @@ def score_items(engine: Engine, items: Sequence[ScoreItem], *, share_prefix: boo
         return []
     prepared = prepare(engine, items)
     shared = engine.share([p.context for p in prepared], share=share_prefix)
-    order = shared.tree.order([len(p.context) for p in prepared])
-    vocab = int(engine.model.config.get_text_config().vocab_size)
-    # An item's options run after its context as a token tree: one column, and one row of
-    # logits, per distinct proper prefix of the options, not one per option token (a forum
-    # act request: 19 columns for 68 option tokens). Its last context token's logits too.
     trees = [_option_tree(p.tails) for p in prepared]
-    costs = [
-        (
-            len(prepared[i].context) - shared.tree.own_start[i] + len(trees[i][0]),
-            (1 + len(trees[i][0])) * vocab,
-            items[i].reply.max_new_tokens if items[i].reply is not None else 0,
-        )
-        for i in order
-    ]
     layers = sorted({layer for item in items for layer in item.capture})
     results: list[ScoreResult | None] = [None] * len(items)
-    for part in engine.chunks(costs):
-        chunk = [order[k] for k in part]
+    for chunk in chunk_items(engine, items, prepared, shared.tree, [len(cols) for cols, _ in trees]):
         state = engine.prefill(
             [prepared[i].context for i in chunk],
             chunk,
@@ -103,6 +90,31 @@ def score_items(engine: Engine, items: Sequence[ScoreItem], *, share_prefix: boo
             lengths = tuple(len(t) for t in prepared[i].tails)
             results[i] = ScoreResult(logprobs=logprobs[r], n_tokens=lengths, activations=acts, text=texts.get(r))
     return results  # type: ignore[return-value]
+
+
+def chunk_items(
+    engine: Engine,
+    items: Sequence[ScoreItem],
+    prepared: Sequence[Prepared],
+    tree: prefix_tree.Tree,
+    columns: Sequence[int],
+) -> list[list[int]]:
+    """Item indices per prefill forward: the rows of one tree branch together, split where
+    it costs least within the engine's budgets (:meth:`Engine.chunks`). An item's options
+    run after its context as a token tree of ``columns[i]`` columns, each with a row of
+    logits (one per distinct proper prefix of the options, not one per option token: a
+    forum act request has 19 for 68 option tokens), besides its last context token's."""
+    order = tree.order([len(p.context) for p in prepared])
+    vocab = int(engine.model.config.get_text_config().vocab_size)
+    costs = [
+        (
+            len(prepared[i].context) - tree.own_start[i] + columns[i],
+            (1 + columns[i]) * vocab,
+            items[i].reply.max_new_tokens if items[i].reply is not None else 0,
+        )
+        for i in order
+    ]
+    return [[order[k] for k in part] for part in engine.chunks(costs)]
 
 
 def _replies(

@@ -81,22 +81,19 @@ def decision_tokens(backend: Any, items: Sequence[Any]) -> dict[str, int]:
     of the engine's chunks with their padding (an estimate, for the matmul shape);
     ``attention_kv``: sum over needed tokens of the keys each attends to.
     """
-    from agents.llm import prefix_tree
-    from agents.llm.scoring import _option_tree, prepare
+    from agents.llm.scoring import _option_tree, chunk_items, prepare
     from sim.bench.envs import trie_keys, trie_nodes
 
     engine = getattr(backend, "engine", backend)
     prepared = prepare(engine, items)
     contexts = [p.context for p in prepared]
     columns = [_option_tree(p.tails)[0] for p in prepared]
-    prefix = engine.shared_prefix_length(contexts)
+    tree = engine.plan(contexts)
+    prefix = tree.root
     sequences = contexts + [p.context + list(key) for p, cols in zip(prepared, columns, strict=True) for key in cols]
     needed, options = trie_nodes(sequences), sum(len(cols) for cols in columns)
-    depth = engine.tree_depth if engine.share_prefix_kv else 0  # the per-row path has no tree
-    tree = prefix_tree.plan(contexts, prefix, min_tokens=engine.tree_min_tokens, max_depth=depth)
     own = [len(c) - start + len(cols) for c, start, cols in zip(contexts, tree.own_start, columns, strict=True)]
-    vocab = int(engine.model.config.get_text_config().vocab_size)
-    chunks = engine.chunks([(o, (1 + len(cols)) * vocab) for o, cols in zip(own, columns, strict=True)])
+    chunks = chunk_items(engine, items, prepared, tree, [len(cols) for cols in columns])
     padded = prefix + sum(len(n.tokens) for n in tree.nodes) + sum(len(c) * max(own[i] for i in c) for c in chunks)
     return {
         "prefix": prefix,
