@@ -191,6 +191,7 @@ class Engine:
         shared: Shared,
         capture: Sequence[int] = (),
         continuations: Sequence[Sequence[tuple[int, ...]]] = (),
+        keep_cache: bool = True,
     ) -> Prefilled:
         """Run contexts (the batch's items ``rows``, in an order that keeps the rows of one
         branch consecutive) after what they share, in one padded batch.
@@ -200,12 +201,16 @@ class Engine:
         token is only read, so it is not a node). They run in the same forward, after the
         contexts, each token seeing its row's context, its ancestors and itself; their
         logits come back as ``continuation_logits`` and the cache keeps the contexts only.
+
+        ``keep_cache=False`` (nothing continues from the state: no reply, no extension):
+        on the shared-prefix path the forward's keys and values are not stored, and the
+        state's ``cache`` is None.
         """
         n = len(contexts)
         tree = shared.tree
         starts = [tree.own_start[i] for i in rows]
         if self.share_prefix_kv:
-            cache: Any = attention.PrefixedCache(shared.prefix) if shared.prefix is not None else DynamicCache()
+            cache: Any = attention.PrefixedCache(shared.prefix, keep=keep_cache)
             past_valid, past_pos = torch.zeros((n, 0), dtype=torch.bool), torch.zeros((n, 0), dtype=torch.long)
         else:
             cache, past_valid, past_pos = self._row_cache(shared.prefix_ids, n)
@@ -250,10 +255,10 @@ class Engine:
         )
         with hooks.captured_outputs(self.layers, capture, last) as captured:
             logits = self.forward(ctx, ids, cache, keep=keep)
-        if extra:  # later stages continue from the contexts: the continuations leave the cache
+        if extra and keep_cache:  # later stages continue from the contexts: the continuations leave the cache
             crop(cache, past_valid.shape[1] + width)
         return Prefilled(
-            cache=cache,
+            cache=cache if keep_cache else None,
             valid=torch.cat([past_valid, valid[:, :width]], dim=1),
             positions=torch.cat([past_pos, pos[:, :width]], dim=1),
             next_pos=next_pos,

@@ -70,7 +70,7 @@ def probe(engine: Engine) -> str | None:
             shared = engine.share(seqs)
             order = shared.tree.order()  # rows of one branch consecutive, as prefill wants
             seqs = [seqs[i] for i in order]
-            state = engine.prefill(seqs, order, shared)
+            state = engine.prefill(seqs, order, shared, keep_cache=False)
         with torch.inference_mode():
             want = torch.stack(
                 [model(input_ids=torch.tensor([s], device=engine.device)).logits[0, -1].float() for s in seqs]

@@ -82,6 +82,7 @@ def score_items(engine: Engine, items: Sequence[ScoreItem], *, share_prefix: boo
             shared,
             capture=layers,
             continuations=[trees[i][0] for i in chunk],
+            keep_cache=any(items[i].reply is not None for i in chunk),
         )
         logprobs = _option_logprobs(state, [prepared[i].tails for i in chunk], [trees[i][1] for i in chunk])
         texts = _replies(engine, state, [items[i] for i in chunk], [prepared[i] for i in chunk], chunk)
@@ -89,6 +90,7 @@ def score_items(engine: Engine, items: Sequence[ScoreItem], *, share_prefix: boo
             acts = {layer: state.activations[layer][r].numpy() for layer in items[i].capture}
             lengths = tuple(len(t) for t in prepared[i].tails)
             results[i] = ScoreResult(logprobs=logprobs[r], n_tokens=lengths, activations=acts, text=texts.get(r))
+        del state
     return results  # type: ignore[return-value]
 
 

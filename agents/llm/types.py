@@ -145,7 +145,7 @@ class Shared:
 class Prefilled:
     """Contexts run through the model: what scoring and generation continue from."""
 
-    cache: Any  # transformers DynamicCache (an attention.PrefixedCache when the prefix is shared), batch = len(rows)
+    cache: Any  # transformers DynamicCache (an attention.PrefixedCache when the prefix is shared), batch = len(rows); None: not kept
     valid: torch.Tensor  # (N, T) bool: which (per-row) cache columns hold real tokens of that row
     positions: torch.Tensor  # (N, T) long: position of the token in each cache column
     next_pos: torch.Tensor  # (N,) long: position id of each row's next token

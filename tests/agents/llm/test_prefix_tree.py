@@ -148,6 +148,35 @@ def test_replies_continue_from_the_scoring_pass(backend):
         np.testing.assert_allclose(a.logprobs, b.logprobs, atol=1e-5, rtol=0)
 
 
+def test_a_forward_nothing_continues_from_stores_no_keys(backend):
+    """Scoring without replies keeps no keys or values of its contexts (the largest
+    tensors of a batch after the logits); with replies it keeps them for decoding."""
+    stored: list[int] = []
+    inner = backend.engine.forward
+
+    def forward(ctx, ids, cache, keep=None):
+        out = inner(ctx, ids, cache, keep)
+        if ctx.stage == "context":
+            stored.append(sum(layer.keys.numel() for layer in cache.layers if getattr(layer, "keys", None) is not None))
+        return out
+
+    backend.engine.forward = forward
+    try:
+        plain = score_items(backend.engine, _items())
+        kept_none = list(stored)
+        stored.clear()
+        replied = [
+            ScoreItem(i.system, i.user, i.answer_prefix, i.options, reply=Reply(max_new_tokens=2)) for i in _items()
+        ]
+        score_items(backend.engine, replied)
+    finally:
+        del backend.engine.forward
+    assert kept_none and all(n == 0 for n in kept_none)
+    assert stored and stored[0] > 0
+    for got, want in zip(plain, score_reference(backend.engine, _items()), strict=True):
+        np.testing.assert_allclose(got.logprobs, want, atol=1e-4, rtol=0)
+
+
 def test_stop_strings_end_a_reply_and_are_cut():
     assert stop_at("\n\nHello there.\nMore", ("\n",)) == len("\n\nHello there.")
     assert stop_at("roses] and more", ("]", "\n")) == len("roses")
