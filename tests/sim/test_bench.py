@@ -301,3 +301,15 @@ def test_recorded_requests_carry_the_prompts_an_llm_would_read():
 
     requests = env_requests("bandit", 4, warmup=1)
     assert len(requests) == 4 and all(r.prompt.user and r.prompt.system for r in requests)
+
+
+def test_a_scale_step_hands_over_its_event_rows_as_a_run_does():
+    """Rows left on the model would pile up step after step (a run writes them out), and
+    collecting over them would make large societies look dearer per agent."""
+    from sim.bench import scale
+
+    model = scale.build("public_goods", 48)
+    for _ in range(2):
+        scale._step(model)
+        assert model.step_events == []
+    assert int(model.steps) == 2
