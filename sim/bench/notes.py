@@ -80,7 +80,10 @@ def _hardware(sec: dict[str, Any], results: dict[str, Any]) -> list[str]:
             f"- {n} agents: {t['needed']} tokens needed (prefix {t['prefix']}, contexts {t['context']}, "
             f"options {t['options']}), {t['padded']} run with padding, {t['logits']} logit positions; "
             f"{s['flops'] / 1e12:.2f} TFLOP in {s['seconds']:.2f} s. Attention score/value products add "
-            f"{s['attention_flops_extra_pct']:.0f} % uncounted FLOPs. A plain matmul of the path's main shape "
+            f"{s['attention_flops_extra_pct']:.0f} % uncounted FLOPs (counted in, as PaLM's model FLOPs "
+            f"utilisation counts them, the path would be at "
+            f"{100 * s['fraction_of_peak'] * (1 + s['attention_flops_extra_pct'] / 100):.0f} % of the peak; "
+            "the target is judged without them). A plain matmul of the path's main shape "
             f"(tokens x hidden @ hidden x MLP width) reaches {100 * s['model_shape_fraction_of_peak']:.0f} % "
             "of the peak."
         )
