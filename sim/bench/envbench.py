@@ -177,7 +177,9 @@ def scale_rows(sec: dict[str, Any], targets: dict[str, Any]) -> list[dict[str, A
             rows.append(_row(f"Scripted {env}: not measured", res["error"][:120]))
             continue
         for n, per in res["seconds_per_agent_step"].items():
-            rows.append(_row(f"Scripted {env}, {n} agents: time per agent-step", _fmt(per, " µs", 1e6)))
+            rounds = res.get("ended", {}).get(n, 0)
+            ended = f"; ended before its last timed step in {rounds} round(s)" if rounds else ""
+            rows.append(_row(f"Scripted {env}, {n} agents: time per agent-step{ended}", _fmt(per, " µs", 1e6)))
         small, large = res["ratio_sizes"]
         met = standing(res["ratio"], lambda v: v <= SCALE_TARGET)
         _record(targets, "scripted_scale", met, res["ratio"], env)

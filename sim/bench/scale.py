@@ -3,9 +3,9 @@
 Each environment of the registry runs its spec's ``example`` scenario with the
 population scaled to n scripted agents (group shares kept). A step's cost should grow
 like n (flat time per agent-step); ``ratio`` is the time per agent-step at the largest
-size over that at the smallest. Sizes are measured interleaved (round r of every size
-before round r + 1), so drifting machine load hits them alike, and each ratio is given
-as min / median / max over the rounds.
+size over that at the smallest, step by step. Sizes are measured interleaved (round r
+of every size before round r + 1), so drifting machine load hits them alike, and each
+ratio is given as min / median / max over the rounds' steps.
 
 ``python -m sim.bench.scale --agents 1000 10000 --steps 2`` prints one JSON line per environment.
 """
@@ -13,6 +13,7 @@ as min / median / max over the rounds.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import time
 from collections.abc import Sequence
@@ -48,10 +49,10 @@ def scripted(name: str) -> bool:
     )
 
 
-def build(name: str, agents: int) -> Any:
+def build(name: str, agents: int, *, seed: int = 0) -> Any:
     from sim.runner import build_policies
 
-    scenario = scripted_scenario(name, agents)
+    scenario = scripted_scenario(name, agents, seed=seed)
     return scenario.spec.model(scenario, build_policies(scenario))
 
 
@@ -63,26 +64,49 @@ def _step(model: Any) -> None:
     model.take_step_events()
 
 
+def _fresh(name: str, agents: int, warmup: int, *, seed: int) -> Any:
+    model = build(name, agents, seed=seed)
+    for _ in range(warmup):
+        _step(model)
+    return model
+
+
 def measure(name: str, sizes: Sequence[int], *, steps: int = 2, warmup: int = 1, rounds: int = 1) -> dict[str, Any]:
-    """Seconds per agent-step of each size: ``warmup`` steps untimed, then ``rounds`` x ``steps``."""
-    models = {n: build(name, n) for n in sizes}
-    for model in models.values():
-        for _ in range(warmup):
-            _step(model)
-    per: dict[int, list[float]] = {n: [] for n in sizes}
-    for _ in range(rounds):
-        for n, model in models.items():
-            start = time.perf_counter()
-            for _ in range(steps):
+    """Seconds per agent-step of each size: per round, a fresh society of each size (seed
+    = the round), ``warmup`` steps untimed, then ``steps`` timed.
+
+    Steps differ in work (a commons vote every few steps), so the ratio compares each
+    timed step with the same step of the same round at the other size, and only one
+    society is in memory at a time, so the garbage collector never walks a larger
+    society's objects while a smaller one is timed. A step that ends a society (a
+    fishery collapsing, which small societies do more often: fewer agents, more
+    variance) does less work than the same step of one that goes on, so it is left
+    out of the ratio; ``ended`` counts the rounds a size ended within its timed steps.
+    """
+    per: dict[int, dict[tuple[int, int], float]] = {n: {} for n in sizes}
+    ended = dict.fromkeys(sizes, 0)
+    for r in range(rounds):
+        for n in sizes:
+            model = _fresh(name, n, warmup, seed=r)
+            for k in range(steps):
+                if not model.running:
+                    break
+                start = time.perf_counter()
                 _step(model)
-            per[n].append((time.perf_counter() - start) / steps / n)
+                per[n][r, k] = (time.perf_counter() - start) / n
+                if not model.running:
+                    ended[n] += 1
+                    del per[n][r, k]
+            del model
+            gc.collect()  # untimed: the society's reference cycles go before the next one is built
     small, large = min(sizes), max(sizes)
-    ratios = [b / a for a, b in zip(per[small], per[large], strict=True)]
+    ratios = [per[large][key] / per[small][key] for key in per[small] if key in per[large]]
     return {
         "environment": name,
         "steps": steps,
         "rounds": rounds,
-        "seconds_per_agent_step": {str(n): spread(per[n], 9) for n in sizes},
+        "seconds_per_agent_step": {str(n): spread(list(per[n].values()), 9) for n in sizes},
+        "ended": {str(n): ended[n] for n in sizes},
         "ratio": spread(ratios),
         "ratio_sizes": [small, large],
     }

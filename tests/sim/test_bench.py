@@ -313,3 +313,26 @@ def test_a_scale_step_hands_over_its_event_rows_as_a_run_does():
         scale._step(model)
         assert model.step_events == []
     assert int(model.steps) == 2
+
+
+def test_the_scale_bench_compares_steps_of_running_societies(monkeypatch):
+    """Each round times a fresh society of each size; a step that ended a society is
+    left out, and each ratio pairs the same step of the same round."""
+    from sim.bench import scale
+
+    stepped: list[tuple[int, bool]] = []
+    real_step = scale._step
+
+    def step(model):
+        stepped.append((len(model.agents), bool(model.running)))
+        real_step(model)
+        if len(model.agents) == 16 and int(model.steps) == 2:
+            model.running = False  # the larger society ends in its second step
+
+    monkeypatch.setattr(scale, "_step", step)
+    res = scale.measure("bandit", [8, 16], steps=3, warmup=0, rounds=2)
+    assert all(running for _, running in stepped)
+    assert [n for n, _ in stepped] == [8, 8, 8, 16, 16] * 2
+    assert res["ended"] == {"8": 0, "16": 2}
+    ratio = res["ratio"]
+    assert ratio is not None and ratio["min"] <= ratio["median"] <= ratio["max"]
