@@ -90,7 +90,7 @@ def score_items(engine: Engine, items: Sequence[ScoreItem], *, share_prefix: boo
             acts = {layer: state.activations[layer][r].numpy() for layer in items[i].capture}
             lengths = tuple(len(t) for t in prepared[i].tails)
             results[i] = ScoreResult(logprobs=logprobs[r], n_tokens=lengths, activations=acts, text=texts.get(r))
-        del state
+        del state  # before the next chunk's forward: its logits are a chunk's largest tensor
     return results  # type: ignore[return-value]
 
 
