@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
+
+from agents.menus import Amounts, Menu, Order
 
 
 def stop_at(text: str, stop: Sequence[str]) -> int | None:
@@ -52,6 +54,56 @@ class Prompt:
     system: str
     user: str
     answer_prefix: str = ""  # text the assistant turn starts with, e.g. "Answer: "
+    # A menu printed in ``user`` (as ``menu.text()``, starting at character ``menu_at``),
+    # so a presentation can print it in another order (agents.presentation).
+    menu: Menu | None = None
+    menu_at: int = -1
+
+    @classmethod
+    def with_menu(cls, system: str, before: str, menu: Menu, after: str = "", answer_prefix: str = "") -> Prompt:
+        """A prompt whose user text is ``before``, the menu in its printed order, ``after``."""
+        return cls(system, before + menu.text() + after, answer_prefix, menu, len(before))
+
+    def _split(self) -> tuple[str, str]:
+        assert self.menu is not None
+        return self.user[: self.menu_at], self.user[self.menu_at + len(self.menu.text()) :]
+
+    def arranged(self, order: Sequence[int]) -> Prompt:
+        """This prompt with its menu printed in ``order`` (option indices)."""
+        if self.menu is None:
+            return self
+        before, after = self._split()
+        menu = replace(self.menu, printed=tuple(order))
+        return Prompt(self.system, before + menu.text() + after, self.answer_prefix, menu, self.menu_at)
+
+    def with_entries(self, entries: Sequence[str]) -> Prompt:
+        """This prompt with other texts printed for the menu's options."""
+        assert self.menu is not None
+        before, after = self._split()
+        menu = self.menu.relabelled(entries)
+        return Prompt(self.system, before + menu.text() + after, self.answer_prefix, menu, self.menu_at)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of showing a request (agents.presentation): its prompt and the answer scored for each option."""
+
+    prompt: Prompt
+    options: tuple[str, ...]
+    order: tuple[int, ...] = ()  # the printed order (empty: no printed menu)
+
+
+@dataclass(frozen=True)
+class Presentation:
+    """What a policy scores for one request: ``shipped`` variants, whose distributions are
+    averaged into the decision, and probes (name -> variants, each averaged likewise)
+    scored only to measure how much the presentation moves the answer."""
+
+    order: Order
+    shipped: tuple[Variant, ...]
+    probes: Mapping[str, tuple[Variant, ...]] = field(default_factory=dict)
+    measure: str = "total variation from shipped"
+    values: tuple[float, ...] | None = None  # what the measure averages, for "expected ..." measures
 
 
 @dataclass(frozen=True)
@@ -80,6 +132,12 @@ class DecisionRequest:
     # text request whose reply alone decides), so a policy may skip scoring and report
     # the choice's one-hot distribution (see ``needs_scoring``).
     score: bool = True
+    # Numeric options (amounts with a unit), so a presentation can label them in another
+    # format; and other wordings of the options the environment declares (name -> texts).
+    amounts: Amounts | None = None
+    wordings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Set by the model for text-reading policies (agents.presentation.plan): the variants to score.
+    presentation: Presentation | None = None
 
     def __post_init__(self) -> None:
         if not self.options:

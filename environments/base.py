@@ -21,6 +21,7 @@ from typing import Any
 import mesa
 import numpy as np
 
+from agents import menus, presentation
 from agents.agent import SocietyAgent, Strategy
 from agents.interfaces import Decision, DecisionRequest, Policy, Prompt, entropy
 from agents.scripted import ScriptedPolicy
@@ -47,6 +48,13 @@ class SocietyModel(mesa.Model):
         # phase -> the system text text-reading policies saw; shared by all agents, so the
         # runner writes it once (prompts.json) instead of once per event row.
         self.system_prompts: dict[str, str] = {}
+        # How menus and numeric labels are shown to each group (agents.presentation), and
+        # the generator of its draws (shuffled orders, which decisions are probed): its
+        # own stream, so presenting never moves any other draw and scripted runs, which
+        # read no text, are unchanged by it.
+        base = getattr(scenario, "presentation", None) or menus.PresentationConfig()
+        self.presentations = {g.name: menus.merged(base, getattr(g, "presentation", None)) for g in scenario.population}
+        self.presentation_rng = np.random.default_rng([scenario.run.seed, 0x9E3779B9])
 
     def _wrapped_step(self, *args: Any, **kwargs: Any) -> None:
         # Mesa's step wrapper (``model.step`` calls it), run with the cyclic garbage
@@ -114,6 +122,7 @@ class SocietyModel(mesa.Model):
         for i, agent in enumerate(agents):
             policy = self.policies[agent.group]
             batches.setdefault(getattr(policy, "batch_key", id(policy)), []).append(i)
+        requests = [self._present(agent, req) for agent, req in zip(agents, requests, strict=True)]
         for indices in batches.values():
             first = self.policies[agents[indices[0]].group]
             if hasattr(first, "decide_mixed"):
@@ -127,6 +136,35 @@ class SocietyModel(mesa.Model):
             assert dec is not None
             dec.info["_row"] = self._event(agent, req, dec)
         return decisions  # type: ignore[return-value]
+
+    def _present(self, agent: SocietyAgent, req: DecisionRequest) -> DecisionRequest:
+        """The request with its presentation planned, for a policy that reads text."""
+        if not req.prompt.user or isinstance(self.policies.get(agent.group), ScriptedPolicy):
+            return req
+        cfg = self.presentations.get(agent.group) or menus.PresentationConfig()
+        probe = cfg.sensitivity > 0 and req.needs_scoring and self.presentation_rng.random() < cfg.sensitivity
+        return presentation.plan(req, cfg, self.presentation_rng, probe=probe)
+
+    def amounts(
+        self, agent: SocietyAgent | None, amounts: Sequence[float], unit: str, plural: str | None = None
+    ) -> menus.Amounts:
+        """Numeric options in the label format of ``agent``'s group (None: the scenario's);
+        their labels (``.labels()``) are the request's options."""
+        cfg = self.presentations.get(agent.group) if agent is not None else None
+        decimals = (cfg or getattr(self.scenario, "presentation", None) or menus.PresentationConfig()).decimals
+        return menus.Amounts(tuple(float(a) for a in amounts), unit, plural or unit + "s", decimals)
+
+    def labelled(
+        self, agents: Sequence[SocietyAgent], amounts: Sequence[float], unit: str, plural: str | None = None
+    ) -> dict[str, tuple[menus.Amounts, tuple[str, ...]]]:
+        """Per group of ``agents``: the amounts and their labels in the group's format,
+        computed once per group (labels are the requests' options)."""
+        out: dict[str, tuple[menus.Amounts, tuple[str, ...]]] = {}
+        for agent in agents:
+            if agent.group not in out:
+                a = self.amounts(agent, amounts, unit, plural)
+                out[agent.group] = (a, a.labels())
+        return out
 
     def annotate(self, decision: Decision, **fields: Any) -> None:
         """Record an outcome on a decision's event row (value, target, violation, info...)."""

@@ -20,6 +20,7 @@ from pydantic import Field, SerializeAsAny, ValidationError, create_model, field
 
 import environments
 from agents.config import BackendConfig, PolicyConfig
+from agents.menus import GroupPresentation, PresentationConfig
 from environments.spec import EnvironmentSpec, MechanicsBlock
 from sim.core.schema import ConfigError, StrictModel, format_errors
 from steering.config import SteeringConfig
@@ -44,6 +45,9 @@ class GroupConfig(StrictModel):
         default_factory=StrictModel, description="initial strategy; fields per environment"
     )
     steering: SteeringConfig | None = Field(None, description="activation steering of this group's LLM (steering/)")
+    presentation: GroupPresentation | None = Field(
+        None, description="this group's override of the scenario's presentation block (order, decimals)"
+    )
 
     @model_validator(mode="after")
     def _steer_llm_only(self) -> GroupConfig:
@@ -117,6 +121,10 @@ class Scenario(StrictModel):
     run: RunConfig = Field(default_factory=RunConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     backend: BackendConfig = Field(default_factory=BackendConfig)
+    presentation: PresentationConfig = Field(
+        default_factory=PresentationConfig,
+        description="how menus and numeric labels are shown to LLM agents (agents.presentation)",
+    )
 
     @model_validator(mode="after")
     def _check_population(self) -> Scenario:

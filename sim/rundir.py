@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.config import Scenario, load_scenario
+from sim.core.metrics import presentation_metrics
 from sim.core.schema import ConfigError
 from sim.logger import convert_journals, has_journals, read_table
 
@@ -219,6 +220,8 @@ def finite_json(value: Any) -> Any:
 def compute_metrics(run_dir: Path, scenario: Scenario, status: str, seconds: float | None) -> dict[str, Any]:
     events, steps = read_table(run_dir, "events"), read_table(run_dir, "steps")
     found = scenario.spec.metrics(events, steps, scenario) if len(steps) else {}
+    # every environment's LLM decisions, officials' included (agents.presentation)
+    found.update(presentation_metrics(events) if len(steps) else {})
     metrics = {"status": status, "steps_completed": int(len(steps))}
     if seconds is not None:
         metrics["wall_seconds"] = round(seconds, 3)

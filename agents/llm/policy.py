@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from agents import presentation
 from agents.interfaces import Decision, DecisionRequest, one_hot, sample_choice, softmax, text_decision
 from agents.llm.types import GenerateItem, Reply, ScoreItem, ScoreResult
 from steering.resolve import ModelInfo
@@ -95,6 +96,8 @@ class LLMPolicy:
         """Answer requests of several fronts sharing this backend in one batch per kind."""
         if not pairs:
             return []
+        if any(req.presentation is not None for _, req in pairs):  # every variant in this one batch
+            return presentation.decide_planned(self.decide_mixed, pairs, rng)
         # One backend call: every request's options scored where its choice depends on
         # them, and every text request's reply sampled from the same prefilled prompt.
         # Seeds are drawn in request order, before the call, as they always were.

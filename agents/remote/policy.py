@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from agents import presentation
 from agents.interfaces import (
     Decision,
     DecisionRequest,
@@ -86,6 +87,8 @@ class RemotePolicy:
     def decide_mixed(self, pairs: Sequence[tuple[Any, DecisionRequest]], rng: np.random.Generator) -> list[Decision]:
         if not pairs:
             return []
+        if any(req.presentation is not None for _, req in pairs):  # every variant in this one batch
+            return presentation.decide_planned(self.decide_mixed, pairs, rng)
         usage = Usage()
         # Only requests whose choice depends on the option probabilities are scored; the
         # others (a single option, score=False) report their choice with probability 1.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from agents.interfaces import Prompt
+from agents.menus import Menu
 
 
 def system_text(arms: Sequence[str], rounds: int) -> str:
@@ -50,5 +51,5 @@ def pull_prompt(
         past = f"What happened so far:\n{lines}\nTotals: {totals(arms, pulls)}.\n"
     else:
         past = "You have not pressed any button yet.\n"
-    user = f"{past}This is round {round_no} of {rounds}. Which button do you press? Options: {'; '.join(arms)}."
-    return Prompt(system=system, user=user, answer_prefix="I press ")
+    before = f"{past}This is round {round_no} of {rounds}. Which button do you press? "
+    return Prompt.with_menu(system, before, Menu(tuple(arms)), answer_prefix="I press ")

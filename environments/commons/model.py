@@ -33,8 +33,9 @@ from typing import Any
 import numpy as np
 from mesa import DataCollector
 
-from agents.agent import Strategy
+from agents.agent import SocietyAgent, Strategy
 from agents.interfaces import DecisionRequest, Policy, nearest_option
+from agents.menus import Amounts
 from environments import discussion, mechanics
 from environments.base import SocietyModel
 from environments.commons import prompts
@@ -200,29 +201,30 @@ class CommonsModel(SocietyModel):
         if self.collapsed or len(self.agents) == 0:
             self.running = False
 
-    def harvest_options(self) -> tuple[tuple[str, ...], tuple[float, ...]]:
-        """The harvest options' labels and values: efforts (fractions of the stock), or
-        with ``harvest: amount`` every whole number of tons from 0 to the stock."""
+    def harvest_options(self, agent: SocietyAgent | None = None) -> tuple[Amounts, tuple[float, ...]]:
+        """The harvest options as amounts in tons (labelled in ``agent``'s group's format)
+        and their values: efforts (fractions of the stock), or with ``harvest: amount``
+        every whole number of tons from 0 to the stock."""
         cfg = self.cfg
         if cfg.harvest == "amount":
             # Each label ends in its unit, so no option's text is a prefix of another's
             # ("1" would also be the start of "10"): the scores are of disjoint continuations.
             tons = tuple(float(k) for k in range(int(self.stock) + 1))
-            return prompts.ton_labels(tons), tons
-        # Short labels in (mostly) whole tons: every option's tokens are scored for every
-        # agent, and a decimal label's length biases the choice (see prompts.ton_labels).
-        return prompts.ton_labels([cfg.alpha * e * self.stock for e in self.efforts]), tuple(self.efforts)
+            return self.amounts(agent, tons, "ton"), tons
+        return self.amounts(agent, [cfg.alpha * e * self.stock for e in self.efforts], "ton"), tuple(self.efforts)
 
     def harvest_phase(self) -> None:
         cfg, fishers = self.cfg, self.society
-        labels, values = self.harvest_options()
+        amounts, values = self.harvest_options()
+        menus = self.labelled(fishers, amounts.amounts, "ton")  # labels in each group's format
         shown = self.share if cfg.show_threshold else None
         requests = [
             DecisionRequest(
                 agent_id=a.unique_id,
                 phase="harvest",
-                options=labels,
+                options=menus[a.group][1],
                 values=values,
+                amounts=menus[a.group][0],
                 observation=self._observation(a),
                 prompt=prompts.harvest_prompt(
                     self.system,
@@ -302,8 +304,9 @@ class CommonsModel(SocietyModel):
                 DecisionRequest(
                     agent_id=agent.unique_id,
                     phase="punish",
-                    options=("no", "yes"),
+                    options=prompts.PUNISH_OPTIONS,
                     values=(0.0, 1.0),
+                    wordings=prompts.PUNISH_WORDINGS,
                     observation=self._observation(agent, peer_catch=peer.catch, fine=fine),
                     prompt=prompts.punish_prompt(
                         self.system,
@@ -349,14 +352,15 @@ class CommonsModel(SocietyModel):
         if not cfg.enabled or self.steps % cfg.every != 0:
             return
         fishers = self.society
-        labels = prompts.ton_labels(self.norm_options)
         free_text = cfg.proposal == "text"
+        menus = self.labelled(fishers, self.norm_options, "ton")
         requests = [
             DecisionRequest(
                 agent_id=a.unique_id,
                 phase="vote",
-                options=labels,
+                options=menus[a.group][1],
                 values=tuple(self.norm_options),
+                amounts=menus[a.group][0],
                 observation=self._observation(a),
                 prompt=prompts.vote_prompt(
                     self.system,
@@ -366,7 +370,7 @@ class CommonsModel(SocietyModel):
                     memory=a.memory_text(),
                     stock=self.stock,
                     n_agents=len(fishers),
-                    options=labels,
+                    options=menus[a.group][1],
                     free_text=free_text,
                 )
                 if self.reads_text(a)

@@ -9,12 +9,10 @@ and the question follow, so the per-agent work is a short suffix.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 
-import numpy as np
-
 from agents.interfaces import Prompt
+from agents.menus import Menu
 
 PERSONAS = {
     "altruistic": "You care about the community and about the lake's future as much as about your own income.",
@@ -23,24 +21,9 @@ PERSONAS = {
 }
 
 
-def ton_labels(amounts: Sequence[float]) -> tuple[str, ...]:
-    """Option labels for amounts in tons: the nearest whole ton, with decimals only where
-    amounts would otherwise share a label (as few as tell them apart).
-
-    An LLM's option probabilities are those of writing the label, so a label's length
-    weighs on its choice: with 6 fishers, SmolLM2-135M put 99.4-99.6 % on "0 tons" against
-    "4.17 tons, 8.33 tons, ..." and 21-51 % on it against "4 tons, 8 tons, 13 tons, ...".
-    Labels are what agents read; the amounts themselves (the option values) stay exact.
-    """
-    texts = [f"{int(np.floor(a + 0.5))}" for a in amounts]
-    for digits in range(1, 7):
-        counts = Counter(texts)
-        clash = [k for k, t in enumerate(texts) if counts[t] > 1]
-        if not clash:
-            break
-        for k in clash:
-            texts[k] = f"{amounts[k]:.{digits}f}".rstrip("0").rstrip(".")
-    return tuple(f"{t} ton" if t == "1" else f"{t} tons" for t in texts)
+PUNISH_OPTIONS = ("no", "yes")
+# Another wording of the punishment decision, for the presentation-sensitivity probes.
+PUNISH_WORDINGS = {"spare/fine": ("spare", "fine")}
 
 
 def system_text(
@@ -134,12 +117,13 @@ def punish_prompt(
     cost: float,
     stock: float,
 ) -> Prompt:
-    user = (
+    """Printed "yes; no" in the environment's order (options are ``PUNISH_OPTIONS``)."""
+    before = (
         f"{shared_text(record, stock)} The limit is {norm:.1f} tons per fisher.\n\n{own_text(fisher, persona, memory)}\n"
         f"You watched fisher {peer}, who caught {peer_catch:.1f} tons. Fining them takes {fine:g} tons from them "
-        f"and costs you {cost:g}. Do you fine fisher {peer}? Options: yes; no."
+        f"and costs you {cost:g}. Do you fine fisher {peer}? "
     )
-    return Prompt(system=system, user=user, answer_prefix="Answer: ")
+    return Prompt.with_menu(system, before, Menu(PUNISH_OPTIONS, printed=(1, 0)), answer_prefix="Answer: ")
 
 
 def vote_prompt(
@@ -154,10 +138,9 @@ def vote_prompt(
     options: Sequence[str],
     free_text: bool,
 ) -> Prompt:
-    ask = (
-        "Write the catch limit per fisher you propose, as a number of tons."
-        if free_text
-        else f"Which catch limit per fisher do you propose? Options: {'; '.join(options)}."
-    )
-    user = f"{shared_text(record, stock)} {n_agents} fishers share it.\n\n{own_text(fisher, persona, memory)}\n{ask}"
-    return Prompt(system=system, user=user, answer_prefix="I propose ")
+    before = f"{shared_text(record, stock)} {n_agents} fishers share it.\n\n{own_text(fisher, persona, memory)}\n"
+    if free_text:
+        user = before + "Write the catch limit per fisher you propose, as a number of tons."
+        return Prompt(system=system, user=user, answer_prefix="I propose ")
+    ask = "Which catch limit per fisher do you propose? "
+    return Prompt.with_menu(system, before + ask, Menu(tuple(options)), answer_prefix="I propose ")

@@ -27,7 +27,7 @@ from environments.forum.feed import Item
 
 GUARDIAN_GROUP = "__guardian__"
 KEYWORD_GROUP = "__keywords__"
-YES_NO = ("No", "Yes")
+YES_NO = prompts.YES_NO
 
 
 def keyword_match(text: str, rules: Sequence[RuleConfig]) -> str | None:

@@ -95,8 +95,9 @@ class Moderation:
         return DecisionRequest(
             agent_id=self.official.unique_id,
             phase="moderate",
-            options=("dismiss", "sanction"),
+            options=prompts.MODERATE_OPTIONS,
             values=(0.0, 1.0),
+            wordings=prompts.MODERATE_WORDINGS,
             observation={
                 "rule": getattr(self.cfg.policy, "rule", None),
                 "guardian_p": it.guardian_p,

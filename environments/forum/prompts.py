@@ -12,8 +12,16 @@ import string
 from collections.abc import Sequence
 
 from agents.interfaces import Prompt
+from agents.menus import Menu
 from environments.forum.config import RuleConfig
 from environments.forum.feed import Item
+
+YES_NO = ("No", "Yes")  # a guardian's options, in option order (values 0, 1)
+# Printed "Answer Yes or No." in the environment's order.
+YES_NO_MENU = Menu(YES_NO, printed=(1, 0), intro="Answer ", sep=" or ", end=".")
+MODERATE_OPTIONS = ("dismiss", "sanction")
+# Another wording of the moderator's decision, for the presentation-sensitivity probes.
+MODERATE_WORDINGS = {"keep/remove": ("keep", "remove")}
 
 PERSONAS = {
     "altruistic": "You want the forum to be a helpful, friendly place.",
@@ -92,12 +100,8 @@ def act_prompt(
     # see the same feed, up to the items one of them already voted on or reported) come
     # before the member's own part, so a policy can reuse them as a common prefix. After
     # the member's part, options were a third of a step's tokens, none of them shared.
-    user = (
-        f"Your feed:\n{feed}\nOptions: {'; '.join(options)}.\n"
-        + _header(persona, note, stance, memory, karma)
-        + "What do you do now?"
-    )
-    return Prompt(system=system, user=user, answer_prefix="I choose to ")
+    after = "\n" + _header(persona, note, stance, memory, karma) + "What do you do now?"
+    return Prompt.with_menu(system, f"Your feed:\n{feed}\n", Menu(tuple(options)), after, answer_prefix="I choose to ")
 
 
 def write_prompt(
@@ -128,27 +132,26 @@ def write_prompt(
 def guard_prompt(system: str, *, text: str, rule_number: int, rule: RuleConfig) -> Prompt:
     # Capitalised Yes/No and no answer prefix: on the default model this wording separated
     # violating from civil templates best of those tried (AUC 0.74 vs 0.71 and 0.66).
-    user = f'Content: "{text}"\nDoes this content break rule {rule_number} ("{rule.text}")? Answer Yes or No.'
-    return Prompt(system=system, user=user)
+    before = f'Content: "{text}"\nDoes this content break rule {rule_number} ("{rule.text}")? '
+    return Prompt.with_menu(system, before, YES_NO_MENU)
 
 
 def helpful_prompt(system: str, *, text: str, topic: str) -> Prompt:
     # Same opening as guard_prompt (the item's text first), so the rule questions and this
     # one share the item as a prefix.
-    user = (
-        f'Content: "{text}"\nIt was posted under {topic.replace("_", " ")}. '
-        "Is this a helpful, on-topic contribution? Answer Yes or No."
+    before = (
+        f'Content: "{text}"\nIt was posted under {topic.replace("_", " ")}. Is this a helpful, on-topic contribution? '
     )
-    return Prompt(system=system, user=user)
+    return Prompt.with_menu(system, before, YES_NO_MENU)
 
 
 def moderate_prompt(system: str, *, text: str, reports: int, author: int | None, offences: int, level: str) -> Prompt:
-    user = (
+    before = (
         f'Reported content by {_who(author)} ({reports} reports, {offences} earlier sanctions): "{text}"\n'
         f"If you sanction it, the author gets: {level.replace('_', ' ')}. "
-        "Do you dismiss the report or sanction? Options: dismiss; sanction."
+        "Do you dismiss the report or sanction? "
     )
-    return Prompt(system=system, user=user, answer_prefix="Decision: ")
+    return Prompt.with_menu(system, before, Menu(MODERATE_OPTIONS), answer_prefix="Decision: ")
 
 
 _PLAIN = frozenset(string.ascii_letters + string.digits + string.punctuation + " \u2019\u2018\u201c\u201d")

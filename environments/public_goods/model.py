@@ -158,8 +158,8 @@ class PublicGoodsModel(SocietyModel):
         }
 
     def contribution_phase(self, members: list[Member]) -> list[Decision]:
-        labels = tuple(prompts.tokens(c) for c in range(self.cfg.endowment + 1))
         values = tuple(float(c) for c in range(self.cfg.endowment + 1))
+        menus = self.labelled(members, values, "token")  # labels in each group's format
         for g, group in enumerate(self.groups):
             for i in group:
                 members[i].group_index = g
@@ -167,8 +167,9 @@ class PublicGoodsModel(SocietyModel):
             DecisionRequest(
                 agent_id=a.unique_id,
                 phase="contribute",
-                options=labels,
+                options=menus[a.group][1],
                 values=values,
+                amounts=menus[a.group][0],
                 observation=self._observation(a),
                 prompt=prompts.contribute_prompt(
                     self.system,
@@ -208,8 +209,8 @@ class PublicGoodsModel(SocietyModel):
         cfg = self.mechanics.punishment
         if not cfg.enabled:
             return
-        labels = tuple(prompts.points(p) for p in range(cfg.max_points + 1))
         values = tuple(float(p) for p in range(cfg.max_points + 1))
+        menus = self.labelled(members, values, "point")  # labels in each group's format
         givers, pairs, requests = [], [], []
         for group in self.groups:
             c = np.array([members[i].contribution for i in group])
@@ -225,8 +226,9 @@ class PublicGoodsModel(SocietyModel):
                         DecisionRequest(
                             agent_id=a.unique_id,
                             phase="punish",
-                            options=labels,
+                            options=menus[a.group][1],
                             values=values,
+                            amounts=menus[a.group][0],
                             observation=self._observation(
                                 a,
                                 target_contribution=int(c[t]),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from agents.interfaces import Prompt
+from agents.menus import Menu
 
 PERSONAS = {
     "altruistic": "You care about your customers and about the people they shop for.",
@@ -64,31 +65,31 @@ def shop_prompt(
     answer = f"Customer's answer to your question: {reply}\n" if reply else ""
     if labels is None:
         # No example query: a small model copies any example verbatim instead of the request.
-        listing = ""
+        listing = None
         ask, prefix = "What do you search for? Answer with a few words from the request, then ].", "search["
     else:
-        lines = "\n".join(f"{label}. {action}" for label, action in zip(labels, menu, strict=True))
-        listing = f"Actions:\n{lines}\n"
+        listing = Menu(tuple(menu), style="lettered", intro="Actions:\n", letters="".join(labels))
+        if listing.answers(labels) != tuple(labels):
+            raise ValueError("a page's options must be the letters of its menu, in order")
         ask, prefix = "Answer with the letter of your next action.", "Action: "
     # From the most shared to the least: notes (everyone), the page and its menu (everyone
     # on it: the search page at the start of every task, a query's results), persona and
     # approach (a group), then the shopper's own request, answer and memory, so a prefix
     # tree over a batch shares most. The menu is the page's listing: products and option
     # values appear once, with their letters.
-    user = (
-        f"{shared}Current page:\n{page}\n{listing}"
+    before = f"{shared}Current page:\n{page}\n"
+    after = (
         f"{PERSONAS[persona]}{(' ' + note) if note else ''}\n"
         f"Customer's request: {request}\n{answer}"
         f"What you remember:\n{memory}\n{ask}"
     )
-    return Prompt(system=system, user=user, answer_prefix=prefix)
+    if listing is None:
+        return Prompt(system=system, user=before + after, answer_prefix=prefix)
+    return Prompt.with_menu(system, before, listing, after, answer_prefix=prefix)
 
 
 def vote_prompt(system: str, *, persona: str, memory: str, options: Sequence[str]) -> Prompt:
     # The question and its options (the same for every voter) before the voter's own part.
-    user = (
-        "Customers reported these problems. Which one should be added to the shared notes? "
-        f"Options: {'; '.join(options)}.\n"
-        f"{PERSONAS[persona]}\nWhat you remember:\n{memory}\n"
-    )
-    return Prompt(system=system, user=user, answer_prefix="Vote: ")
+    before = "Customers reported these problems. Which one should be added to the shared notes? "
+    after = f"\n{PERSONAS[persona]}\nWhat you remember:\n{memory}\n"
+    return Prompt.with_menu(system, before, Menu(tuple(options)), after, answer_prefix="Vote: ")

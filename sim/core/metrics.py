@@ -6,6 +6,7 @@ these helpers.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -63,3 +64,46 @@ def common_metrics(events: pd.DataFrame, primary_phase: str) -> dict[str, Any]:
         "decisions": int(len(ev)),
         "parse_failures": int(ev["parse_failed"].sum()) if len(ev) else 0,
     }
+
+
+def presentation_metrics(events: pd.DataFrame) -> dict[str, Any]:
+    """How much the presentation moved the run's LLM decisions (agents.presentation).
+
+    ``expected_value_by_phase``: per phase, the mean of each decision's measure (an
+    expected amount, or P(option) for a yes/no decision) under its shipped presentation.
+    ``presentation_spread``: per phase, over the decisions re-scored under other
+    presentations, the mean measure under each presentation and the spread (largest
+    minus smallest of those means); where options have no values the measure is the
+    total-variation distance from the shipped distribution. Empty for runs without LLMs.
+    """
+    ev = policy_events(events)
+    if ev.empty or "info" not in ev:
+        return {}
+    values: dict[str, list[float]] = {}
+    probes: dict[str, dict[str, list[float]]] = {}
+    measures: dict[str, str] = {}
+    for phase, info in zip(ev["phase"], ev["info"], strict=True):
+        if not info or '"presentation"' not in info:
+            continue
+        shown = json.loads(info).get("presentation", {})
+        if "value" in shown:
+            values.setdefault(phase, []).append(float(shown["value"]))
+        if "probes" in shown:
+            measures[phase] = shown.get("measure", "")
+            for name, v in shown["probes"].items():
+                probes.setdefault(phase, {}).setdefault(name, []).append(float(v))
+    out: dict[str, Any] = {}
+    if values:
+        out["expected_value_by_phase"] = {k: float(np.mean(v)) for k, v in sorted(values.items())}
+    if probes:
+        spread = {}
+        for phase, by_name in sorted(probes.items()):
+            means = {name: float(np.mean(v)) for name, v in by_name.items()}
+            spread[phase] = {
+                "measure": measures[phase],
+                "n": max(len(v) for v in by_name.values()),
+                "by_presentation": means,
+                "spread": float(max(means.values()) - min(means.values())),
+            }
+        out["presentation_spread"] = spread
+    return out

@@ -179,25 +179,29 @@ def test_norm_vote_median_and_majority():
         assert sorted(a.strategy.norm for a in model.agents) == [2.5, 2.5, 7.5, 20.0, 20.0]
 
 
-def test_option_labels_are_whole_tons_unless_that_would_merge_two_options():
-    from environments.commons.prompts import ton_labels
+def test_option_labels_share_one_format_and_values_stay_exact():
+    from agents.menus import amount_labels
 
     # 6 fishers at 100 tons: the fair share is 8.33 t; labels say whole tons, values stay exact
     s = scenario(population=[{"name": "a", "size": 6, "policy": "sustainable"}])
     policy = FixedPolicy(harvest=2)
     model = CommonsModel(s, {"a": policy})
-    labels, values = model.harvest_options()
-    assert labels == ("0 tons", "4 tons", "8 tons", "13 tons", "17 tons", "25 tons", "33 tons")
+    amounts, values = model.harvest_options()
+    assert amounts.labels() == ("0 tons", "4 tons", "8 tons", "13 tons", "17 tons", "25 tons", "33 tons")
     model.step()
     assert [a.catch for a in model.society] == pytest.approx([8.33] * 6)  # the effort (0.0833 x 100 t), not 8 t
-    assert ton_labels([0, 0.5, 1, 1.5, 2, 3, 4]) == (
-        "0 tons",
+    # one format per menu: as many decimals as keep the labels apart, for every label
+    assert amount_labels([0, 0.5, 1, 1.5, 2, 3, 4], "ton") == (
+        "0.0 tons",
         "0.5 tons",
-        "1 ton",
+        "1.0 tons",
         "1.5 tons",
-        "2 tons",
-        "3 tons",
-        "4 tons",
+        "2.0 tons",
+        "3.0 tons",
+        "4.0 tons",
     )
-    assert ton_labels([0, 0.01, 0.02]) == ("0 tons", "0.01 tons", "0.02 tons")
-    assert len(set(ton_labels(np.linspace(0, 1, 50)))) == 50
+    assert amount_labels([0, 1, 2], "ton") == ("0 tons", "1 ton", "2 tons")
+    assert amount_labels([0, 0.01, 0.02], "ton") == ("0.00 tons", "0.01 tons", "0.02 tons")
+    assert amount_labels([0, 0.6, 1.2], "ton", decimals=0) == ("0 tons", "1 ton", "1 ton")  # asked for: may merge
+    assert amount_labels([-0.001, 2], "ton", decimals=1) == ("0.0 tons", "2.0 tons")  # never "-0.0"
+    assert len(set(amount_labels(np.linspace(0, 1, 50), "ton"))) == 50
