@@ -4,28 +4,38 @@
 ``run.steps``), the swept parameters (their dotted keys; lists and mappings as JSON
 text), ``status`` (finished, failed, pending), ``error`` (the traceback of a failed
 run), ``dir``, then the run's metrics: every scalar of ``metrics.json`` and the scalars
-of its mappings one level down (``total_gain.sum``, ``mean_action_entropy_by_phase.harvest``).
+of its mappings one level down (``total_gain.sum``, ``mean_action_entropy_by_phase.harvest``);
+an LLM run's ``presentation_spread`` (per phase: how far the decisions' measure moved
+when the options were shown otherwise) becomes ``presentation_spread.<phase>.spread``
+and ``presentation_spread.<phase>.measure`` (its text).
 
 ``summary.csv`` has one row per cell and numeric metric over the cell's finished runs
 (booleans count as 0/1, so ``survived``'s mean is the survival rate):
 
 * ``n`` runs; ``mean``, ``std``, ``median``, ``q1``, ``q3`` (quartiles), ``min``, ``max``;
 * ``ci95_low``, ``ci95_high``: the 95 % interval of the mean, ``ci_method`` how:
-  ``wilson`` (a 0/1 outcome: the Wilson score interval of the rate), ``bootstrap-bca``
-  or ``bootstrap-percentile`` (resampling the cell's runs, seeded, 4999 resamples; BCa
-  from 10 runs on), ``none`` (one run of a non-binary metric: empty ends);
+  ``wilson`` (a 0/1 outcome: the Wilson score interval of the rate), ``hall-t`` (the
+  t-interval with Hall's skewness correction, :func:`sim.core.stats.mean_interval`),
+  ``none`` (fewer than 3 runs: too few for an interval, empty ends); simulated, they
+  cover the mean >= 93 % of the time for normal data from 3 runs and >= 90 % for
+  skewed and 0/1 data from 5 (``tests/sim/test_stats.py``);
 * ``range_low``, ``range_high``: the values the metric can take (the environment
   spec's ``metric_ranges``, else [0, 1] for 0/1 outcomes and shares, [0, run.steps]
-  for ``survival_time``, else the observed range); the interval never leaves it;
+  for ``survival_time``, else unbounded, -inf to inf); the interval never leaves it;
 * ``distribution``: runs per value (``2:1 3:1 20:3``) when at most 12 distinct values.
 
 ``contrasts.csv``: for each factor with two levels (a grid key; the zip keys as one
 factor), ``on`` minus ``off`` per metric at each combination of the other factors'
 values (``at``): ``n`` seeds (paired: the mean of per-seed differences over the seeds
 both sides ran) or, when fewer than two seeds match, the difference of means
-(``paired`` false); ``on_mean``, ``off_mean``, ``diff``, and its 95 % bootstrap
-interval ``ci95_low``, ``ci95_high``, ``ci_method``. ``on`` is ``true`` for a boolean
-switch, else the level the sweep file lists second.
+(``paired`` false); ``on_mean``, ``off_mean``, ``diff``, and its 95 % interval
+``ci95_low``, ``ci95_high``, ``ci_method`` (``hall-t`` paired, ``welch-t`` unpaired,
+``none`` below 3 seeds). ``on`` is ``true`` for a boolean switch, else the level the
+sweep file lists second. ``presentation_spread_on``/``_off``: each side's mean
+presentation spread per phase (``harvest: 1.2; vote: 0.04``; empty for scripted runs);
+``presentation_flag``: for ``expected_value_by_phase.<phase>``, true when |diff| is
+smaller than the larger of the two sides' mean spreads for that phase (the effect is
+smaller than what re-ordering or relabelling the options alone moves).
 """
 
 from __future__ import annotations
@@ -44,7 +54,7 @@ import pyarrow.parquet as pq
 import yaml
 
 import environments
-from sim.core.stats import contrast, describe, format_counts, is_binary, metric_range
+from sim.core.stats import ADVISED_RUNS, MIN_RUNS, contrast, describe, format_counts, is_binary, metric_range
 
 META = ("run", "cell", "seed", "status", "error", "dir", "run_steps")
 STAT_COLUMNS = [
@@ -54,7 +64,10 @@ STAT_COLUMNS = [
 CONTRAST_COLUMNS = [
     *("factor", "on", "off", "at", "metric", "n", "paired", "on_mean", "off_mean", "diff"),
     *("ci95_low", "ci95_high", "ci_method"),
+    *("presentation_spread_on", "presentation_spread_off", "presentation_flag"),
 ]
+SPREAD = "presentation_spread"  # per phase: the measure's max - min over presentations of the options
+EXPECTED_VALUE = "expected_value_by_phase"
 
 
 def flatten_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
@@ -63,7 +76,11 @@ def flatten_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in metrics.items():
         if key == "status":
             continue
-        if isinstance(value, Mapping):
+        if key == SPREAD and isinstance(value, Mapping):
+            for phase, entry in value.items():
+                if isinstance(entry, Mapping):  # only the spread and its measure: the rest is per run
+                    flat |= {f"{key}.{phase}.{k}": entry[k] for k in ("spread", "measure") if _is_scalar(entry.get(k))}
+        elif isinstance(value, Mapping):
             for sub, inner in value.items():
                 if _is_scalar(inner):
                     flat[f"{key}.{sub}"] = inner
@@ -234,6 +251,7 @@ def contrasts(
                 if not a or not b:
                     continue
                 c = contrast(a, b, bounds=ranges[metric])
+                spread = {lvl: _mean_spreads(side[lvl]) for lvl in (on, off)}
                 rows.append(
                     {
                         "factor": " + ".join(factor),
@@ -249,9 +267,36 @@ def contrasts(
                         "ci95_low": c.ci_low,
                         "ci95_high": c.ci_high,
                         "ci_method": c.method,
+                        "presentation_spread_on": _spread_text(spread[on]),
+                        "presentation_spread_off": _spread_text(spread[off]),
+                        "presentation_flag": _below_spread(metric, c.diff, spread[on], spread[off]),
                     }
                 )
     return pd.DataFrame(rows, columns=CONTRAST_COLUMNS)
+
+
+def _mean_spreads(rows: pd.DataFrame) -> dict[str, float]:
+    """Phase -> mean presentation spread over the runs that carry one."""
+    out = {}
+    for col in rows.columns:
+        if col.startswith(f"{SPREAD}.") and col.endswith(".spread"):
+            values = _values(rows, col)
+            if values.size:
+                out[col[len(SPREAD) + 1 : -len(".spread")]] = float(values.mean())
+    return out
+
+
+def _spread_text(spreads: Mapping[str, float]) -> str:
+    return "; ".join(f"{phase}: {value:.3g}" for phase, value in spreads.items())
+
+
+def _below_spread(metric: str, diff: float, on: Mapping[str, float], off: Mapping[str, float]) -> bool:
+    """An expected-value contrast smaller than the larger side's presentation spread of its phase."""
+    if not metric.startswith(f"{EXPECTED_VALUE}."):
+        return False
+    phase = metric[len(EXPECTED_VALUE) + 1 :]
+    spreads = [s[phase] for s in (on, off) if phase in s]
+    return bool(spreads) and bool(abs(diff) < max(spreads))
 
 
 def _levels(results: pd.DataFrame, factor: Sequence[str]) -> list[tuple[str, ...]]:
@@ -343,7 +388,7 @@ def summary_lines(summary: pd.DataFrame, env_type: str | None = None) -> list[st
         return []
     params = list(summary.columns[1 : list(summary.columns).index("runs")])
     metrics = headline_metrics(env_type, list(dict.fromkeys(summary["metric"])))
-    lines: list[str] = []
+    lines: list[str] = few_runs_warnings(summary)
     width = max((len(m) for m in metrics), default=0)
     for cell, rows in summary.groupby("cell", sort=False):
         first = rows.iloc[0]
@@ -353,11 +398,50 @@ def summary_lines(summary: pd.DataFrame, env_type: str | None = None) -> list[st
             hit = rows[rows["metric"] == metric]
             if len(hit):
                 lines.append(f"  {metric:<{width}}  {format_stat(hit.iloc[0])}")
+        spreads = cell_spreads(rows)
+        if spreads:
+            lines.append(f"  presentation spread (mean over runs): {_spread_text(spreads)}")
     return lines
 
 
+def cell_spreads(rows: pd.DataFrame) -> dict[str, float]:
+    """A cell's summary rows -> phase: mean presentation spread over its runs."""
+    hit = rows[rows["metric"].str.startswith(f"{SPREAD}.") & rows["metric"].str.endswith(".spread")]
+    return {m[len(SPREAD) + 1 : -len(".spread")]: float(v) for m, v in zip(hit["metric"], hit["mean"], strict=True)}
+
+
+def few_runs_warnings(summary: pd.DataFrame) -> list[str]:
+    """A warning line when a cell has fewer than :data:`ADVISED_RUNS` runs of a metric."""
+    if summary.empty:
+        return []
+    fewest = summary.groupby("cell", sort=False)["n"].max().astype(int)
+    few = fewest[fewest < ADVISED_RUNS]
+    if few.empty:
+        return []
+    return [
+        f"warning: {len(few)} of {len(fewest)} cells have fewer than {ADVISED_RUNS} finished runs "
+        f"(fewest {few.min()}): their intervals cover less than 95 % for skewed metrics, "
+        f"and below {MIN_RUNS} runs there is none"
+    ]
+
+
+def spread_warnings(contrast_table: pd.DataFrame) -> list[str]:
+    """A line per expected-value contrast smaller than the cells' presentation spread."""
+    if contrast_table.empty or "presentation_flag" not in contrast_table:
+        return []
+    flagged = contrast_table[contrast_table["presentation_flag"].astype(bool)]
+    return [
+        f"warning: {r.factor} {r.on} minus {r.off}{f' at {r.at}' if r.at else ''}: {r.metric} "
+        f"{r.diff:+.3g}: effect smaller than presentation spread (on {r.presentation_spread_on}; "
+        f"off {r.presentation_spread_off})"
+        for r in flagged.itertuples(index=False)
+    ]
+
+
 def format_stat(row: Mapping[str, Any]) -> str:
-    """'6.6 [2.2, 12] bootstrap-percentile, median 4 (IQR 2-5), n=5, 2:2 4:1 5:1 20:1'."""
+    """'6.6 [2.2, 12] hall-t, median 4 (IQR 2-5), n=5, 2:2 4:1 5:1 20:1'."""
+    if int(row["n"]) < MIN_RUNS:
+        return f"{row['mean']:.3g}, n={int(row['n'])}: too few runs for an interval"
     if row["ci_method"] == "none" or pd.isna(row["ci95_low"]):
         text = f"{row['mean']:.3g} (no interval)"
     else:

@@ -6,8 +6,14 @@ after Perolat et al. 2017).
 * ``total_gain``: each agent's summed catch, and their sum.
 * ``efficiency``: 1 - max(0, T f(0) - sum of catches) / (T f(0)).
 * ``equality``: 1 - Gini of the agents' total gains.
-* ``over_usage``: share of harvest decisions whose catch exceeded the fair share
-  f(t)/n (GovSim's indicator, with the threshold split per agent).
+* ``over_usage``: catches above the fair share f(t)/n divided by catches above zero
+  (GovSim's o = sum_i sum_t 1[r_i(t) > f(t)/|I|] / #{(i, t): r_i(t) > 0}); catches
+  0, 0, 10, 10, 30 with fair share 10 give 1/3. Undefined (null) when no catch was
+  above zero: GovSim's ratio is then 0/0, and 0 would claim restraint nobody showed
+  by fishing.
+* ``over_usage_all_decisions``: catches above the fair share f(t)/n divided by all
+  harvest decisions, zero catches included (1/5 for the catches above); normsim's
+  over-usage before it followed GovSim's denominator.
 * ``norm_violation_rate``: share of catches above the norm in force (G(t) once voted,
   else the fair share).
 * ``punishment_rate``: punishments per harvest decision (agent-round).
@@ -26,6 +32,18 @@ import pandas as pd
 
 from sim.core.metrics import common_metrics, share
 from sim.core.stats import gini
+
+
+def over_usage(catches: pd.Series, fair: pd.Series) -> float | None:
+    """GovSim's over-usage: catches above the fair share over catches above zero.
+
+    None when no catch is above zero (no harvest, or everyone caught nothing): the
+    ratio is 0/0 there, and reporting 0 would count abstention as restraint.
+    """
+    fished = catches > 1e-9
+    if not fished.any():
+        return None
+    return float((catches[fished] > fair[fished] + 1e-9).sum() / fished.sum())
 
 
 def compute(events: pd.DataFrame, steps: pd.DataFrame, scenario: Any) -> dict[str, Any]:
@@ -52,7 +70,8 @@ def compute(events: pd.DataFrame, steps: pd.DataFrame, scenario: Any) -> dict[st
         "total_gain": {"per_agent": {str(int(k)): float(v) for k, v in gains.items()}, "sum": total_catch},
         "efficiency": efficiency,
         "equality": 1.0 - gini(gains.to_numpy()) if len(gains) else None,
-        "over_usage": share(harvest["value"] > fair + 1e-9) if len(harvest) else None,
+        "over_usage": over_usage(harvest["value"], fair),
+        "over_usage_all_decisions": share(harvest["value"] > fair + 1e-9) if len(harvest) else None,
         "norm_violation_rate": share(harvest["violation"]) if len(harvest) else None,
         "punishment_rate": float(len(punished) / len(harvest)) if len(harvest) else None,
         "punishment_precision": share(punished["violation"]) if len(punished) else None,

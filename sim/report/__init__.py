@@ -190,7 +190,7 @@ def _sweep_page(sweep: SweepData) -> tuple[str, list[Plot]]:
     spec_file = sweep.dir / "sweep.yaml"
     spec_text = spec_file.read_text() if spec_file.exists() else "(no sweep.yaml)"
     sections = [
-        ("summary", "Summary", description + _cell_table(sweep, stats)),
+        ("summary", "Summary", description + sweeps.summary_warnings_html(stats) + _cell_table(sweep, stats)),
         ("plots", "Plots", html.figures(plots)),
         (
             "contrasts",
@@ -222,8 +222,8 @@ def _cell_table(sweep: SweepData, stats: Any) -> str:
 def _mean_ci(row: Any) -> str:
     """'0.6 [0.231, 0.882] wilson; median 1' (summary.csv's numbers; no interval for a single run)."""
     median = f"; median {row['median']:.3g}"
-    if row["ci95_low"] != row["ci95_low"]:  # NaN: a single run
-        return f"{row['mean']:.3g}{median}"
+    if row["ci95_low"] != row["ci95_low"]:  # NaN: fewer runs than an interval needs
+        return f"{row['mean']:.3g}{median}; n={int(row['n'])}: too few runs for an interval"
     return f"{row['mean']:.3g} [{row['ci95_low']:.3g}, {row['ci95_high']:.3g}] {row['ci_method']}{median}"
 
 

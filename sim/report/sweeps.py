@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 import environments
-from sim.aggregate import contrasts, summarise
+from sim.aggregate import cell_spreads, contrasts, few_runs_warnings, spread_warnings, summarise
 from sim.core.stats import FEW_VALUES
 from sim.report import html
 from sim.report.data import SweepData
@@ -143,7 +143,7 @@ def contrast_plot(diffs: pd.DataFrame, factor: str, metrics: list[str]) -> Plot:
         f"contrast_{_slug(factor)}",
         f"{factor}: {first['on']} minus {first['off']}",
         f"The difference {factor} = {first['on']} minus {first['off']} at each combination of the other "
-        f"factors, with its 95 % bootstrap interval ({paired}; n = {n.min()} to {n.max()} seeds). "
+        f"factors, with its 95 % interval ({paired}; n = {n.min()} to {n.max()} seeds). "
         "Zero (dashed) is no effect.",
     )
 
@@ -153,29 +153,63 @@ def contrasts_html(diffs: pd.DataFrame, metrics: list[str], csv_exists: bool = F
     if diffs.empty:
         return "<p>No factor of this sweep has exactly two levels with finished runs: nothing to contrast.</p>"
     shown = [m for m in metrics if m in set(diffs["metric"])][:TABLE_METRICS]
-    parts = []
+    # expected values per phase are what presentation can move: always shown beside the rest
+    shown += [m for m in dict.fromkeys(diffs["metric"]) if m.startswith("expected_value_by_phase.") and m not in shown]
+    spreads = bool(diffs["presentation_spread_on"].fillna("").astype(bool).any()) if len(diffs) else False
+    parts = [warnings_html(spread_warnings(diffs))]
     for factor, sub in diffs.groupby("factor", sort=False):
         first = sub.iloc[0]
         rows = []
         for r in sub[sub["metric"].isin(shown)].itertuples(index=False):
             interval = "" if math.isnan(r.ci95_low) else f"[{r.ci95_low:.3g}, {r.ci95_high:.3g}]"
             pairs = f"{r.n} paired" if r.paired else f"{r.n} (unpaired)"
-            rows.append((r.at or "(no other factor)", r.metric, r.on_mean, r.off_mean, r.diff, interval, pairs))
+            row: tuple[object, ...] = (r.at or "(no other factor)", r.metric, r.on_mean, r.off_mean, r.diff, interval)
+            if spreads:
+                flag = "effect smaller than presentation spread" if r.presentation_flag else ""
+                row += (r.presentation_spread_on or "", r.presentation_spread_off or "", flag)
+            rows.append((*row, pairs))
+        extra = ["presentation spread: on", "presentation spread: off", "flag"] if spreads else []
         parts.append(
             f"<h3>{escape(str(factor))}: {escape(str(first['on']))} minus {escape(str(first['off']))}</h3>"
             + html.table(
-                ["other factors", "metric", *_side_headers(first), "difference", "95 % interval", "seeds"],
+                ["other factors", "metric", *_side_headers(first), "difference", "95 % interval", *extra, "seeds"],
                 rows,
-                numeric=[False, False, True, True, True, True, True],
+                numeric=[False, False, True, True, True, True, *([False] * len(extra)), True],
             )
         )
     note = (
         "<p>On minus off for every factor with two levels (a boolean switch: true minus false; otherwise the "
         "level listed second minus the first), at each combination of the other factors, paired by seed: the "
-        "mean of per-seed differences with its 95 % bootstrap interval."
+        "mean of per-seed differences with its 95 % interval (t with Hall's skewness correction; Welch's "
+        "t where the seeds do not match; none below 3 seeds)."
         + (" Every metric is in <code>contrasts.csv</code>.</p>" if csv_exists else "</p>")
     )
     return note + "".join(parts)
+
+
+def warnings_html(lines: list[str]) -> str:
+    """Warning lines as a visible block (empty when there are none)."""
+    if not lines:
+        return ""
+    items = "".join(f"<li>{escape(line)}</li>" for line in lines)
+    return f'<div class="warning"><strong>Warnings</strong><ul>{items}</ul></div>'
+
+
+def summary_warnings_html(table: pd.DataFrame) -> str:
+    """The few-runs warning, then each cell's mean presentation spread per phase (LLM runs)."""
+    out = warnings_html(few_runs_warnings(table))
+    rows = []
+    for cell, sub in table.groupby("cell", sort=False):
+        spreads = cell_spreads(sub)
+        if spreads:
+            rows.append((str(cell), "; ".join(f"{p}: {v:.3g}" for p, v in spreads.items())))
+    if rows:
+        out += (
+            "<p>Presentation spread per cell: the mean over its runs of how far each phase's measure (expected "
+            "value or P(yes)) moved when the same options were shown in another order or with other labels.</p>"
+            + html.table(["cell", "mean presentation spread per phase"], rows, numeric=[False, False])
+        )
+    return out
 
 
 def _side_headers(row: pd.Series) -> list[str]:
@@ -246,9 +280,8 @@ def _stack(values: np.ndarray) -> np.ndarray:
 def _methods(methods: pd.Series) -> str:
     texts = {
         "wilson": "Wilson score interval of the rate",
-        "bootstrap-percentile": "percentile bootstrap over seeds",
-        "bootstrap-bca": "BCa bootstrap over seeds",
-        "none": "no interval for a single run",
+        "hall-t": "t-interval with Hall's skewness correction",
+        "none": "no interval below 3 runs",
     }
     return "; ".join(texts.get(m, m) for m in dict.fromkeys(methods))
 

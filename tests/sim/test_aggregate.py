@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 
 import environments
-from sim.aggregate import contrasts, metric_ranges, summarise, summary_lines, write_results
+from sim.aggregate import contrasts, flatten_metrics, metric_ranges, summarise, summary_lines, write_results
+from sim.core.stats import mean_interval
+from sim.report.sweeps import contrasts_html, summary_warnings_html
 
 GRID = ["environment.preset", "mechanics.punishment.enabled"]
 ZIP = ["population.0.persona", "population.0.policy"]
@@ -63,7 +65,7 @@ def test_summary_has_the_shape_and_honest_intervals():
     scarce = table[(table["cell"] == "scarce-True-altruistic")].set_index("metric")
     t = scarce.loc["survival_time"]
     assert (t["n"], t["mean"], t["median"], t["q1"], t["q3"]) == (5, 13.0, 20.0, 3.0, 20.0)
-    assert t["distribution"] == "2:1 3:1 20:3" and t["ci_method"] == "bootstrap-percentile"
+    assert t["distribution"] == "2:1 3:1 20:3" and t["ci_method"] == "hall-t"
     assert (t["range_low"], t["range_high"]) == (0, 20)  # [0, run.steps]
     s = scarce.loc["survived"]
     assert s["ci_method"] == "wilson" and s["mean"] == 0.6 and 0 < s["ci95_low"] < 0.6 < s["ci95_high"] < 1
@@ -73,13 +75,19 @@ def test_summary_has_the_shape_and_honest_intervals():
     # an all-zero count is not a rate: no Wilson interval pretending it could be 0.43
     failures = table[table["metric"] == "parse_failures"]
     assert (failures["ci_method"] != "wilson").all() and (failures["ci95_high"] == 0).all()
+    assert np.isinf(failures["range_high"]).all()  # a count's range is unknown: unbounded, not [0, 0]
     rich = table[table["cell"] == "rich-True-altruistic"].iloc[0]
     assert (rich["runs"], rich["failed"]) == (6, 1)
 
 
 def test_ranges_come_from_the_spec_the_name_and_run_steps():
     ranges = metric_ranges(results(), ["survival_time", "survived", "over_usage", "parse_failures"], "commons")
-    assert ranges == {"survival_time": (0, 20), "survived": (0, 1), "over_usage": (0, 1), "parse_failures": (0, 0)}
+    assert ranges == {
+        "survival_time": (0, 20),
+        "survived": (0, 1),
+        "over_usage": (0, 1),
+        "parse_failures": (-np.inf, np.inf),
+    }
 
 
 def test_contrasts_pair_by_seed_at_each_level_of_the_other_factors():
@@ -97,7 +105,10 @@ def test_contrasts_pair_by_seed_at_each_level_of_the_other_factors():
     row = row.iloc[0]
     # per-seed differences 20-3, 3-2, 20-3, 2-3, 20-3 = 17, 1, 17, -1, 17
     assert row["paired"] and row["n"] == 5 and row["diff"] == pytest.approx(10.2)
-    assert -1 <= row["ci95_low"] < 10.2 < row["ci95_high"] <= 17
+    assert (row["ci95_low"], row["ci95_high"]) == pytest.approx(
+        mean_interval(np.array([17.0, 1, 17, -1, 17]), bounds=(-20, 20))
+    )
+    assert -20 <= row["ci95_low"] < 10.2 < row["ci95_high"] <= 20  # survival in [0, 20]: differences in +-20
     preset = table[table["factor"] == "environment.preset"]
     assert set(preset["on"]) == {"scarce"} and set(preset["off"]) == {"rich"}  # listed second minus first
     assert (table["ci95_low"] <= table["diff"] + 1e-12).all() and (table["diff"] <= table["ci95_high"] + 1e-12).all()
@@ -144,3 +155,85 @@ def test_a_single_switch_is_contrasted_over_the_whole_sweep():
     table = contrasts(res, ["mechanics.punishment.enabled"], [], "commons")
     row = table[table["metric"] == "survival_time"].iloc[0]
     assert row["at"] == "" and row["paired"] and row["diff"] == pytest.approx(10.2)
+
+
+def test_few_runs_say_so_and_the_summary_warns():
+    res = results()
+    res = res[~((res["cell"] == "rich-True-altruistic") & (res["seed"] >= 2))]  # 2 runs left there
+    table = summarise(res, GRID + ZIP, "commons")
+    row = table[(table["cell"] == "rich-True-altruistic") & (table["metric"] == "survival_time")].iloc[0]
+    assert row["n"] == 2 and row["ci_method"] == "none" and np.isnan(row["ci95_low"])
+    text = "\n".join(summary_lines(table, "commons"))
+    assert "n=2: too few runs for an interval" in text
+    assert text.startswith("warning: 1 of 8 cells have fewer than 5 finished runs (fewest 2)")
+    assert "fewer than 5 finished runs" in summary_warnings_html(table)
+    assert "warning" not in "\n".join(summary_lines(summarise(results(), GRID + ZIP, "commons"), "commons"))
+
+
+# ------------------------------------------------------------------ presentation sensitivity
+def _llm_metrics(ev: float, spread: float) -> dict:
+    """metrics.json of an LLM run: expected value and presentation spread of the harvest phase."""
+    return {
+        "status": "finished",
+        "survival_time": 3,
+        "expected_value_by_phase": {"harvest": ev},
+        "presentation_spread": {
+            "harvest": {
+                "measure": "expected value (tons)",
+                "n": 20,
+                "by_presentation": {"shipped": ev, "reversed order": ev + spread},
+                "spread": spread,
+            }
+        },
+    }
+
+
+def _llm_results(on_ev: list[float], off_ev: list[float], on_spread: float, off_spread: float) -> pd.DataFrame:
+    rows = []
+    for talk, evs, spread in ((True, on_ev, on_spread), (False, off_ev, off_spread)):
+        for seed, ev in enumerate(evs):
+            flat = flatten_metrics(_llm_metrics(ev, spread + 0.1 * seed))
+            rows.append({"run": f"{talk}-{seed}", "cell": str(talk), "seed": seed, "status": "finished", "talk": talk})
+            rows[-1] |= flat
+    return pd.DataFrame(rows)
+
+
+def test_presentation_spread_is_flattened_per_phase():
+    flat = flatten_metrics(_llm_metrics(7.0, 1.5))
+    assert flat["presentation_spread.harvest.spread"] == 1.5
+    assert flat["presentation_spread.harvest.measure"] == "expected value (tons)"
+    assert flat["expected_value_by_phase.harvest"] == 7.0
+    assert not any(k.startswith("presentation_spread.harvest.by_presentation") for k in flat)
+    assert "presentation_spread.harvest.spread" not in flatten_metrics({"survival_time": 3})  # scripted
+
+
+def test_summary_shows_each_cells_mean_presentation_spread():
+    res = _llm_results([7, 8, 9, 8, 7], [6, 7, 8, 7, 6], on_spread=1.0, off_spread=3.0)
+    table = summarise(res, ["talk"])
+    means = table[table["metric"] == "presentation_spread.harvest.spread"].set_index("cell")["mean"]
+    # spreads 1.0 + 0.1 * seed over seeds 0..4: mean 1.2; 3.0 + ...: 3.2
+    assert means.to_dict() == pytest.approx({"True": 1.2, "False": 3.2})
+    text = "\n".join(summary_lines(table))
+    assert "presentation spread (mean over runs): harvest: 1.2" in text
+    assert "harvest: 3.2" in summary_warnings_html(table)
+
+
+def test_an_expected_value_effect_below_the_presentation_spread_is_flagged():
+    # effect +1 t; the off cell's spread 3.2 t is larger: presentation alone moves more
+    res = _llm_results([7, 8, 9, 8, 7], [6, 7, 8, 7, 6], on_spread=1.0, off_spread=3.0)
+    table = contrasts(res, ["talk"]).set_index("metric")
+    ev = table.loc["expected_value_by_phase.harvest"]
+    assert ev["diff"] == pytest.approx(1.0) and bool(ev["presentation_flag"])
+    assert ev["presentation_spread_on"] == "harvest: 1.2" and ev["presentation_spread_off"] == "harvest: 3.2"
+    # other metrics: the spreads beside, never a flag
+    other = table.loc["survival_time"]
+    assert other["presentation_spread_on"] == "harvest: 1.2" and not bool(other["presentation_flag"])
+    page = contrasts_html(table.reset_index(), ["survival_time"])
+    assert "effect smaller than presentation spread" in page and "expected_value_by_phase.harvest" in page
+    # the same effect with spreads of 0.5 t on both sides is not flagged
+    small = contrasts(_llm_results([7, 8, 9, 8, 7], [6, 7, 8, 7, 6], 0.5, 0.5), ["talk"]).set_index("metric")
+    assert not bool(small.loc["expected_value_by_phase.harvest", "presentation_flag"])
+    assert "effect smaller" not in contrasts_html(small.reset_index(), ["survival_time"])
+    # scripted runs: no spread columns filled, no flag
+    plain = contrasts(results(), GRID, ZIP, "commons")
+    assert not plain["presentation_flag"].any() and (plain["presentation_spread_on"] == "").all()

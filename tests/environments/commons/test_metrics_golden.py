@@ -87,8 +87,9 @@ def test_govsim_metrics_match_hand_computed_values(log):
     assert m["efficiency"] == pytest.approx(0.8)
     # equality = 1 - Gini of the gains (30, 90): sum |x_i - x_j| = 120, / (2 * 2 * 120) = 0.25
     assert m["equality"] == pytest.approx(0.75)
-    # over-usage: catches above the fair share f(t)/n = 25: fisher 1's 30 and 40 -> 2 of 6
-    assert m["over_usage"] == pytest.approx(2 / 6)
+    # over-usage: catches above the fair share f(t)/n = 25: fisher 1's 30 and 40; all six catches are
+    # above zero, so GovSim's denominator and the all-decisions one agree: 2 of 6
+    assert m["over_usage"] == pytest.approx(2 / 6) and m["over_usage_all_decisions"] == pytest.approx(2 / 6)
     assert m["norm_violation_rate"] == pytest.approx(2 / 6)
     # two fines over six harvest decisions; one of the two hit a violator
     assert m["punishment_rate"] == pytest.approx(2 / 6)
@@ -106,6 +107,51 @@ def test_a_collapse_ends_survival_and_efficiency_counts_the_whole_horizon(log):
     assert m["survival_time"] == 2 and m["survived"] is False and m["collapsed"] is True
     # T = 12 months of f(0) = 50 were possible; 70 tons were caught
     assert m["efficiency"] == pytest.approx(1 - (600 - 70) / 600)
+
+
+def _harvests(catches, fair):
+    rows = [_row(1, "harvest", agent, c, violation=c > fair, fair=fair) for agent, c in enumerate(catches)]
+    events = pd.DataFrame(rows, columns=EVENT_SCHEMA.names)
+    steps = pd.DataFrame(
+        {
+            "step": [1],
+            "stock": [50.0],
+            "sustainable_catch": [50.0],
+            "collapsed": [False],
+            "group_norm": [None],
+            "norm_mean": [np.nan],
+            "norm_dispersion": [np.nan],
+            "wealth_gini": [0.0],
+        }
+    )
+    return compute(events, steps, _scenario(1))
+
+
+@pytest.mark.parametrize(
+    ("catches", "fair", "govsim", "all_decisions"),
+    [
+        # the issue's case: 30 is the one catch above 10 t; three catches above zero, five decisions
+        ([0, 0, 10, 10, 30], 10.0, 1 / 3, 1 / 5),
+        # a catch equal to the fair share is not above it; zeros only enlarge the old denominator
+        ([0, 10, 11, 0], 10.0, 1 / 2, 1 / 4),
+        ([0, 0, 0, 25], 10.0, 1.0, 1 / 4),
+        ([5, 5, 5], 10.0, 0.0, 0.0),  # everyone fished, nobody above: 0 is meant
+        # a fair share of 0 t (a spent lake): any catch above zero is above it
+        ([0, 2, 0], 0.0, 1.0, 1 / 3),
+    ],
+)
+def test_over_usage_divides_by_catches_above_zero(catches, fair, govsim, all_decisions):
+    m = _harvests(catches, fair)
+    assert m["over_usage"] == pytest.approx(govsim)
+    assert m["over_usage_all_decisions"] == pytest.approx(all_decisions)
+
+
+def test_over_usage_is_undefined_when_nobody_fished():
+    # 0 of 0 catches above zero: GovSim's ratio has no value, and 0 would read as restraint
+    m = _harvests([0, 0, 0], 10.0)
+    assert m["over_usage"] is None and m["over_usage_all_decisions"] == 0.0
+    m = _harvests([], 10.0)  # no harvest decision at all
+    assert m["over_usage"] is None and m["over_usage_all_decisions"] is None
 
 
 @pytest.mark.parametrize(
