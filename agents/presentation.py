@@ -45,7 +45,7 @@ def plan(req: DecisionRequest, cfg: PresentationConfig, rng: np.random.Generator
     only for shuffled menus, so the model's own generator is never touched."""
     menu = req.prompt.menu
     mode: Order = "fixed"
-    if menu is not None and len(menu.entries) > 1:
+    if menu is not None and len(menu.entries) > 1 and req.needs_scoring:  # unscored: nothing to average
         mode = cfg.order
         if mode == "balanced" and len(menu.entries) > cfg.balanced_max_options:
             mode = "shuffled"
@@ -175,6 +175,9 @@ def _info(
             info["per_order"] = {
                 ",".join(map(str, v.order)): _rounded(d.probs) for v, d in zip(p.shipped, shipped, strict=True)
             }
+            if p.values is not None:  # how far one order alone would have moved the measure
+                each = [_score(p, d.probs, d.probs) for d in shipped]
+                info["order_range"] = float(max(each) - min(each))
         else:
             info["printed"] = list(p.shipped[0].order)
     if p.values is not None or probed:

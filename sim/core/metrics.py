@@ -74,20 +74,25 @@ def presentation_metrics(events: pd.DataFrame) -> dict[str, Any]:
     ``presentation_spread``: per phase, over the decisions re-scored under other
     presentations, the mean measure under each presentation and the spread (largest
     minus smallest of those means); where options have no values the measure is the
-    total-variation distance from the shipped distribution. Empty for runs without LLMs.
+    total-variation distance from the shipped distribution. ``order_range_by_phase``: for
+    balanced decisions, the mean range of the measure over the printed orders averaged (how
+    far one fixed order would have moved it). Empty for runs without LLMs.
     """
     ev = policy_events(events)
     if ev.empty or "info" not in ev:
         return {}
     values: dict[str, list[float]] = {}
+    ranges: dict[str, list[float]] = {}
     probes: dict[str, dict[str, list[float]]] = {}
     measures: dict[str, str] = {}
     for phase, info in zip(ev["phase"], ev["info"], strict=True):
-        if not info or '"presentation"' not in info:
+        if not isinstance(info, str) or '"presentation"' not in info:  # None or NaN: nothing presented
             continue
         shown = json.loads(info).get("presentation", {})
         if "value" in shown:
             values.setdefault(phase, []).append(float(shown["value"]))
+        if "order_range" in shown:
+            ranges.setdefault(phase, []).append(float(shown["order_range"]))
         if "probes" in shown:
             measures[phase] = shown.get("measure", "")
             for name, v in shown["probes"].items():
@@ -95,6 +100,8 @@ def presentation_metrics(events: pd.DataFrame) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if values:
         out["expected_value_by_phase"] = {k: float(np.mean(v)) for k, v in sorted(values.items())}
+    if ranges:  # balanced decisions: the mean range of the measure over the orders averaged
+        out["order_range_by_phase"] = {k: float(np.mean(v)) for k, v in sorted(ranges.items())}
     if probes:
         spread = {}
         for phase, by_name in sorted(probes.items()):
