@@ -33,13 +33,16 @@ In every format the system text, shared by all agents of a phase, comes first (a
 fixed markers only), so the engine's prefix cache computes it once for all of them. The
 built-in engine (:class:`agents.llm.engine.Engine`) and vLLM's actor
 (:mod:`agents.remote.vllm_engine`) both render through :func:`turn_format`; an OpenAI
-server renders with its own chat template (docs/models.md).
+server renders with its chat template, so a base model is served with
+:meth:`TurnFormat.chat_template` (``python -m agents.llm.turns MODEL > FILE``, then
+``vllm serve ... --chat-template FILE``) to read the same text (docs/models.md).
 
 No torch here: the vLLM actor imports this module beside vLLM's own transformers.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -61,6 +64,25 @@ class TurnFormat:
             start, end = GEMMA_MARKERS
             return f"{self.bos}{start}user\n{body}{end}\n{start}model\n{answer_prefix}"
         return f"{self.bos}{body}\n\n{answer_prefix}"
+
+    def chat_template(self) -> str | None:
+        """The same format as a Jinja chat template, for a server that renders prompts
+        itself (``vllm serve --chat-template FILE``); None for ``chat_template`` (the
+        tokenizer's own). Renders normsim's messages (an optional system message, one user
+        message) to exactly :meth:`render`'s text."""
+        if self.kind == "chat_template":
+            return None
+        system = (
+            "{% for m in messages %}{% if m['role'] == 'system' and m['content'] %}"
+            "{{ m['content'] }}\n\n{% endif %}{% endfor %}"
+        )
+        user = "{% for m in messages %}{% if m['role'] == 'user' %}{{ m['content'] }}{% endif %}{% endfor %}"
+        bos = "{{ bos_token }}" if self.bos else ""
+        if self.kind == "gemma_turns":
+            start, end = GEMMA_MARKERS
+            prompt = f"{start}model\n"
+            return f"{bos}{start}user\n{system}{user}{end}\n{{% if add_generation_prompt %}}{prompt}{{% endif %}}"
+        return f"{bos}{system}{user}{{{{ '\\n\\n' }}}}"  # an expression: Jinja drops a trailing newline
 
 
 def turn_format(tokenizer: Any) -> TurnFormat:
@@ -98,3 +120,29 @@ def _adds_bos(tokenizer: Any) -> bool:
     bos_id = getattr(tokenizer, "bos_token_id", None)
     ids = tokenizer("a")["input_ids"]
     return bos_id is not None and bool(ids) and ids[0] == bos_id
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print a model's turn format as a Jinja chat template (for ``vllm serve --chat-template``)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m agents.llm.turns", description=main.__doc__)
+    parser.add_argument("model", help="a model name normsim loads (gemma3-270m) or a checkpoint folder")
+    args = parser.parse_args(argv)
+    from transformers import AutoTokenizer
+
+    from agents.llm.embedded import EMBEDDED, convert_embedded
+
+    source = str(convert_embedded(args.model)) if args.model in EMBEDDED else args.model
+    tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
+    fmt = turn_format(tokenizer)
+    template = fmt.chat_template()
+    if template is None:
+        print(f"{args.model} has its own chat template: serve it as it is", file=sys.stderr)
+        return 1
+    print(template, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

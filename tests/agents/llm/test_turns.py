@@ -83,3 +83,17 @@ def test_the_engine_and_the_vllm_actor_render_a_base_model_alike():
     prompts = [(SYSTEM, USERS[0], "I catch "), ("", USERS[1], "")]
     assert actor.render(prompts) == [engine.render(*p) for p in prompts]
     assert engine.render(*prompts[0]).startswith(f"{tok.bos_token}<start_of_turn>user\n{SYSTEM}")
+
+
+def test_the_jinja_template_for_servers_renders_the_same_text():
+    for tok in (base_tokenizer(gemma_markers=True), base_tokenizer(gemma_markers=False, adds_bos=True)):
+        fmt = turns.turn_format(tok)
+        for system in (SYSTEM, ""):
+            messages = ([{"role": "system", "content": system}] if system else []) + [
+                {"role": "user", "content": USERS[1]}
+            ]
+            served = tok.apply_chat_template(
+                messages, chat_template=fmt.chat_template(), tokenize=False, add_generation_prompt=True
+            )
+            assert served + "I catch " == fmt.render(tok, system, USERS[1], "I catch "), fmt.kind
+    assert turns.turn_format(tiny_tokenizer()).chat_template() is None  # a template of its own is served as it is
