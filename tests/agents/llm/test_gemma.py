@@ -83,13 +83,18 @@ def test_a_commons_decision_equals_a_plain_eager_forward(backend):
     want = []
     with eager(backend.model), torch.inference_mode():
         for prep in prepare(engine, items):
+            # context + option for every option, one row each, right-padded: under the
+            # causal mask a row's own positions never see the padding after them.
+            rows = [prep.context + tail for tail in prep.tails]
+            width = max(map(len, rows))
+            ids = torch.tensor([r + [engine.pad_id] * (width - len(r)) for r in rows])
+            start = len(prep.context)
+            # Logits from the position before the options only: the 262k-word head over
+            # every prompt position would cost as much as the rest of the forward.
+            logits = backend.model(input_ids=ids, use_cache=False, logits_to_keep=width - start + 1).logits
             scores = []
-            for tail in prep.tails:
-                ids = torch.tensor([prep.context + tail])
-                # Logits of the positions predicting the tail only: the 262k-word head over
-                # every prompt position would cost as much as the rest of the forward.
-                out = backend.model(input_ids=ids, use_cache=False, logits_to_keep=len(tail) + 1)
-                logp = torch.log_softmax(out.logits[0, :-1].float(), -1)
+            for row, tail in enumerate(prep.tails):
+                logp = torch.log_softmax(logits[row, : len(tail)].float(), -1)
                 scores.append(sum(float(logp[j, t]) for j, t in enumerate(tail)))
             want.append(np.array(scores))
     for g, w in zip(got, want, strict=True):
