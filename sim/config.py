@@ -2,7 +2,8 @@
 
 A scenario has six blocks: ``name``, ``environment`` (with ``type``), ``population``
 (groups of agents), ``mechanics`` (the shared mechanics the environment supports, each
-switchable), ``run`` (steps, seed) and ``output``. Everything is validated here, against
+switchable), ``run`` (steps, seed) and ``output``; an optional top-level ``model`` runs
+every LLM group on one model. Everything is validated here, against
 the environment's spec, so a typo never reaches a simulation.
 """
 
@@ -125,6 +126,24 @@ class Scenario(StrictModel):
         default_factory=PresentationConfig,
         description="how menus and numeric labels are shown to LLM agents (agents.presentation)",
     )
+    model: str | None = Field(
+        None,
+        min_length=1,
+        description=(
+            "one model for every LLM group: replaces each LLM group's policy.model "
+            "(`--set model=gemma3-270m`, or a sweep axis); default: each group's own"
+        ),
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_model(cls, data: Any) -> Any:
+        # Applied to the raw groups before they are validated, so each group's checks see
+        # the model that will run, and the recorded config.yaml names it in every group.
+        model = data.get("model") if isinstance(data, dict) else None
+        if isinstance(model, str) and model and isinstance(data.get("population"), list):
+            data = {**data, "population": [_with_model(g, model) for g in data["population"]]}
+        return data
 
     @model_validator(mode="after")
     def _check_population(self) -> Scenario:
@@ -153,6 +172,13 @@ class Scenario(StrictModel):
     @property
     def n_agents(self) -> int:
         return sum(g.size for g in self.population)
+
+
+def _with_model(group: Any, model: str) -> Any:
+    policy = group.get("policy") if isinstance(group, dict) else None
+    if isinstance(policy, dict) and policy.get("type") == "llm":
+        return {**group, "policy": {**policy, "model": model}}
+    return group
 
 
 @functools.cache

@@ -84,8 +84,7 @@ def model_dir(name: str) -> Path | None:
         cached = loading.embedded_cache_dir(name)
         if (cached / "config.json").exists():
             return cached
-        loading.embedded_gguf(name)  # raises ModelNotAvailable with the pip command
-        return loading.embedded_gguf(name).parent
+        return loading.package_dir(name)  # raises ModelNotAvailable with the pip command
     path = Path(name).expanduser()
     if path.exists():
         return path

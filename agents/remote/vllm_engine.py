@@ -9,7 +9,8 @@ system prompt of a phase is computed once.
 
 What it answers is what :class:`agents.remote.policy.RemotePolicy` needs:
 
-* ``render``: the chat template, by the model's tokenizer, as the built-in engine renders it;
+* ``render``: the prompt as the built-in engine renders it (:mod:`agents.llm.turns`: the
+  model's chat template, or a base model's turn format);
 * ``echo``: exact log-probabilities of given texts (``prompt_logprobs=0``: the prompt's own
   tokens), tokenised without added special tokens (the template holds them);
 * ``complete``: seeded sampling with stop strings.
@@ -85,12 +86,12 @@ class VLLMEngine:
         return True
 
     def render(self, prompts: Sequence[tuple[str, str, str]]) -> list[str]:
-        out = []
-        for system, user, prefix in prompts:
-            messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
-            text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-            out.append(text + prefix)
-        return out
+        """Prompts as the built-in engine renders them (:mod:`agents.llm.turns`): the chat
+        template, or a base model's documented turn format."""
+        from agents.llm.turns import turn_format  # no torch: safe beside vLLM
+
+        fmt = turn_format(self.tokenizer)
+        return [fmt.render(self.tokenizer, system, user, prefix) for system, user, prefix in prompts]
 
     def _prompts(self, texts: Sequence[str]) -> list[dict[str, list[int]]]:
         ids = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]

@@ -55,6 +55,8 @@ def test_request_outputs_become_exact_option_scores():
 class _Tokenizer:
     """Characters as tokens, and a chat template like SmolLM2's."""
 
+    chat_template = "(stands for SmolLM2's ChatML template)"
+
     def apply_chat_template(self, messages, tokenize, add_generation_prompt):
         body = "".join(f"<|{m['role']}|>{m['content']}\n" for m in messages)
         return body + ("<|assistant|>" if add_generation_prompt else "")
