@@ -22,6 +22,7 @@ import pandas as pd
 from agents.factory import build_policy
 from agents.interfaces import Policy
 from agents.llm.capture import ActivationWriter
+from sim.agentvars import agent_rows, attach_agent_reporters
 from sim.config import Scenario, dump_scenario, load_scenario, override_slug, parse_overrides
 from sim.core.schema import ConfigError
 from sim.logger import RunWriter, has_journals, read_table
@@ -30,6 +31,10 @@ from sim.rundir import check_models, compute_metrics, finalize, is_running, now,
 from sim.tracking import open_tracker
 
 log = logging.getLogger(__name__)
+
+# Agent-steps up to which a run's model also keeps every agent row in memory (its Mesa
+# collector's agent reporters); a larger run's rows are only in agents.parquet.
+AGENT_ROWS_IN_MEMORY = 1_000_000
 
 
 @dataclass
@@ -42,6 +47,8 @@ class RunResult:
     status: str = "finished"
     extras: dict[str, Any] = field(default_factory=dict)
     report: Path | None = None  # report.html, when one was written
+    # The Mesa model after its last step (sim.run's result only; None from load_run).
+    model: Any = field(default=None, repr=False)
 
     @cached_property
     def events(self) -> pd.DataFrame:
@@ -132,6 +139,8 @@ def run(
     started_at = now()
     built = build_policies(scenario, policies)
     model = scenario.spec.model(scenario, built, run_id=run_id)
+    if scenario.n_agents * scenario.run.steps <= AGENT_ROWS_IN_MEMORY:
+        attach_agent_reporters(model)  # RunResult.model's collector keeps agents.parquet's rows too
     record = run_record(scenario, built, started_at) | {"run_id": run_id}
 
     tracker = open_tracker(scenario, run_id)  # before the directory: a missing mlflow leaves none behind
@@ -151,8 +160,7 @@ def run(
             step = int(model.steps)
             activations.collect(step, model.policies.values())  # hidden-state capture, if any
             step_row = {"step": step, **_latest_row(model)}
-            agent_rows = [{"step": step, **model.agent_record(a)} for a in model.society]
-            writer.write_step(model.take_step_events(), step_row, agent_rows)
+            writer.write_step(model.take_step_events(), step_row, agent_rows(model, step))
             bar.update(step_row)
             tracker.log_step(step, step_row)
             if on_step is not None:
@@ -195,7 +203,7 @@ def run(
         first_error = _attempt(lambda: tracker.finish(metrics, writer.dir), first_error)
         if first_error is not None and not loop_raised:  # the steps went well, the wrap-up did not
             raise first_error
-    result = RunResult(dir=writer.dir, scenario=scenario, metrics=metrics, status=status)
+    result = RunResult(dir=writer.dir, scenario=scenario, metrics=metrics, status=status, model=model)
     result.extras["ended"] = end_reason
     if scenario.output.report if report is None else report:
         from sim.report import write_report  # matplotlib loads only when a report is written
