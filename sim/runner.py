@@ -23,9 +23,10 @@ from agents.factory import build_policy
 from agents.interfaces import Policy
 from agents.llm.capture import ActivationWriter
 from sim.agentvars import agent_rows, attach_agent_reporters
-from sim.config import Scenario, dump_scenario, load_scenario, override_slug, parse_overrides
+from sim.config import Scenario, dump_scenario, load_scenario, parse_overrides
 from sim.core.schema import ConfigError
 from sim.logger import RunWriter, has_journals, read_table
+from sim.names import params_slug
 from sim.progress import Progress
 from sim.rundir import check_models, compute_metrics, finalize, is_running, now, run_record, write_json
 from sim.tracking import open_tracker
@@ -69,8 +70,9 @@ def run_id_for(scenario: Scenario, overrides: Mapping[str, Any] | None = None) -
     if scenario.output.run_id:
         return scenario.output.run_id
     # What changes the simulation names the directory; where and how it is written does not.
-    cell = override_slug(
-        {k: v for k, v in (overrides or {}).items() if k != "run.seed" and not k.startswith("output.")}
+    cell = params_slug(
+        {k: v for k, v in (overrides or {}).items() if k != "run.seed" and not k.startswith("output.")},
+        [g.name for g in scenario.population],
     )
     return f"{scenario.name}{'-' + cell if cell else ''}-seed{scenario.run.seed}"
 

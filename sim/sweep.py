@@ -51,8 +51,9 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from agents.config import BackendConfig
 from sim.aggregate import contrasts, results_table, summarise, summary_lines, write_results
-from sim.config import OutputConfig, apply_overrides, load_scenario, override_slug, read_yaml
+from sim.config import OutputConfig, apply_overrides, load_scenario, read_yaml
 from sim.core.schema import ConfigError, JsonValue, StrictModel, format_errors
+from sim.names import key_labels, params_slug
 from sim.rundir import check_models
 from sim.sweep_exec import RunSpec, clean_partial, execute_run, import_all, is_finished, run_on_ray
 
@@ -125,6 +126,7 @@ class SweepResult:
     failed: list[str] = field(default_factory=list)
     report: Path | None = None  # OUT/report.html, unless the sweep file says report: false
     env_type: str | None = None  # the environment its runs simulate
+    key_labels: dict[str, str] = field(default_factory=dict)  # swept key -> readable label (sim.names)
 
 
 # ------------------------------------------------------------------------- loading
@@ -207,7 +209,8 @@ def cell_id(params: dict[str, Any], scenario: dict[str, Any]) -> str:
     dict (not the validated model) so new defaults in the code do not rename runs.
     """
     digest = hashlib.sha256(json.dumps(scenario, sort_keys=True, default=str).encode()).hexdigest()[:8]
-    slug = override_slug(params)
+    groups = [str(g.get("name", "")) for g in scenario.get("population") or [] if isinstance(g, dict)]
+    slug = params_slug(params, groups, hashed=False)
     return f"{slug}-{digest}" if slug else digest
 
 
@@ -262,8 +265,17 @@ def run_sweep(
         from sim.report import write_report  # matplotlib loads only here
 
         report = write_report(root)
+    groups = [str(g.get("name")) for g in (specs[0].scenario.get("population") or [])] if specs else []
     return SweepResult(
-        root, results, summary, ran=list(outcomes), skipped=skipped, failed=failed, report=report, env_type=env_type
+        root,
+        results,
+        summary,
+        ran=list(outcomes),
+        skipped=skipped,
+        failed=failed,
+        report=report,
+        env_type=env_type,
+        key_labels=key_labels([*sweep.grid, *sweep.zip], groups),
     )
 
 
@@ -287,7 +299,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     result = run_sweep(args.sweep, args.out, backend=overrides or None, on_run=report, overrides=args.set or None)
     n = len(result.results)
-    print("\n".join(summary_lines(result.summary, result.env_type)))
+    print("\n".join(summary_lines(result.summary.rename(columns=result.key_labels), result.env_type)))
     print(
         f"{n} runs: {n - len(result.failed)} finished ({len(result.skipped)} already done), "
         f"{len(result.failed)} failed, {time.perf_counter() - started:.1f} s\n"

@@ -26,6 +26,7 @@ matplotlib.use("Agg")  # before any figure exists: never look for a display
 import environments  # noqa: E402
 from sim.core.schema import ConfigError  # noqa: E402
 from sim.logger import has_journals  # noqa: E402
+from sim.names import relabel  # noqa: E402
 from sim.report import html  # noqa: E402
 from sim.report.data import RunData, SweepData, detect, load_run_data, load_sweep_data  # noqa: E402
 from sim.report.definitions import definitions  # noqa: E402
@@ -173,7 +174,8 @@ def _population_table(cfg: dict[str, Any]) -> str:
 def _sweep_page(sweep: SweepData) -> tuple[str, list[Plot]]:
     from sim.report import sweeps
 
-    stats, diffs = sweeps.summary(sweep), sweeps.contrast_table(sweep)
+    stats = sweeps.summary(sweep)
+    diffs = relabel(sweeps.contrast_table(sweep), sweep.key_labels())  # punishment.enabled, not mechanics....
     plots = sweeps.plots(sweep, stats, diffs)
     res = sweep.results
     counts = res["status"].value_counts().to_dict() if "status" in res else {}
