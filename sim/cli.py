@@ -15,6 +15,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from sim.core.numbers import tidy  # math only: --help stays fast
+
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from sim.runner import run
@@ -72,7 +74,7 @@ def _cmd_finalize(args: argparse.Namespace) -> int:
 
 
 def _fmt(value: Any) -> str:
-    return f"{value:.3f}" if isinstance(value, float) else json.dumps(value)
+    return f"{tidy(value):.3f}" if isinstance(value, float) else json.dumps(value)  # never -0.000
 
 
 def _register_core(sub: argparse._SubParsersAction) -> None:

@@ -19,6 +19,8 @@ from typing import Any
 
 from tqdm import tqdm
 
+from sim.core.numbers import num
+
 # Our packages' loggers; --verbose turns them to DEBUG, --quiet to WARNING.
 PACKAGES = ("sim", "agents", "environments", "steering")
 
@@ -118,4 +120,4 @@ class Progress:
 
 def _short(value: Any) -> Any:
     # Four significant digits: 0.12 stays 0.12 (one decimal made it 0.1), 1234.5 -> 1234.
-    return f"{value:.4g}" if isinstance(value, float) else value
+    return num(value) if isinstance(value, float) else value

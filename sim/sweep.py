@@ -52,6 +52,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from agents.config import BackendConfig
 from sim.aggregate import contrasts, results_table, summarise, summary_lines, write_results
 from sim.config import OutputConfig, apply_overrides, load_scenario, read_yaml
+from sim.core.numbers import tidy_frame
 from sim.core.schema import ConfigError, JsonValue, StrictModel, format_errors
 from sim.names import key_labels, params_slug
 from sim.rundir import check_models
@@ -299,7 +300,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     result = run_sweep(args.sweep, args.out, backend=overrides or None, on_run=report, overrides=args.set or None)
     n = len(result.results)
-    print("\n".join(summary_lines(result.summary.rename(columns=result.key_labels), result.env_type)))
+    summary = tidy_frame(result.summary).rename(columns=result.key_labels)  # 0, not 7.1e-15
+    print("\n".join(summary_lines(summary, result.env_type)))
     print(
         f"{n} runs: {n - len(result.failed)} finished ({len(result.skipped)} already done), "
         f"{len(result.failed)} failed, {time.perf_counter() - started:.1f} s\n"
