@@ -112,7 +112,8 @@ def test_other_environments_get_generic_trend_and_entropy_plots(run_result, tmp_
     config["environment"] = {"type": "some_new_env"}  # the report reads the file as written
     (copy / "config.yaml").write_text(yaml.safe_dump(config))
     write_report(copy)
-    assert {p.stem for p in (copy / "plots").glob("*.png")} == {"step_trends", "entropy"}
+    # the generic plots: trends, entropy and a chart of each per-agent metric in metrics.json
+    assert {p.stem for p in (copy / "plots").glob("*.png")} == {"step_trends", "entropy", "metric_total_gain_per_agent"}
 
 
 def test_report_rejects_a_directory_that_is_neither_run_nor_sweep(tmp_path):
