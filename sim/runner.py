@@ -27,7 +27,7 @@ from sim.config import Scenario, dump_scenario, load_scenario, parse_overrides
 from sim.core.schema import ConfigError
 from sim.logger import RunWriter, has_journals, read_table
 from sim.names import params_slug
-from sim.progress import Progress
+from sim.progress import Progress, interactive
 from sim.rundir import check_models, compute_metrics, finalize, is_running, now, run_record, write_json
 from sim.tracking import open_tracker
 
@@ -112,7 +112,7 @@ def run(
     seed: int | None = None,
     overrides: dict[str, Any] | list[str] | None = None,
     policies: Mapping[str, Policy] | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
     run_dir: str | Path | None = None,
     on_step: Callable[[int, dict[str, Any]], None] | None = None,
     report: bool | None = None,
@@ -123,6 +123,7 @@ def run(
     gets its own sub-directory unless ``run_dir`` names it exactly. ``policies``
     replaces the scenario's policies by group name (for tests and custom agents).
     ``report`` (default: the scenario's ``output.report``) writes report.html at the end.
+    ``progress`` (default: when someone watches, a terminal or a notebook) shows a bar.
     Everything that can be checked is checked before the directory is made, so a
     mistake leaves no directory behind.
     """
@@ -149,7 +150,12 @@ def run(
     writer = _open_writer(run_dir, run_id, scenario)
     status, first_error, loop_raised = "finished", None, False
     started = time.perf_counter()
-    bar = Progress(total=scenario.run.steps, label=scenario.name, enabled=progress, show=scenario.spec.progress)
+    bar = Progress(
+        total=scenario.run.steps,
+        label=scenario.name,
+        enabled=interactive() if progress is None else progress,
+        show=scenario.spec.progress,
+    )
     activations = None
     try:
         writer.write_text("config.yaml", dump_scenario(scenario))
