@@ -18,6 +18,7 @@ _EXPORTS = {
     "load_scenario": "sim.config",
     "RunResult": "sim.runner",
     "build_model": "sim.mesa_model",
+    "load_sweep": "sim.sweep_tables",
     "load_run": "sim.runner",
     "run": "sim.runner",
 }
