@@ -46,9 +46,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         print(f"{args.scenario}: valid sweep ({cells} cells, {runs} runs)")
         return 0
     from sim.rundir import check_models
+    from sim.tracking import check_tracker
 
     scenario = load_scenario(args.scenario, args.set or None)
     check_models(scenario)
+    check_tracker(scenario)
     print(
         f"{args.scenario}: valid ({scenario.environment.type}, {scenario.n_agents} agents, {scenario.run.steps} steps)"
     )

@@ -208,15 +208,19 @@ def run(
         first_error = _attempt(
             lambda: write_json(writer.dir / "run.json", record | {"ended": now(), "status": status}), first_error
         )
-        first_error = _attempt(lambda: tracker.finish(metrics, writer.dir), first_error)
+        if loop_raised or first_error is not None:  # no report follows: the tracker ends here
+            first_error = _attempt(lambda: tracker.finish(metrics, writer.dir), first_error)
         if first_error is not None and not loop_raised:  # the steps went well, the wrap-up did not
             raise first_error
     result = RunResult(dir=writer.dir, scenario=scenario, metrics=metrics, status=status, model=model)
     result.extras["ended"] = end_reason
-    if scenario.output.report if report is None else report:
-        from sim.report import write_report  # matplotlib loads only when a report is written
+    try:
+        if scenario.output.report if report is None else report:
+            from sim.report import write_report  # matplotlib loads only when a report is written
 
-        result.report = write_report(result.dir)
+            result.report = write_report(result.dir)
+    finally:
+        tracker.finish(metrics, writer.dir)  # after the report: report.html and plots/ are uploaded too
     return result
 
 

@@ -58,6 +58,7 @@ from sim.names import key_labels, params_slug, relabel
 from sim.rundir import check_models
 from sim.sweep_exec import RunSpec, clean_partial, execute_run, import_all, is_finished, run_on_ray
 from sim.sweep_tables import contrast_lines
+from sim.tracking import check_tracker
 
 # More runs than this in one sweep file is a typo (or a file made to exhaust memory).
 MAX_RUNS = 100_000
@@ -241,7 +242,9 @@ def check_cell_models(specs: list[RunSpec]) -> None:
         if spec.cell not in seen:
             seen.add(spec.cell)
             try:
-                check_models(load_scenario(spec.scenario))
+                scenario = load_scenario(spec.scenario)
+                check_models(scenario)
+                check_tracker(scenario)
             except ConfigError as err:
                 raise ConfigError(f"cell {spec.params}: {err}") from None
 
