@@ -21,7 +21,9 @@ from sim.core.numbers import tidy  # math only: --help stays fast
 def _cmd_run(args: argparse.Namespace) -> int:
     from sim.runner import run
 
-    result = run(args.scenario, out=args.out, seed=args.seed, overrides=args.set or None, progress=not args.quiet)
+    result = run(
+        args.scenario, out=args.out, seed=args.seed, overrides=args.set or None, progress=not args.quiet, live=args.live
+    )
     print(f"run directory: {result.dir}")
     headline = result.scenario.spec.headline
     shown = [k for k, v in result.metrics.items() if not isinstance(v, dict | list)] if args.verbose else headline
@@ -99,6 +101,11 @@ def _register_core(sub: argparse._SubParsersAction) -> None:
     p.add_argument("scenario", help="scenario YAML file")
     p.add_argument("--out", help="parent directory for the run (default: the scenario's output.dir)")
     p.add_argument("--seed", type=int, help="override run.seed")
+    p.add_argument(
+        "--live",
+        action="store_true",
+        help="serve a live view of the running society on 127.0.0.1 (open the URL it prints in a browser)",
+    )
     p.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help="override a field, e.g. mechanics.punishment.enabled=true"
     )

@@ -25,6 +25,7 @@ from agents.llm.capture import ActivationWriter
 from sim.agentvars import agent_rows, attach_agent_reporters
 from sim.config import Scenario, dump_scenario, load_scenario, parse_overrides
 from sim.core.schema import ConfigError
+from sim.live import open_live
 from sim.logger import RunWriter, has_journals, read_table
 from sim.names import params_slug
 from sim.progress import Progress, interactive
@@ -116,6 +117,7 @@ def run(
     run_dir: str | Path | None = None,
     on_step: Callable[[int, dict[str, Any]], None] | None = None,
     report: bool | None = None,
+    live: bool = False,
 ) -> RunResult:
     """Run a scenario and write its directory.
 
@@ -124,6 +126,7 @@ def run(
     replaces the scenario's policies by group name (for tests and custom agents).
     ``report`` (default: the scenario's ``output.report``) writes report.html at the end.
     ``progress`` (default: when someone watches, a terminal or a notebook) shows a bar.
+    ``live`` serves a live view of the running society on 127.0.0.1 (its URL on stderr).
     Everything that can be checked is checked before the directory is made, so a
     mistake leaves no directory behind.
     """
@@ -156,7 +159,9 @@ def run(
         enabled=interactive() if progress is None else progress,
         show=scenario.spec.progress,
     )
-    activations = None
+    activations, view = None, open_live(scenario, writer.dir) if live else None
+    if view is not None:
+        print(f"live view: {view.url}", file=sys.stderr, flush=True)
     try:
         writer.write_text("config.yaml", dump_scenario(scenario))
         write_json(writer.dir / "run.json", record)
@@ -168,7 +173,10 @@ def run(
             step = int(model.steps)
             activations.collect(step, model.policies.values())  # hidden-state capture, if any
             step_row = {"step": step, **_latest_row(model)}
-            writer.write_step(model.take_step_events(), step_row, agent_rows(model, step))
+            events = model.take_step_events()
+            writer.write_step(events, step_row, agent_rows(model, step))
+            if view is not None:
+                view.state.update(step, step_row, events)
             bar.update(step_row)
             tracker.log_step(step, step_row)
             if on_step is not None:
@@ -183,6 +191,8 @@ def run(
         ended_early = status == "finished" and not model.running and int(model.steps) < scenario.run.steps
         end_reason = _early_reason(model) if ended_early else None
         bar.close(end_reason)
+        if view is not None:
+            view.close(status)
         # Each step of the wrap-up runs even if an earlier one fails (a full disk): the
         # first error is the one raised, and metrics.json is written whenever possible.
         wrapup: list[Callable[[], Any]] = [writer.close]
