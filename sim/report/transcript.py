@@ -136,8 +136,10 @@ def _answer(row: Any) -> str:
     info = _info(row)
     if bool(row.parse_failed):
         how = "the answer named no option, so the phase's fallback counted"
-    else:
+    elif info.get("probs_from"):  # an LLM's free text: the option parsed from it
         how = "the option read from the answer"
+    else:  # a custom policy that wrote text beside its choice
+        how = "the option the policy chose with this text"
     if info.get("probs_from") == "option_scores":
         how += "; p in the table is the model's score of each option, not of the written answer"
     elif info.get("probs_from") == "unscored":

@@ -105,6 +105,9 @@ def test_a_written_answer_shows_beside_the_option_it_counted_as(report):
     assert "not of the written answer" in page  # the p column is the options' scores
     assert page.count('<div class="answer">') == 2  # the row without text has no answer block
     assert f'<p class="counted">{third.chosen}</p><p class="muted">the answer named no option' in page
+    assert "the option read from the answer" in page  # the LLM row (probs_from) was parsed
+    custom = events.head(1).assign(info=[None])
+    assert "the option the policy chose with this text" in transcript_html(custom, {})
 
 
 SPREAD = {
