@@ -153,4 +153,6 @@ class Progress:
 
 def _short(value: Any) -> Any:
     # Four significant digits: 0.12 stays 0.12 (one decimal made it 0.1), 1234.5 -> 1234.
+    if value is None:  # a series with nothing yet (no norm voted)
+        return "n/a"
     return num(value) if isinstance(value, float) else value

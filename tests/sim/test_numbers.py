@@ -20,7 +20,7 @@ def test_noise_at_a_bound_prints_as_the_bound_and_never_minus_zero():
     assert num(99.99999999999) == "100" and num(1 - 1e-12) == "1"
     assert num(0.5) == "0.5" and num(1e-6) == "1e-06"  # a real small value stays
     assert num(-0.25) == "-0.25" and math.isnan(tidy(float("nan")))
-    assert fmt(7.105e-15) == "0" and _short(-0.0) == "0"
+    assert fmt(7.105e-15) == "0" and _short(-0.0) == "0" and _short(None) == "n/a"
 
 
 def test_tidy_frame_cleans_float_columns_only():
