@@ -17,6 +17,8 @@ _EXPORTS = {
     "Scenario": "sim.config",
     "load_scenario": "sim.config",
     "RunResult": "sim.runner",
+    "build_model": "sim.mesa_model",
+    "load_sweep": "sim.sweep_tables",
     "load_run": "sim.runner",
     "run": "sim.runner",
 }

@@ -15,11 +15,15 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from sim.core.numbers import tidy  # math only: --help stays fast
+
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from sim.runner import run
 
-    result = run(args.scenario, out=args.out, seed=args.seed, overrides=args.set or None, progress=not args.quiet)
+    result = run(
+        args.scenario, out=args.out, seed=args.seed, overrides=args.set or None, progress=not args.quiet, live=args.live
+    )
     print(f"run directory: {result.dir}")
     headline = result.scenario.spec.headline
     shown = [k for k, v in result.metrics.items() if not isinstance(v, dict | list)] if args.verbose else headline
@@ -44,9 +48,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         print(f"{args.scenario}: valid sweep ({cells} cells, {runs} runs)")
         return 0
     from sim.rundir import check_models
+    from sim.tracking import check_tracker
 
     scenario = load_scenario(args.scenario, args.set or None)
     check_models(scenario)
+    check_tracker(scenario)
     print(
         f"{args.scenario}: valid ({scenario.environment.type}, {scenario.n_agents} agents, {scenario.run.steps} steps)"
     )
@@ -72,7 +78,7 @@ def _cmd_finalize(args: argparse.Namespace) -> int:
 
 
 def _fmt(value: Any) -> str:
-    return f"{value:.3f}" if isinstance(value, float) else json.dumps(value)
+    return f"{tidy(value):.3f}" if isinstance(value, float) else json.dumps(value)  # never -0.000
 
 
 def _register_core(sub: argparse._SubParsersAction) -> None:
@@ -95,6 +101,11 @@ def _register_core(sub: argparse._SubParsersAction) -> None:
     p.add_argument("scenario", help="scenario YAML file")
     p.add_argument("--out", help="parent directory for the run (default: the scenario's output.dir)")
     p.add_argument("--seed", type=int, help="override run.seed")
+    p.add_argument(
+        "--live",
+        action="store_true",
+        help="serve a live view of the running society on 127.0.0.1 (open the URL it prints in a browser)",
+    )
     p.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help="override a field, e.g. mechanics.punishment.enabled=true"
     )

@@ -107,8 +107,20 @@ def convert_journals(run_dir: str | Path) -> list[str]:
 
 
 def _write_parquet(name: str, rows: list[dict[str, Any]], path: Path) -> None:
-    schema = EVENT_SCHEMA if name == "events" else None
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+    pq.write_table(_arrow(name, rows), path)
+
+
+def _arrow(name: str, rows: list[dict[str, Any]]) -> pa.Table:
+    if name == "events":
+        return pa.Table.from_pylist(rows, schema=EVENT_SCHEMA)
+    table = pa.Table.from_pylist(rows)
+    # A step or agent series with gaps (a norm not voted yet) or none at all (group norms
+    # off) is a float column with NaN: as None it read back as `object`, and tables of two
+    # runs concatenated to `object`.
+    for i, column in enumerate(table.schema):
+        if pa.types.is_null(column.type) or (pa.types.is_integer(column.type) and table.column(i).null_count):
+            table = table.set_column(i, column.name, table.column(i).cast(pa.float64()))
+    return table
 
 
 def read_table(run_dir: str | Path, name: str) -> pd.DataFrame:
@@ -118,6 +130,4 @@ def read_table(run_dir: str | Path, name: str) -> pd.DataFrame:
     if parquet.exists():
         return pd.read_parquet(parquet)
     journal = run_dir / f"{name}.jsonl"
-    if name == "events":
-        return pa.Table.from_pylist(_read_rows(journal), schema=EVENT_SCHEMA).to_pandas()
-    return pd.DataFrame(_read_rows(journal))
+    return _arrow(name, _read_rows(journal)).to_pandas()

@@ -1,7 +1,8 @@
 """Progress and verbosity for long work (runs, sweeps, fits, benchmarks).
 
-A tqdm bar on a terminal; plain ``[label] done/total ...`` lines otherwise (CI, logs,
-pipes), at most one every few seconds plus a final one. The CLI's ``--quiet`` and
+Through ``tqdm.auto``: a widget in Jupyter, a bar on a terminal; plain
+``[label] done/total units (rate, ETA) ...`` lines otherwise (CI, logs, pipes), at most
+one every few seconds plus a final one. The CLI's ``--quiet`` and
 ``--verbose`` call :func:`configure` once; every :class:`Progress` follows it::
 
     with Progress(total=len(runs), label="sweep", unit="run", show=("status",)) as bar:
@@ -17,7 +18,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from tqdm import tqdm
+from tqdm import tqdm as plain_tqdm
+
+from sim.core.numbers import num
 
 # Our packages' loggers; --verbose turns them to DEBUG, --quiet to WARNING.
 PACKAGES = ("sim", "agents", "environments", "steering")
@@ -32,6 +35,29 @@ def configure(quiet: bool = False, verbose: bool = False) -> None:
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
     for name in PACKAGES:
         logging.getLogger(name).setLevel(level)
+
+
+def interactive() -> bool:
+    """Someone is watching: stderr is a terminal, or the code runs in a Jupyter kernel."""
+    return sys.stderr.isatty() or in_notebook()
+
+
+def in_notebook() -> bool:
+    """Inside a Jupyter (or VS Code, Colab) kernel, where tqdm.auto draws a widget."""
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    return shell is not None and "ipykernel" in sys.modules and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def _new_bar(total: int, label: str, unit: str) -> Any:
+    """tqdm.auto's bar: a widget in a notebook (plain tqdm where ipywidgets is missing)."""
+    if in_notebook():
+        try:
+            from tqdm.auto import tqdm as auto_tqdm
+
+            return auto_tqdm(total=total, desc=label, unit=unit, leave=True)
+        except ImportError:  # no ipywidgets: the text bar, which a notebook shows too
+            pass
+    return plain_tqdm(total=total, desc=label, unit=unit, leave=False)
 
 
 def is_quiet() -> bool:
@@ -62,8 +88,8 @@ class Progress:
         self._last = float("-inf")  # the first update always prints
         self._printed = -1
         self._postfix: dict[str, Any] = {}
-        tty = sys.stderr.isatty()
-        self._bar = tqdm(total=total, desc=label, unit=unit, leave=False) if self.enabled and tty else None
+        self._started = time.monotonic()
+        self._bar = _new_bar(total, label, unit) if self.enabled and interactive() else None
 
     def __enter__(self) -> Progress:
         return self
@@ -112,10 +138,21 @@ class Progress:
     def _line(self, reason: str | None = None) -> None:
         self._printed = self.count
         extra = " ".join(f"{k}={v}" for k, v in self._postfix.items())
-        line = f"[{self.label}] {self.count}/{self.total} {self.unit}s {extra}".rstrip()
+        line = f"[{self.label}] {self.count}/{self.total} {self.unit}s ({self._pace()}) {extra}".rstrip()
         print(line + (f": {reason}" if reason else ""), file=sys.stderr, flush=True)
+
+    def _pace(self) -> str:
+        """'2.5 steps/s, ETA 00:04' (or '3.1 s/run' for slow work); no ETA once done."""
+        elapsed = max(time.monotonic() - self._started, 1e-9)
+        rate = self.count / elapsed
+        pace = f"{rate:.3g} {self.unit}s/s" if rate >= 1 else f"{1 / rate:.3g} s/{self.unit}" if rate else "-"
+        if self.count >= self.total or not rate:
+            return pace
+        return f"{pace}, ETA {plain_tqdm.format_interval((self.total - self.count) / rate)}"
 
 
 def _short(value: Any) -> Any:
     # Four significant digits: 0.12 stays 0.12 (one decimal made it 0.1), 1234.5 -> 1234.
-    return f"{value:.4g}" if isinstance(value, float) else value
+    if value is None:  # a series with nothing yet (no norm voted)
+        return "n/a"
+    return num(value) if isinstance(value, float) else value

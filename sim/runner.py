@@ -22,14 +22,21 @@ import pandas as pd
 from agents.factory import build_policy
 from agents.interfaces import Policy
 from agents.llm.capture import ActivationWriter
-from sim.config import Scenario, dump_scenario, load_scenario, override_slug, parse_overrides
+from sim.agentvars import agent_rows, attach_agent_reporters
+from sim.config import Scenario, dump_scenario, load_scenario, parse_overrides
 from sim.core.schema import ConfigError
+from sim.live import open_live
 from sim.logger import RunWriter, has_journals, read_table
-from sim.progress import Progress
+from sim.names import params_slug
+from sim.progress import Progress, interactive
 from sim.rundir import check_models, compute_metrics, finalize, is_running, now, run_record, write_json
 from sim.tracking import open_tracker
 
 log = logging.getLogger(__name__)
+
+# Agent-steps up to which a run's model also keeps every agent row in memory (its Mesa
+# collector's agent reporters); a larger run's rows are only in agents.parquet.
+AGENT_ROWS_IN_MEMORY = 1_000_000
 
 
 @dataclass
@@ -42,6 +49,8 @@ class RunResult:
     status: str = "finished"
     extras: dict[str, Any] = field(default_factory=dict)
     report: Path | None = None  # report.html, when one was written
+    # The Mesa model after its last step (sim.run's result only; None from load_run).
+    model: Any = field(default=None, repr=False)
 
     @cached_property
     def events(self) -> pd.DataFrame:
@@ -62,8 +71,9 @@ def run_id_for(scenario: Scenario, overrides: Mapping[str, Any] | None = None) -
     if scenario.output.run_id:
         return scenario.output.run_id
     # What changes the simulation names the directory; where and how it is written does not.
-    cell = override_slug(
-        {k: v for k, v in (overrides or {}).items() if k != "run.seed" and not k.startswith("output.")}
+    cell = params_slug(
+        {k: v for k, v in (overrides or {}).items() if k != "run.seed" and not k.startswith("output.")},
+        [g.name for g in scenario.population],
     )
     return f"{scenario.name}{'-' + cell if cell else ''}-seed{scenario.run.seed}"
 
@@ -103,10 +113,11 @@ def run(
     seed: int | None = None,
     overrides: dict[str, Any] | list[str] | None = None,
     policies: Mapping[str, Policy] | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
     run_dir: str | Path | None = None,
     on_step: Callable[[int, dict[str, Any]], None] | None = None,
     report: bool | None = None,
+    live: bool = False,
 ) -> RunResult:
     """Run a scenario and write its directory.
 
@@ -114,6 +125,8 @@ def run(
     gets its own sub-directory unless ``run_dir`` names it exactly. ``policies``
     replaces the scenario's policies by group name (for tests and custom agents).
     ``report`` (default: the scenario's ``output.report``) writes report.html at the end.
+    ``progress`` (default: when someone watches, a terminal or a notebook) shows a bar.
+    ``live`` serves a live view of the running society on 127.0.0.1 (its URL on stderr).
     Everything that can be checked is checked before the directory is made, so a
     mistake leaves no directory behind.
     """
@@ -132,14 +145,23 @@ def run(
     started_at = now()
     built = build_policies(scenario, policies)
     model = scenario.spec.model(scenario, built, run_id=run_id)
+    if scenario.n_agents * scenario.run.steps <= AGENT_ROWS_IN_MEMORY:
+        attach_agent_reporters(model)  # RunResult.model's collector keeps agents.parquet's rows too
     record = run_record(scenario, built, started_at) | {"run_id": run_id}
 
     tracker = open_tracker(scenario, run_id)  # before the directory: a missing mlflow leaves none behind
     writer = _open_writer(run_dir, run_id, scenario)
     status, first_error, loop_raised = "finished", None, False
     started = time.perf_counter()
-    bar = Progress(total=scenario.run.steps, label=scenario.name, enabled=progress, show=scenario.spec.progress)
-    activations = None
+    bar = Progress(
+        total=scenario.run.steps,
+        label=scenario.name,
+        enabled=interactive() if progress is None else progress,
+        show=scenario.spec.progress,
+    )
+    activations, view = None, open_live(scenario, writer.dir) if live else None
+    if view is not None:
+        print(f"live view: {view.url}", file=sys.stderr, flush=True)
     try:
         writer.write_text("config.yaml", dump_scenario(scenario))
         write_json(writer.dir / "run.json", record)
@@ -151,8 +173,10 @@ def run(
             step = int(model.steps)
             activations.collect(step, model.policies.values())  # hidden-state capture, if any
             step_row = {"step": step, **_latest_row(model)}
-            agent_rows = [{"step": step, **model.agent_record(a)} for a in model.society]
-            writer.write_step(model.take_step_events(), step_row, agent_rows)
+            events = model.take_step_events()
+            writer.write_step(events, step_row, agent_rows(model, step))
+            if view is not None:
+                view.state.update(step, step_row, events)
             bar.update(step_row)
             tracker.log_step(step, step_row)
             if on_step is not None:
@@ -167,6 +191,8 @@ def run(
         ended_early = status == "finished" and not model.running and int(model.steps) < scenario.run.steps
         end_reason = _early_reason(model) if ended_early else None
         bar.close(end_reason)
+        if view is not None:
+            view.close(status)
         # Each step of the wrap-up runs even if an earlier one fails (a full disk): the
         # first error is the one raised, and metrics.json is written whenever possible.
         wrapup: list[Callable[[], Any]] = [writer.close]
@@ -192,15 +218,19 @@ def run(
         first_error = _attempt(
             lambda: write_json(writer.dir / "run.json", record | {"ended": now(), "status": status}), first_error
         )
-        first_error = _attempt(lambda: tracker.finish(metrics, writer.dir), first_error)
+        if loop_raised or first_error is not None:  # no report follows: the tracker ends here
+            first_error = _attempt(lambda: tracker.finish(metrics, writer.dir), first_error)
         if first_error is not None and not loop_raised:  # the steps went well, the wrap-up did not
             raise first_error
-    result = RunResult(dir=writer.dir, scenario=scenario, metrics=metrics, status=status)
+    result = RunResult(dir=writer.dir, scenario=scenario, metrics=metrics, status=status, model=model)
     result.extras["ended"] = end_reason
-    if scenario.output.report if report is None else report:
-        from sim.report import write_report  # matplotlib loads only when a report is written
+    try:
+        if scenario.output.report if report is None else report:
+            from sim.report import write_report  # matplotlib loads only when a report is written
 
-        result.report = write_report(result.dir)
+            result.report = write_report(result.dir)
+    finally:
+        tracker.finish(metrics, writer.dir)  # after the report: report.html and plots/ are uploaded too
     return result
 
 

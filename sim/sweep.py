@@ -50,11 +50,15 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from agents.config import BackendConfig
-from sim.aggregate import contrasts, results_table, summarise, summary_lines, write_results
-from sim.config import OutputConfig, apply_overrides, load_scenario, override_slug, read_yaml
+from sim.aggregate import contrasts, headline_metrics, results_table, summarise, summary_lines, write_results
+from sim.config import OutputConfig, apply_overrides, load_scenario, parse_overrides, read_yaml
+from sim.core.numbers import tidy_frame
 from sim.core.schema import ConfigError, JsonValue, StrictModel, format_errors
+from sim.names import key_labels, params_slug, relabel
 from sim.rundir import check_models
 from sim.sweep_exec import RunSpec, clean_partial, execute_run, import_all, is_finished, run_on_ray
+from sim.sweep_tables import contrast_lines
+from sim.tracking import check_tracker
 
 # More runs than this in one sweep file is a typo (or a file made to exhaust memory).
 MAX_RUNS = 100_000
@@ -125,6 +129,8 @@ class SweepResult:
     failed: list[str] = field(default_factory=list)
     report: Path | None = None  # OUT/report.html, unless the sweep file says report: false
     env_type: str | None = None  # the environment its runs simulate
+    key_labels: dict[str, str] = field(default_factory=dict)  # swept key -> readable label (sim.names)
+    contrasts: pd.DataFrame = field(default_factory=pd.DataFrame)  # contrasts.csv
 
 
 # ------------------------------------------------------------------------- loading
@@ -145,12 +151,40 @@ def load_sweep(source: str | Path | dict[str, Any] | SweepFile) -> tuple[SweepFi
     return sweep, where
 
 
+def with_overrides(
+    sweep: SweepFile, overrides: dict[str, Any] | list[str] | None, seeds: int | None = None
+) -> tuple[SweepFile, dict[str, Any]]:
+    """``--set`` and ``--seeds`` applied: a grid key's ``--set`` replaces its levels (a list, or
+    one value), a zip key's its column (a list as long as the others, or one value for every
+    row); the other keys are returned to change the base. ``seeds`` replaces the seeds."""
+    changes = dict(overrides) if isinstance(overrides, dict) else parse_overrides(list(overrides or []))
+    update: dict[str, Any] = {"seeds": seeds} if seeds is not None else {}
+    grid, zipped = dict(sweep.grid), dict(sweep.zip)
+    for key in [k for k in changes if k in grid]:
+        value = changes.pop(key)
+        grid[key] = value if isinstance(value, list) else [value]
+    rows = len(next(iter(zipped.values()))) if zipped else 0
+    for key in [k for k in changes if k in zipped]:
+        value = changes.pop(key)
+        zipped[key] = value if isinstance(value, list) else [value] * rows
+    if grid != sweep.grid or zipped != sweep.zip:
+        update |= {"grid": grid, "zip": zipped}
+    if not update:
+        return sweep, changes
+    try:
+        return SweepFile.model_validate(sweep.model_dump() | update), changes
+    except ValidationError as err:
+        raise ConfigError(format_errors(err, "--set/--seeds")) from None
+
+
 def expand(sweep: SweepFile, base_dir: Path, overrides: dict[str, Any] | list[str] | None = None) -> list[RunSpec]:
     """Every (cell, seed) of the sweep, each cell's scenario validated up front.
 
-    ``overrides`` (``normsim sweep --set``) change the base scenario of every cell.
+    ``overrides`` (``normsim sweep --set``) change the base scenario of every cell, or
+    the levels of a grid or zip key they name (:func:`with_overrides`).
     """
-    base = read_yaml(base_dir / sweep.base) if isinstance(sweep.base, str) else copy.deepcopy(sweep.base)
+    sweep, overrides = with_overrides(sweep, overrides)
+    base = _read_base(sweep, base_dir)
     base = apply_overrides(base, overrides)
     # A sweep decides where its runs go and how they run. Per-run HTML reports are off
     # unless the base asks for them: the sweep report (and its tables) covers the runs.
@@ -179,9 +213,23 @@ def expand(sweep: SweepFile, base_dir: Path, overrides: dict[str, Any] | list[st
     return specs
 
 
-def validate_sweep(source: str | Path, overrides: list[str] | None = None) -> tuple[int, int]:
+def _read_base(sweep: SweepFile, base_dir: Path) -> dict[str, Any]:
+    """The base scenario: inline, or a file found relative to the sweep file."""
+    if not isinstance(sweep.base, str):
+        return copy.deepcopy(sweep.base)
+    path = base_dir / sweep.base
+    if not path.exists():
+        raise ConfigError(
+            f"base: {sweep.base}: no such file next to the sweep file (looked for {path}); a copied sweep file "
+            "needs its base scenario copied beside it too, or 'base:' naming its path relative to the sweep file"
+        )
+    return read_yaml(path)
+
+
+def validate_sweep(source: str | Path, overrides: list[str] | None = None, seeds: int | None = None) -> tuple[int, int]:
     """(cells, runs) of a sweep file, every cell's scenario validated; nothing is run or written."""
     sweep, base_dir = load_sweep(source)
+    sweep, overrides = with_overrides(sweep, overrides, seeds)  # type: ignore[assignment]
     specs = expand(sweep, base_dir, overrides)
     check_cell_models(specs)
     return len({s.cell for s in specs}), len(specs)
@@ -194,7 +242,9 @@ def check_cell_models(specs: list[RunSpec]) -> None:
         if spec.cell not in seen:
             seen.add(spec.cell)
             try:
-                check_models(load_scenario(spec.scenario))
+                scenario = load_scenario(spec.scenario)
+                check_models(scenario)
+                check_tracker(scenario)
             except ConfigError as err:
                 raise ConfigError(f"cell {spec.params}: {err}") from None
 
@@ -207,7 +257,8 @@ def cell_id(params: dict[str, Any], scenario: dict[str, Any]) -> str:
     dict (not the validated model) so new defaults in the code do not rename runs.
     """
     digest = hashlib.sha256(json.dumps(scenario, sort_keys=True, default=str).encode()).hexdigest()[:8]
-    slug = override_slug(params)
+    groups = [str(g.get("name", "")) for g in scenario.get("population") or [] if isinstance(g, dict)]
+    slug = params_slug(params, groups, hashed=False)
     return f"{slug}-{digest}" if slug else digest
 
 
@@ -218,15 +269,18 @@ def run_sweep(
     backend: dict[str, Any] | None = None,
     on_run: Callable[[dict[str, Any], int, int], None] | None = None,
     overrides: dict[str, Any] | list[str] | None = None,
+    seeds: int | None = None,
 ) -> SweepResult:
     """Run every unfinished (cell, seed) of a sweep and write results, summary and report.
 
     ``backend`` overrides fields of the sweep's backend block (``{"workers": 2}``).
     ``on_run(row, done, total)`` is called as each run ends. ``overrides`` change the
     base scenario of every cell (``normsim sweep --set``); they are part of each cell's
-    hash, so runs with other overrides never count as already finished.
+    hash, so runs with other overrides never count as already finished; one that names a
+    grid or zip key replaces its levels. ``seeds`` (``--seeds N``) runs seeds 0..N-1.
     """
     sweep, base_dir = load_sweep(source)
+    sweep, overrides = with_overrides(sweep, overrides, seeds)  # type: ignore[assignment]
     if backend:
         sweep = sweep.model_copy(update={"backend": BackendConfig.model_validate(sweep.backend.model_dump() | backend)})
     target = out if out is not None else sweep.out
@@ -237,7 +291,10 @@ def run_sweep(
     if sweep.backend.kind == "local" or sweep.backend.address is None:
         check_cell_models(specs)  # on this machine; a remote cluster's workers may hold other models
     root.mkdir(parents=True, exist_ok=True)
-    (root / "sweep.yaml").write_text(yaml.safe_dump(sweep.model_dump(mode="json"), sort_keys=False))
+    spec_text = yaml.safe_dump(sweep.model_dump(mode="json"), sort_keys=False)
+    spec_file = root / "sweep.yaml"
+    if not spec_file.exists() or spec_file.read_text() != spec_text:  # unchanged: its age dates the sweep
+        spec_file.write_text(spec_text)
     clean_partial(root)
     skipped = [s.name for s in specs if is_finished(root / "runs" / s.name)]
     todo = [s for s in specs if s.name not in set(skipped)]
@@ -255,16 +312,39 @@ def run_sweep(
         results = results_table(specs, root, outcomes)
         env_type = (specs[0].scenario.get("environment") or {}).get("type") if specs else None
         summary = summarise(results, list(sweep.grid) + list(sweep.zip), env_type)
-        write_results(root, results, summary, contrasts(results, list(sweep.grid), list(sweep.zip), env_type))
+        diffs = contrasts(results, list(sweep.grid), list(sweep.zip), env_type)
+        write_results(root, results, summary, diffs)
     failed = [name for name, row in outcomes.items() if row["status"] != "finished"]
     report = None
-    if sweep.report:  # only once every run has ended: an interrupted sweep keeps its tables and no report
+    if sweep.report and not outcomes and _report_is_current(root):
+        report = root / "report.html"  # nothing ran since it was written: it already shows these runs
+    elif sweep.report:  # only once every run has ended: an interrupted sweep keeps its tables and no report
         from sim.report import write_report  # matplotlib loads only here
 
         report = write_report(root)
+    groups = [str(g.get("name")) for g in (specs[0].scenario.get("population") or [])] if specs else []
     return SweepResult(
-        root, results, summary, ran=list(outcomes), skipped=skipped, failed=failed, report=report, env_type=env_type
+        root,
+        results,
+        summary,
+        ran=list(outcomes),
+        skipped=skipped,
+        failed=failed,
+        report=report,
+        env_type=env_type,
+        key_labels=key_labels([*sweep.grid, *sweep.zip], groups),
+        contrasts=diffs,
     )
+
+
+def _report_is_current(root: Path) -> bool:
+    """report.html exists and is newer than every finished run and the sweep file."""
+    report = root / "report.html"
+    if not report.exists():
+        return False
+    written = report.stat().st_mtime
+    newest = max((p.stat().st_mtime for p in root.glob("runs/*/metrics.json")), default=0.0)
+    return written >= newest and written >= (root / "sweep.yaml").stat().st_mtime
 
 
 # --------------------------------------------------------------------------- command
@@ -285,9 +365,15 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr, flush=True)  # progress goes to stderr, as a run's does
 
     started = time.perf_counter()
-    result = run_sweep(args.sweep, args.out, backend=overrides or None, on_run=report, overrides=args.set or None)
+    result = run_sweep(
+        args.sweep, args.out, backend=overrides or None, on_run=report, overrides=args.set or None, seeds=args.seeds
+    )
     n = len(result.results)
-    print("\n".join(summary_lines(result.summary, result.env_type)))
+    summary = tidy_frame(result.summary).rename(columns=result.key_labels)  # 0, not 7.1e-15
+    print("\n".join(summary_lines(summary, result.env_type)))
+    diffs = tidy_frame(relabel(result.contrasts, result.key_labels)) if len(result.contrasts) else result.contrasts
+    metrics = headline_metrics(result.env_type, list(dict.fromkeys(result.summary["metric"]))) if n else []
+    print("\n".join(["", "contrasts (on minus off, 95 % interval):", *contrast_lines(diffs, metrics)]))
     print(
         f"{n} runs: {n - len(result.failed)} finished ({len(result.skipped)} already done), "
         f"{len(result.failed)} failed, {time.perf_counter() - started:.1f} s\n"
@@ -320,7 +406,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--set",
         action="append",
         metavar="KEY=VALUE",
-        help="override a field of the base scenario in every cell, e.g. run.steps=20",
+        help="override a field of the base scenario in every cell (run.steps=20), or the levels of a grid or "
+        "zip key (mechanics.punishment.enabled=[true] runs only that level)",
     )
+    p.add_argument("--seeds", type=int, metavar="N", help="run seeds 0..N-1 (instead of the sweep file's seeds)")
     p.add_argument("--quiet", action="store_true", help="no line per run")
     p.set_defaults(func=_cmd_sweep)

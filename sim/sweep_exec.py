@@ -81,7 +81,7 @@ def _execute(spec: RunSpec, root: str, run: Callable[..., Any]) -> dict[str, Any
     tmp = runs / f"{TMP_PREFIX}{spec.name}-{uuid.uuid4().hex[:8]}"
     started = time.perf_counter()
     try:
-        result = run(spec.scenario, run_dir=tmp)
+        result = run(spec.scenario, run_dir=tmp, progress=False)  # the sweep shows its own progress
         if result.status != "finished":
             raise RuntimeError(f"run ended with status '{result.status}'")
     except Exception:

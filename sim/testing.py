@@ -107,7 +107,7 @@ def check_spec(spec: EnvironmentSpec, data: dict[str, Any]) -> None:
 # ------------------------------------------------------------------------ the log
 def _run(data: dict[str, Any], out: Path) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
-    result = run(data, run_dir=out, on_step=lambda step, row: rows.append(dict(row)))
+    result = run(data, run_dir=out, on_step=lambda step, row: rows.append(dict(row)), progress=False)
     assert result.status == "finished", f"run ended {result.status}"
     return {"events": result.events, "steps": result.steps, "steps_rows": rows}
 
@@ -150,7 +150,7 @@ def check_metrics(spec: EnvironmentSpec, data: dict[str, Any]) -> None:
     scenario = load_scenario(data)
     one_step = dict(data, run={**data["run"], "steps": 1})
     with tempfile.TemporaryDirectory() as tmp:
-        result = run(one_step, run_dir=Path(tmp) / "one")
+        result = run(one_step, run_dir=Path(tmp) / "one", progress=False)
         logs = {
             "empty": (result.events.iloc[0:0], result.steps.iloc[0:0]),
             "one step": (result.events, result.steps),

@@ -10,6 +10,7 @@ when a scenario asks for it.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from pathlib import Path
 from typing import Any
@@ -26,15 +27,24 @@ class NoTracker:
         pass
 
 
+MISSING = (
+    "output.tracking: 'mlflow' needs the mlflow package: pip install 'normsim[tracking]' (or set output.tracking: none)"
+)
+
+
+def check_tracker(scenario: Scenario) -> None:
+    """One ConfigError line when the scenario asks for a tracker this machine lacks
+    (``normsim validate`` says so before a run, not after its first step)."""
+    if scenario.output.tracking == "mlflow" and importlib.util.find_spec("mlflow") is None:
+        raise ConfigError(MISSING)
+
+
 class MlflowTracker:
     def __init__(self, scenario: Scenario, name: str) -> None:
         try:
             import mlflow
         except ImportError:
-            raise ConfigError(
-                "output.tracking: 'mlflow' needs the mlflow package: pip install 'normsim[tracking]' "
-                "(or set output.tracking: none)"
-            ) from None
+            raise ConfigError(MISSING) from None
         self.mlflow = mlflow
         mlflow.set_experiment(scenario.name)
         self.run = mlflow.start_run(run_name=name)

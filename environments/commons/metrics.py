@@ -20,6 +20,11 @@ after Perolat et al. 2017).
 * ``punishment_precision``: share of punishments that hit a violator.
 * ``norm_convergence``: 1 / (1 + coefficient of variation) of the individual norms at
   the end; 1 when every agent holds the same norm.
+* ``collapsed``: the stock fell below the collapse threshold C after a harvest.
+* ``final_stock``: the stock (tons) after the last round's regrowth.
+* ``final_group_norm``: the catch limit G(t) in force at the end (n/a when no vote or
+  meeting set one).
+* ``mean_wealth_gini``: the Gini of the agents' wealth, averaged over the rounds.
 """
 
 from __future__ import annotations

@@ -25,6 +25,12 @@ template's ground truth (scripted) or the guardian's judgement (generated text).
 * ``stance_polarisation``: mean pairwise stance distance / 2 (0 consensus, 1 two
   opposite camps), initial and final;
 * ``karma_gini`` at the end and the shared entropy metrics over members' decisions.
+* ``cooperation_by_step``: ``cooperation`` per step; ``stance_polarisation_by_step``: the
+  polarisation per step;
+* ``contributions``: posts and comments written; ``reports``: reports filed;
+  ``banned_at_end``: members banned when the run ended;
+* ``action_shares``: share of act decisions of each action type (read, post, comment,
+  vote, report, follow...).
 """
 
 from __future__ import annotations

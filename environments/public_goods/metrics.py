@@ -18,6 +18,9 @@
 * ``human_reference``, ``human_gap``, ``human_gap_first``, ``human_trend_match``: the
   human pattern for this condition (see ``HUMAN``) and the distance of the last and the
   first round's share from its band (0 inside the band, negative below, positive above).
+* ``mean_payoff``: a member's mean earnings per round (tokens, after punishment);
+  ``free_riding_rate``: share of contribute decisions that gave nothing;
+  ``below_others_rate``: share of contributions below the other members' mean.
 """
 
 from __future__ import annotations

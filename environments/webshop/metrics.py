@@ -19,6 +19,13 @@ Per task (episode), from the row that ends it; CASA's definitions where they exi
   the page types visited and of the action verbs used, pooled over the run);
 * ``trends``: the least-squares slope per step of each per-step series in
   steps.parquet; ``by_group``: the task metrics per population group.
+* ``episodes``: tasks that ended; ``episodes_by_kind``: of them, per kind (adhere, violate,
+  misleading); ``mean_actions_per_task``: page actions per ended task;
+* ``purchase_rate``, ``refusal_rate``, ``timeout_rate``: share of tasks that ended in a
+  purchase, a refusal, or at the action limit; ``ask_rate``: share in which the shopper
+  asked the customer; ``mean_rating``: the customers' mean rating of the tasks;
+* ``final_strategy_shares``: share of shoppers following each handling (naive, refuser,
+  asker...) at the end; ``notes_adopted``: shared notes adopted by the end.
 """
 
 from __future__ import annotations

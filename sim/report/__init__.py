@@ -24,9 +24,12 @@ import matplotlib
 matplotlib.use("Agg")  # before any figure exists: never look for a display
 
 import environments  # noqa: E402
+from sim.core.numbers import num, tidy_frame  # noqa: E402
 from sim.core.schema import ConfigError  # noqa: E402
 from sim.logger import has_journals  # noqa: E402
+from sim.names import relabel  # noqa: E402
 from sim.report import html  # noqa: E402
+from sim.report import summary as summary_html  # noqa: E402
 from sim.report.data import RunData, SweepData, detect, load_run_data, load_sweep_data  # noqa: E402
 from sim.report.definitions import definitions  # noqa: E402
 from sim.report.plots import Plot, generic_plots  # noqa: E402
@@ -105,7 +108,7 @@ def run_plots(run: RunData) -> list[Plot]:
 
 
 def _run_page(run: RunData, max_decisions: int) -> tuple[str, list[Plot]]:
-    plots = run_plots(run)
+    plots = run_plots(run) + summary_html.per_agent_plots(run.metrics)
     cfg, metrics = run.config, run.metrics
     status = metrics.get("status", "unknown")
     meta = " &middot; ".join(
@@ -120,11 +123,15 @@ def _run_page(run: RunData, max_decisions: int) -> tuple[str, list[Plot]]:
         )
     )
     description = f"<p>{escape(str(cfg['description']))}</p>" if cfg.get("description") else ""
-    summary = description + "<div class='grid'>" + _metrics_table(metrics) + _population_table(cfg) + "</div>"
+    known = definitions(run.env_type)
+    summary = description + "<div class='grid'>" + summary_html.metrics_table(metrics) + _population_table(cfg)
+    summary += "</div>" + summary_html.decisions_by_phase(run.events, metrics)
+    presentation = summary_html.presentation_html(metrics)
     sections = [
         ("summary", "Summary", summary),
+        *([("presentation", "Presentation sensitivity", presentation)] if presentation else []),
         ("plots", "Plots", html.figures(plots)),
-        ("definitions", "Metric definitions", _definitions_table(run.env_type, metrics)),
+        ("definitions", "Metric definitions", summary_html.definitions_table(metrics, known)),
         ("transcript", "Transcript", transcript_html(run.events, run.prompts, max_decisions)),
         (
             "config",
@@ -134,29 +141,6 @@ def _run_page(run: RunData, max_decisions: int) -> tuple[str, list[Plot]]:
         ),
     ]
     return html.page(f"normsim run report: {run.title}", meta, sections), plots
-
-
-def _metrics_table(metrics: dict[str, Any]) -> str:
-    rows: list[tuple[str, object]] = []
-    for key, value in metrics.items():
-        if isinstance(value, dict):
-            if len(value) > 12:  # per-agent values: too many for a summary
-                rows.append((key, f"{len(value)} values, see metrics.json"))
-                continue
-            for sub, inner in value.items():
-                size = f"{len(inner)} values, see metrics.json" if isinstance(inner, dict | list) else inner
-                rows.append((f"{key}.{sub}", size))
-        elif not isinstance(value, list):
-            rows.append((key, value))
-    return html.table(["metric", "value"], rows, numeric=[False, True])
-
-
-def _definitions_table(env_type: str, metrics: dict[str, Any]) -> str:
-    known = definitions(env_type)
-    rows = [(name, known[name]) for name in metrics if name in known]
-    if not rows:
-        return "<p>No definitions for this environment's metrics.</p>"
-    return html.table(["metric", "definition"], rows, numeric=[False, False])
 
 
 def _population_table(cfg: dict[str, Any]) -> str:
@@ -173,7 +157,9 @@ def _population_table(cfg: dict[str, Any]) -> str:
 def _sweep_page(sweep: SweepData) -> tuple[str, list[Plot]]:
     from sim.report import sweeps
 
-    stats, diffs = sweeps.summary(sweep), sweeps.contrast_table(sweep)
+    stats = tidy_frame(sweeps.summary(sweep))
+    # punishment.enabled, not mechanics.punishment.enabled; 0, not -1.11e-16
+    diffs = tidy_frame(relabel(sweeps.contrast_table(sweep), sweep.key_labels()))
     plots = sweeps.plots(sweep, stats, diffs)
     res = sweep.results
     counts = res["status"].value_counts().to_dict() if "status" in res else {}
@@ -221,10 +207,11 @@ def _cell_table(sweep: SweepData, stats: Any) -> str:
 
 def _mean_ci(row: Any) -> str:
     """'0.6 [0.231, 0.882] wilson; median 1' (summary.csv's numbers; no interval for a single run)."""
-    median = f"; median {row['median']:.3g}"
+    median = f"; median {num(row['median'], 3)}"
     if row["ci95_low"] != row["ci95_low"]:  # NaN: fewer runs than an interval needs
-        return f"{row['mean']:.3g}{median}; n={int(row['n'])}: too few runs for an interval"
-    return f"{row['mean']:.3g} [{row['ci95_low']:.3g}, {row['ci95_high']:.3g}] {row['ci_method']}{median}"
+        return f"{num(row['mean'], 3)}{median}; n={int(row['n'])}: too few runs for an interval"
+    low, high = num(row["ci95_low"], 3), num(row["ci95_high"], 3)
+    return f"{num(row['mean'], 3)} [{low}, {high}] {row['ci_method']}{median}"
 
 
 def _runs_table(sweep: SweepData) -> str:

@@ -17,6 +17,7 @@ import yaml
 
 from sim.core.schema import ConfigError
 from sim.logger import read_table
+from sim.names import key_labels
 
 Kind = Literal["run", "sweep"]
 
@@ -100,13 +101,22 @@ class SweepData:
         """The zip's keys (together one factor)."""
         return [p for p in self.spec.get("zip", {}) if p in self.params]
 
+    def key_labels(self) -> dict[str, str]:
+        """Swept key -> its readable label (sim.names): punishment.enabled, cooperators.persona."""
+        groups: list[str] = []
+        for config in sorted(self.dir.glob("runs/*/config.yaml"))[:1]:
+            data = yaml.safe_load(config.read_text()) or {}
+            groups = [str(g.get("name")) for g in data.get("population") or [] if isinstance(g, dict)]
+        return key_labels(self.params, groups)
+
     def labels(self) -> dict[str, str]:
-        """cell id -> its parameter values under their full keys, e.g.
-        'environment.preset=rich, mechanics.punishment.enabled=true'."""
+        """cell id -> its parameter values under their readable labels, e.g.
+        'preset=rich, punishment.enabled=true, cooperators.persona=altruistic'."""
         out: dict[str, str] = {}
+        names = self.key_labels()
         for cell, rows in self.results.groupby("cell", sort=False):
             first = rows.iloc[0]
-            text = ", ".join(f"{p}={_fmt_value(first[p])}" for p in self.params)
+            text = ", ".join(f"{names[p]}={_fmt_value(first[p])}" for p in self.params)
             out[str(cell)] = text or str(cell)
         return out
 

@@ -16,6 +16,30 @@ COMMON = {
     "wall_seconds": "wall-clock time of the simulation loop, in seconds",
     "error": "the first error of a failed run",
     "mean_action_entropy": "mean entropy (nats) of the policies' decision distributions over their options",
+    "mean_action_entropy_by_phase": "mean_action_entropy per decision phase (harvest, vote, punish...)",
+    "empirical_action_entropy": (
+        "entropy (nats) of each agent's histogram of chosen options in the main phase, averaged over "
+        "agents: how varied the choices were, where mean_action_entropy says how unsure each decision was"
+    ),
+    "decisions": (
+        "decisions the agents' policies took; rows decided by a mechanic's rule (social learning's keep or "
+        "copy, phase learn) are in the transcript but not counted here"
+    ),
+    "parse_failures": "decisions whose generated answer named no option (the policy fell back to its distribution)",
+    "presentation_spread": (
+        "per phase: the same measure under each presentation of the prompt (option order, labels...) and "
+        "its spread, the largest minus the smallest value; an effect smaller than the spread says more "
+        "about prompt layout than about the agents"
+    ),
+    "expected_value_by_phase": (
+        "per phase: the mean over decisions of the expected option value under the policy's distribution "
+        "(sum of p_k times option k's value), free of the noise of the sampled choices"
+    ),
+}
+
+# Families of metrics named by a prefix (server usage: llm_requests, llm_tokens...).
+PREFIXES = {
+    "llm_": "server usage of the policies that call LLM servers, summed over the run (requests, tokens, cost)",
 }
 
 _BULLET = re.compile(r"^\* (.+?)(?=^\* |^\S|\Z)", re.MULTILINE | re.DOTALL)
@@ -42,3 +66,14 @@ def definitions(env_type: str) -> dict[str, str]:
     except ImportError:
         return dict(COMMON)
     return {**COMMON, **parse(module.__doc__ or "")}
+
+
+def definition(name: str, known: dict[str, str]) -> str | None:
+    """A metric's definition: its own, its family's (``llm_``), or its parent's
+    (``total_gain.sum`` -> ``total_gain``); None when it has none."""
+    if name in known:
+        return known[name]
+    head = name.split(".")[0]
+    if head in known:
+        return known[head]
+    return next((text for prefix, text in PREFIXES.items() if name.startswith(prefix)), None)

@@ -7,6 +7,7 @@ import base64
 from collections.abc import Iterable, Sequence
 from html import escape
 
+from sim.core.numbers import num
 from sim.report.plots import Plot
 
 CSS = """
@@ -47,6 +48,12 @@ span.bar { display: inline-block; height: 10px; background: #3f88c5; border-radi
 .transcript-tools { position: sticky; top: 38px; z-index: 1; background: #f6f7f9; padding: 6px 0; }
 #transcript-search { width: 420px; max-width: 60%; padding: 5px 8px; font-size: 14px; }
 .status-failed { color: #9b2c1f; font-weight: 600; }
+.transcript-filters { margin-top: 6px; font-size: 13px; }
+.transcript-filters label { margin-right: 12px; }
+.transcript-filters input[type=number] { width: 5em; }
+.answer { display: flex; gap: 16px; margin: 6px 0; }
+.answer > div { flex: 1; }
+.answer p.counted { font-weight: 600; background: #e3f1e6; padding: 6px 8px; border-radius: 4px; margin: 4px 0; }
 """
 
 # Filters the transcript as one types; opens the agents with matches. Texts are
@@ -59,21 +66,38 @@ SCRIPT = """
   var agents = Array.prototype.slice.call(document.querySelectorAll('#transcript details.agent'));
   var texts = turns.map(function (t) { return t.textContent.toLowerCase(); });
   var count = document.getElementById('transcript-count');
+  var filters = Array.prototype.slice.call(document.querySelectorAll('#transcript .transcript-filter'));
+  function wanted() {
+    var w = {};
+    filters.forEach(function (f) { w[f.getAttribute('data-key')] = f.value; });
+    return w;
+  }
+  function passes(t, w) {
+    var step = Number(t.getAttribute('data-step'));
+    if (w.phase && t.getAttribute('data-phase') !== w.phase) { return false; }
+    if (w.group && t.getAttribute('data-group') !== w.group) { return false; }
+    if (w.agent && t.getAttribute('data-agent') !== w.agent) { return false; }
+    if (w['step-from'] !== '' && w['step-from'] !== undefined && step < Number(w['step-from'])) { return false; }
+    if (w['step-to'] !== '' && w['step-to'] !== undefined && step > Number(w['step-to'])) { return false; }
+    return true;
+  }
   function apply() {
-    var q = box.value.trim().toLowerCase(), shown = 0;
+    var q = box.value.trim().toLowerCase(), shown = 0, w = wanted();
+    var narrowed = filters.some(function (f) { return f.value !== f.defaultValue && f.value !== ''; });
     turns.forEach(function (t, i) {
-      var hit = !q || texts[i].indexOf(q) >= 0;
+      var hit = (!q || texts[i].indexOf(q) >= 0) && passes(t, w);
       t.hidden = !hit;
       if (hit) { shown += 1; }
     });
     agents.forEach(function (a) {
       var any = a.querySelector('details.turn:not([hidden])') !== null;
       a.hidden = !any;
-      a.open = Boolean(q) && any;
+      a.open = Boolean(q || narrowed) && any;
     });
-    count.textContent = q ? shown + ' of ' + turns.length + ' decisions match' : turns.length + ' decisions';
+    count.textContent = (q || narrowed) ? shown + ' of ' + turns.length + ' decisions match' : turns.length + ' decisions';
   }
   box.addEventListener('input', apply);
+  filters.forEach(function (f) { f.addEventListener('input', apply); f.addEventListener('change', apply); });
   document.getElementById('transcript-expand').addEventListener('click', function () {
     agents.forEach(function (a) { if (!a.hidden) { a.open = true; } });
     turns.forEach(function (t) { if (!t.hidden) { t.open = true; } });
@@ -141,5 +165,5 @@ def fmt(value: object) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return "" if value != value else f"{value:.4g}"  # NaN -> empty
+        return "" if value != value else num(value)  # NaN -> empty; 7e-15 -> 0
     return str(value)

@@ -15,6 +15,7 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from sim.core.metrics import policy_events
+from sim.core.numbers import num
 from sim.core.plotting import Plot, new_figure, numeric, render, style
 from sim.report.data import RunData
 
@@ -26,7 +27,10 @@ def step_trends(run: RunData, skip: Iterable[str] = ()) -> Plot | None:
     if steps.empty or "step" not in steps:
         return None
     skipped = set(skip) | {"step"}
-    columns = [c for c in steps.columns if c not in skipped and numeric(steps[c]).notna().any()]
+    candidates = [c for c in steps.columns if c not in skipped and numeric(steps[c]).notna().any()]
+    # A flat line (the seed, a population that never changed) says nothing: named, not drawn.
+    flat = [c for c in candidates if numeric(steps[c]).nunique(dropna=False) <= 1]
+    columns = [c for c in candidates if c not in flat]
     if not columns:
         return None
     cols = 3 if len(columns) > 4 else min(2, len(columns))
@@ -46,8 +50,14 @@ def step_trends(run: RunData, skip: Iterable[str] = ()) -> Plot | None:
         fig,
         "step_trends",
         "Per-step series",
-        f"Every numeric column of steps.parquet ({len(columns)} series) against the step.",
+        f"Every numeric column of steps.parquet ({len(columns)} series) against the step."
+        + (f" Constant, so not drawn: {', '.join(f'{c} = {_value(steps[c])}' for c in flat)}." if flat else ""),
     )
+
+
+def _value(series: pd.Series) -> str:
+    first = numeric(series).iloc[0]
+    return "n/a" if first != first else num(float(first))
 
 
 def steering_label(vector: object, coef: object) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.core.numbers import num
 from sim.report.plots import steering_label
 
 # A transcript longer than this shows the first whole steps that fit (a 10,000-row
@@ -34,6 +35,7 @@ def transcript_html(events: pd.DataFrame, prompts: dict[str, str], max_decisions
         '<button type="button" id="transcript-expand">expand matches</button>',
         '<button type="button" id="transcript-collapse">collapse all</button>',
         f'<span id="transcript-count">{len(shown)} decisions</span>',
+        _filters(shown),
         "</div>",
     ]
     if note:
@@ -94,9 +96,70 @@ def _turn(row: Any) -> str:
     body = [_prompt_block(row)]
     body.append(_options_table(options, probs, choice))
     if _present(row.text) and str(row.text):
-        body.append(f'<div class="generated"><b>Generated text</b><pre>{escape(str(row.text))}</pre></div>')
+        body.append(_answer(row))
     body.append(f'<div class="facts">{_facts(row)}</div>')
-    return f'<details class="turn" data-step="{int(row.step)}"><summary>{summary}</summary>{"".join(body)}</details>'
+    attrs = (
+        f'data-step="{int(row.step)}" data-phase="{escape(str(row.phase))}" '
+        f'data-group="{escape(str(row.group))}" data-agent="{int(row.agent_id)}"'
+    )
+    return f'<details class="turn" {attrs}><summary>{summary}</summary>{"".join(body)}</details>'
+
+
+def _filters(events: pd.DataFrame) -> str:
+    """Select boxes for phase, group and agent and a step range; the page's script applies them."""
+
+    def select(name: str, values: list[Any]) -> str:
+        options = "".join(f'<option value="{escape(str(v))}">{escape(str(v))}</option>' for v in values)
+        return (
+            f'<label>{name} <select class="transcript-filter" data-key="{name}" aria-label="{name}">'
+            f'<option value="">all</option>{options}</select></label>'
+        )
+
+    lo, hi = int(events["step"].min()), int(events["step"].max())
+    steps = (
+        f'<label>steps <input class="transcript-filter" data-key="step-from" type="number" min="{lo}" max="{hi}" '
+        f'value="{lo}" aria-label="from step"> to <input class="transcript-filter" data-key="step-to" '
+        f'type="number" min="{lo}" max="{hi}" value="{hi}" aria-label="to step"></label>'
+    )
+    return (
+        '<div class="transcript-filters">'
+        + select("phase", list(dict.fromkeys(events["phase"])))
+        + select("group", list(dict.fromkeys(events["group"])))
+        + select("agent", sorted(int(a) for a in events["agent_id"].unique()))
+        + steps
+        + "</div>"
+    )
+
+
+def _answer(row: Any) -> str:
+    """The written answer beside the option it counted as, and how it was counted."""
+    info = _info(row)
+    if bool(row.parse_failed):
+        how = "the answer named no option, so the phase's fallback counted"
+    elif info.get("probs_from"):  # an LLM's free text: the option parsed from it
+        how = "the option read from the answer"
+    else:  # a custom policy that wrote text beside its choice
+        how = "the option the policy chose with this text"
+    if info.get("probs_from") == "option_scores":
+        how += "; p in the table is the model's score of each option, not of the written answer"
+    elif info.get("probs_from") == "unscored":
+        how += "; the options were not scored, so p is 1 for it"
+    return (
+        '<div class="answer"><div><b>Written answer</b>'
+        f"<pre>{escape(str(row.text))}</pre></div>"
+        f'<div><b>Counted as</b><p class="counted">{escape(str(row.chosen))}</p>'
+        f'<p class="muted">{escape(how)}</p></div></div>'
+    )
+
+
+def _info(row: Any) -> dict[str, Any]:
+    if not (_present(row.info) and row.info):
+        return {}
+    try:
+        value = json.loads(row.info)
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _prompt_block(row: Any) -> str:
@@ -151,6 +214,4 @@ def _present(value: Any) -> bool:
 def _fmt(value: Any) -> str:
     if isinstance(value, bool | np.bool_):
         return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+    return num(value)

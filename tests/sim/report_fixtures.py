@@ -26,7 +26,10 @@ SCENARIO = {
     },
     "run": {"steps": 6, "seed": 1},
 }
-COMMONS_PLOTS = {"stock", "catch_per_agent", "over_usage", "punishments", "wealth_gini", "entropy", "step_trends"}
+COMMONS_PLOTS = {
+    *("stock", "catch_per_agent", "over_usage", "punishments", "wealth_gini", "entropy", "step_trends"),
+    "metric_total_gain_per_agent",  # metrics.json's per-agent totals, charted
+}
 
 
 class Cautious:

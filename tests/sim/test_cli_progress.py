@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from sim import progress
@@ -55,7 +57,11 @@ def test_progress_off_a_terminal_prints_plain_lines_and_a_last_one(capsys):
         for _ in range(4):  # stops early, like a run whose lake collapsed
             bar.update({"status": "finished", "ignored": 1})
     err = capsys.readouterr().err.splitlines()
-    assert err == ["[sweep] 1/10 runs status=finished", "[sweep] 4/10 runs status=finished"]
+    assert len(err) == 2
+    # done/total, the rate and the time left (none once done), then the shown fields
+    pace = r"\((\d[\d.e+]* runs/s|\d[\d.e+]* s/run), ETA \d\d:\d\d\)"
+    assert re.fullmatch(rf"\[sweep\] 1/10 runs {pace} status=finished", err[0]), err[0]
+    assert re.fullmatch(rf"\[sweep\] 4/10 runs {pace} status=finished", err[1]), err[1]
 
 
 def test_quiet_silences_progress_and_verbose_prints_every_update(capsys):
@@ -69,4 +75,36 @@ def test_quiet_silences_progress_and_verbose_prints_every_update(capsys):
     with Progress(total=3, label="fit", unit="layer") as bar:
         for _ in range(3):
             bar.update()
-    assert capsys.readouterr().err.splitlines() == [f"[fit] {k}/3 layers" for k in (1, 2, 3)]
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(" (")[0] for line in lines] == [f"[fit] {k}/3 layers" for k in (1, 2, 3)]
+    assert "ETA" in lines[0] and "ETA" not in lines[2]  # nothing left at the end
+
+
+def test_sim_run_shows_progress_by_default_only_when_someone_watches(tmp_path, capsys, monkeypatch):
+    import sim
+    from sim import runner
+
+    scenario = "scenarios/commons_scripted.yaml"
+    monkeypatch.setattr(runner, "interactive", lambda: False)  # a script in a pipe, a test
+    sim.run(scenario, out=tmp_path, overrides={"run.steps": 2}, report=False)
+    assert "[commons_scripted]" not in capsys.readouterr().err
+    monkeypatch.setattr(runner, "interactive", lambda: True)  # a terminal or a notebook
+    sim.run(scenario, out=tmp_path, overrides={"run.steps": 2}, report=False)
+    assert re.search(r"\[commons_scripted\] 2/2 steps \(", capsys.readouterr().err)
+
+
+def test_a_jupyter_kernel_counts_as_watching(monkeypatch):
+    import sys
+    import types
+
+    class ZMQInteractiveShell:  # the class name IPython's kernel shell has
+        pass
+
+    fake = types.ModuleType("IPython")
+    fake.get_ipython = lambda: ZMQInteractiveShell()  # type: ignore[attr-defined]
+    assert not progress.in_notebook() or "ipykernel" in sys.modules
+    monkeypatch.setitem(sys.modules, "IPython", fake)
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    assert progress.in_notebook() and progress.interactive()
+    fake.get_ipython = lambda: None  # type: ignore[attr-defined]  # plain IPython imported, no kernel
+    assert not progress.in_notebook()

@@ -112,7 +112,8 @@ def test_other_environments_get_generic_trend_and_entropy_plots(run_result, tmp_
     config["environment"] = {"type": "some_new_env"}  # the report reads the file as written
     (copy / "config.yaml").write_text(yaml.safe_dump(config))
     write_report(copy)
-    assert {p.stem for p in (copy / "plots").glob("*.png")} == {"step_trends", "entropy"}
+    # the generic plots: trends, entropy and a chart of each per-agent metric in metrics.json
+    assert {p.stem for p in (copy / "plots").glob("*.png")} == {"step_trends", "entropy", "metric_total_gain_per_agent"}
 
 
 def test_report_rejects_a_directory_that_is_neither_run_nor_sweep(tmp_path):
@@ -149,7 +150,7 @@ def test_a_sweep_report_shows_distributions_contrasts_and_survival_curves(sweep_
     assert sweep.env_type == "commons"
     assert ordered_metrics(sweep)[:2] == ["survival_time", "survived"]  # the spec's headline first
     names = {p.stem for p in (sweep_dir / "plots").glob("*.png")}
-    contrast_plots = {"contrast_mechanics_punishment_enabled", "contrast_population_0_policy"}
+    contrast_plots = {"contrast_punishment_enabled", "contrast_majority_policy"}
     assert {"survival", *contrast_plots} <= names
     assert {f"dist_{m.replace('.', '_')}" for m in sweep.metrics} == names - {"survival", *contrast_plots}
     assert len(embedded_pngs(text)) == len(names)
@@ -166,16 +167,17 @@ def test_a_sweep_report_shows_distributions_contrasts_and_survival_curves(sweep_
             f"{row['mean']:.3g} [{row['ci95_low']:.3g}, {row['ci95_high']:.3g}] {method}; median {row['median']:.3g}"
         )
         assert shown in text
-    # full factor names, never the last dotted part alone
-    assert "mechanics.punishment.enabled=true, population.0.policy=sustainable" in text
+    # the last distinct key segments and the group's name, never a list index nor the last part alone
+    assert "punishment.enabled=true, majority.policy=sustainable" in text
     assert ">enabled=true, policy=" not in text and "(enabled=" not in text
+    assert "population.0" not in text.split("<summary>sweep.yaml")[0]  # only the sweep file shows its keys
     # the contrasts: one table per two-level factor, the numbers of contrasts.csv
-    assert "<h3>mechanics.punishment.enabled: true minus false</h3>" in text
-    assert "<h3>population.0.policy: greedy minus sustainable</h3>" in text
+    assert "<h3>punishment.enabled: true minus false</h3>" in text
+    assert "<h3>majority.policy: greedy minus sustainable</h3>" in text
     diffs = pd.read_csv(sweep_dir / "contrasts.csv")
     row = diffs[(diffs["factor"] == "mechanics.punishment.enabled") & (diffs["metric"] == "survival_time")].iloc[0]
     assert row["paired"] and row["n"] == 3 and row["at"] == "population.0.policy=sustainable"
-    assert f"<td>{row['at']}</td><td>survival_time</td>" in text and f"{row['diff']:.4g}" in text
+    assert "<td>majority.policy=sustainable</td><td>survival_time</td>" in text and f"{row['diff']:.4g}" in text
     assert text.count("runs/") >= len(sweep.results)  # every run listed with its directory
 
 
