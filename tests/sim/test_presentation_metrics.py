@@ -56,3 +56,22 @@ def test_an_llm_run_reports_its_presentation_spread_per_phase_and_a_scripted_one
     scripted = {**scenario, "name": "plain", "population": [{"name": "f", "size": 4, "policy": "sustainable"}]}
     plain = run(scripted, seed=0, out=tmp_path).metrics
     assert "presentation_spread" not in plain and "expected_value_by_phase" not in plain
+
+
+def test_presentation_settings_leave_a_scripted_run_unchanged(tmp_path):
+    scenario = {
+        "name": "plain",
+        "environment": {"type": "commons", "preset": "rich"},
+        "population": [{"name": "f", "size": 5, "policy": "greedy"}, {"name": "g", "size": 3, "policy": "sustainable"}],
+        "mechanics": {"punishment": {"enabled": True}, "group_norm": {"enabled": True, "every": 1}},
+        "run": {"steps": 4},
+        "output": {"report": False},
+    }
+    logs = []
+    for k, shown in enumerate(
+        [{"order": "fixed", "sensitivity": 0.0}, {"order": "balanced", "sensitivity": 1.0}, {"order": "shuffled"}]
+    ):
+        result = run({**scenario, "presentation": shown}, seed=3, out=tmp_path / str(k))
+        logs.append(result.events.drop(columns=["run_id"]))
+    pd.testing.assert_frame_equal(logs[0], logs[1])
+    pd.testing.assert_frame_equal(logs[0], logs[2])

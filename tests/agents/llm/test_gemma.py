@@ -17,11 +17,12 @@ import torch
 from agents.llm import get_backend
 from agents.llm.scoring import prepare
 from agents.llm.types import ScoreItem
-from environments.commons.prompts import harvest_prompt, system_text, ton_labels
+from agents.menus import amount_labels
+from environments.commons.prompts import harvest_prompt, system_text
 
 pytestmark = pytest.mark.integration
 
-OPTIONS = ton_labels([0, 5, 10, 15, 20, 30, 40])
+OPTIONS = amount_labels([0, 5, 10, 15, 20, 30, 40], "ton")
 
 
 @pytest.fixture(scope="module")
