@@ -10,8 +10,10 @@ every table carries the run's ``run_id`` and ``seed``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import platform
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +22,71 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sim.core.events import EVENT_SCHEMA
+from sim.core.schema import ConfigError
 
 TABLES = ("events", "steps", "agents")
+OWNER = ".owner"  # marks a run directory as one process's while that run writes it
+_RUN_FILES = ("config.yaml", "run.json", "metrics.json", *(f"{t}.{x}" for t in TABLES for x in ("jsonl", "parquet")))
+
+
+def _me() -> dict[str, Any]:
+    return {"pid": os.getpid(), "host": platform.node()}
+
+
+def owner(run_dir: Path) -> dict[str, Any] | None:
+    """Who holds ``run_dir`` (its marker's pid and host), or None when nobody marked it."""
+    try:
+        data = json.loads((Path(run_dir) / OWNER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else {}
+
+
+def _mark(run_dir: Path) -> bool:
+    """Create the owner marker exclusively: True if this process now holds the directory."""
+    try:
+        fd = os.open(run_dir / OWNER, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return owner(run_dir) == _me()
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(_me(), f)
+    return True
+
+
+def claim_dir(path: Path, *, next_free: bool) -> Path:
+    """Create a run directory and mark it as this process's, atomically, before anything slow.
+
+    ``next_free``: on a clash take ``path-2``, ``path-3``... (mkdir without exist_ok decides
+    who wins, so two processes never get the same one). Otherwise ``path`` itself is
+    claimed: it may exist only empty of another run's files and unmarked.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    name, k = path.name, 2
+    while True:
+        try:
+            path.mkdir()
+            break
+        except FileExistsError:
+            if not next_free:
+                break
+            path, k = path.with_name(f"{name}-{k}"), k + 1
+    if not path.is_dir():
+        raise ConfigError(f"{path}: exists and is not a directory")
+    taken = [n for n in _RUN_FILES if (path / n).exists()]
+    if taken or not _mark(path):
+        held = owner(path)
+        why = f"process {held.get('pid')} on {held.get('host')} writes it" if held else f"it holds {taken[0]}"
+        raise ConfigError(f"{path}: already holds another run ({why}); choose another directory")
+    return path
+
+
+def release_dir(run_dir: Path, *, remove: bool = False) -> None:
+    """Drop this process's marker; ``remove`` also deletes the directory if nothing else is in it."""
+    if owner(run_dir) == _me():
+        (Path(run_dir) / OWNER).unlink(missing_ok=True)
+    if remove:
+        with contextlib.suppress(OSError):  # not empty (or gone): it is left as it is
+            Path(run_dir).rmdir()
 
 
 class RunWriter:
@@ -30,7 +95,17 @@ class RunWriter:
     def __init__(self, run_dir: Path, run_id: str | None = None, seed: int | None = None) -> None:
         self.dir = Path(run_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
-        self._journals = {name: open(self.dir / f"{name}.jsonl", "a", encoding="utf-8") for name in TABLES}  # noqa: SIM115
+        if not _mark(self.dir):  # another process holds it: its journals are not ours to append to
+            raise ConfigError(f"{self.dir}: another run (process {(owner(self.dir) or {}).get('pid')}) writes here")
+        self._journals = {}
+        try:  # "x": a journal already there belongs to another run, never appended to
+            for name in TABLES:
+                self._journals[name] = open(self.dir / f"{name}.jsonl", "x", encoding="utf-8")  # noqa: SIM115
+        except FileExistsError as exc:
+            for name, f in self._journals.items():  # ours, still empty: not left beside the other run's
+                f.close()
+                (self.dir / f"{name}.jsonl").unlink()
+            raise ConfigError(f"{self.dir}: already holds a run's journal {Path(exc.filename).name}") from None
         self.steps_written = 0
         self._ids = {"run_id": run_id if run_id is not None else self.dir.name, "seed": seed}
 
@@ -54,6 +129,7 @@ class RunWriter:
         for f in journals.values():
             f.close()
         convert_journals(self.dir)
+        release_dir(self.dir)
 
     def write_metrics(self, metrics: dict[str, Any]) -> None:
         tmp = self.dir / "metrics.json.tmp"

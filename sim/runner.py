@@ -24,7 +24,7 @@ from agents.interfaces import Policy
 from agents.llm.capture import ActivationWriter
 from sim.config import Scenario, dump_scenario, load_scenario, override_slug, parse_overrides
 from sim.core.schema import ConfigError
-from sim.logger import RunWriter, has_journals, read_table
+from sim.logger import RunWriter, claim_dir, has_journals, read_table, release_dir
 from sim.progress import Progress
 from sim.rundir import check_models, compute_metrics, finalize, is_running, now, run_record, write_json
 from sim.tracking import open_tracker
@@ -69,10 +69,15 @@ def run_id_for(scenario: Scenario, overrides: Mapping[str, Any] | None = None) -
 
 
 def _fresh_dir(root: Path, name: str) -> Path:
-    """root/name, or root/name-2, -3... if taken: a run never overwrites another (and says so)."""
-    path, k = root / name, 2
-    while path.exists():
-        path, k = root / f"{name}-{k}", k + 1
+    """Create root/name, or root/name-2, -3... if taken: a run never shares another's (and says so).
+
+    Made (and marked as this process's) at once, before any model loads: two runs started
+    together each get their own.
+    """
+    try:
+        path = claim_dir(root / name, next_free=True)
+    except OSError as exc:
+        raise ConfigError(f"{root / name}: cannot create the run directory: {exc.strerror or exc}") from None
     if path.name != name:  # said on stderr (not only logged): a second directory must never be a surprise
         print(f"note: {root / name} already exists: this run goes to {path}", file=sys.stderr, flush=True)
     return path
@@ -121,21 +126,29 @@ def run(
     if seed is not None:
         overrides["run.seed"] = seed
     scenario = load_scenario(source, overrides or None)
+    made_root: Path | None = None  # removed again, if empty, when loading fails
     if run_dir is None:
         root = _output_root(out, scenario)
-        run_dir = _inside(root, _fresh_dir(root, run_id_for(scenario, overrides)))
+        _inside(root, root / run_id_for(scenario, overrides))
+        made_root = None if root.exists() else root
+        run_dir = _fresh_dir(root, run_id_for(scenario, overrides))
         run_id = run_dir.name
     else:  # a caller-chosen directory (a sweep's temporary one): output.run_id, else its name
         run_id = scenario.output.run_id or Path(run_dir).name
-    run_dir = Path(run_dir)
-    check_models(scenario, skip=set(policies or ()))
-    started_at = now()
-    built = build_policies(scenario, policies)
-    model = scenario.spec.model(scenario, built, run_id=run_id)
-    record = run_record(scenario, built, started_at) | {"run_id": run_id}
-
-    tracker = open_tracker(scenario, run_id)  # before the directory: a missing mlflow leaves none behind
-    writer = _open_writer(run_dir, run_id, scenario)
+        run_dir = _claim(Path(run_dir))
+    try:  # a mistake found while loading leaves no directory behind
+        check_models(scenario, skip=set(policies or ()))
+        started_at = now()
+        built = build_policies(scenario, policies)
+        model = scenario.spec.model(scenario, built, run_id=run_id)
+        record = run_record(scenario, built, started_at) | {"run_id": run_id}
+        tracker = open_tracker(scenario, run_id)
+        writer = _open_writer(run_dir, run_id, scenario)
+    except BaseException:
+        release_dir(run_dir, remove=True)
+        if made_root is not None:
+            release_dir(made_root, remove=True)
+        raise
     status, first_error, loop_raised = "finished", None, False
     started = time.perf_counter()
     bar = Progress(total=scenario.run.steps, label=scenario.name, enabled=progress, show=scenario.spec.progress)
@@ -193,6 +206,7 @@ def run(
             lambda: write_json(writer.dir / "run.json", record | {"ended": now(), "status": status}), first_error
         )
         first_error = _attempt(lambda: tracker.finish(metrics, writer.dir), first_error)
+        first_error = _attempt(lambda: release_dir(writer.dir), first_error)
         if first_error is not None and not loop_raised:  # the steps went well, the wrap-up did not
             raise first_error
     result = RunResult(dir=writer.dir, scenario=scenario, metrics=metrics, status=status)
@@ -202,6 +216,13 @@ def run(
 
         result.report = write_report(result.dir)
     return result
+
+
+def _claim(run_dir: Path) -> Path:
+    try:
+        return claim_dir(run_dir, next_free=False)
+    except OSError as exc:
+        raise ConfigError(f"{run_dir}: cannot create the run directory: {exc.strerror or exc}") from None
 
 
 def _open_writer(run_dir: Path, run_id: str, scenario: Scenario) -> RunWriter:

@@ -54,7 +54,7 @@ from sim.aggregate import contrasts, results_table, summarise, summary_lines, wr
 from sim.config import OutputConfig, apply_overrides, load_scenario, override_slug, read_yaml
 from sim.core.schema import ConfigError, JsonValue, StrictModel, format_errors
 from sim.rundir import check_models
-from sim.sweep_exec import RunSpec, clean_partial, execute_run, import_all, is_finished, run_on_ray
+from sim.sweep_exec import RunSpec, clean_partial, execute_run, import_all, is_finished, run_on_ray, sweep_lock
 
 # More runs than this in one sweep file is a typo (or a file made to exhaust memory).
 MAX_RUNS = 100_000
@@ -236,7 +236,13 @@ def run_sweep(
     specs = expand(sweep, base_dir, overrides)
     if sweep.backend.kind == "local" or sweep.backend.address is None:
         check_cell_models(specs)  # on this machine; a remote cluster's workers may hold other models
-    root.mkdir(parents=True, exist_ok=True)
+    with sweep_lock(root):  # one sweep per root at a time: a second one refuses, it never interferes
+        return _run_locked(sweep, root, specs, on_run)
+
+
+def _run_locked(
+    sweep: SweepFile, root: Path, specs: list[RunSpec], on_run: Callable[[dict[str, Any], int, int], None] | None
+) -> SweepResult:
     (root / "sweep.yaml").write_text(yaml.safe_dump(sweep.model_dump(mode="json"), sort_keys=False))
     clean_partial(root)
     skipped = [s.name for s in specs if is_finished(root / "runs" / s.name)]
