@@ -13,6 +13,7 @@ import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 
@@ -35,17 +36,19 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from sim.config import load_scenario, read_yaml
 
     raw = read_yaml(args.scenario)
+    # A pipe (<(...), a FIFO) can be read once: what was read is validated, not a second, empty read.
+    source = args.scenario if Path(args.scenario).is_file() else raw
     if "base" in raw:  # a sweep file
         from sim.sweep import validate_sweep
 
         for module in raw.get("imports") or []:
             print(f"warning: imports: '{module}' is imported (its code runs) here and in every worker", file=sys.stderr)
-        cells, runs = validate_sweep(args.scenario, args.set or None)
+        cells, runs = validate_sweep(source, args.set or None)
         print(f"{args.scenario}: valid sweep ({cells} cells, {runs} runs)")
         return 0
     from sim.rundir import check_models
 
-    scenario = load_scenario(args.scenario, args.set or None)
+    scenario = load_scenario(source, args.set or None)
     check_models(scenario)
     print(
         f"{args.scenario}: valid ({scenario.environment.type}, {scenario.n_agents} agents, {scenario.run.steps} steps)"
