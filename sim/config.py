@@ -102,6 +102,9 @@ class OutputConfig(StrictModel):
 
 
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_.=+-]+")
+# One cap on the whole society (each group has its own, 100,000): a million scripted agents
+# take about 5 GB; more is a typo, or many groups each at its cap.
+MAX_AGENTS = 1_000_000
 
 
 class Scenario(StrictModel):
@@ -120,6 +123,11 @@ class Scenario(StrictModel):
 
     @model_validator(mode="after")
     def _check_population(self) -> Scenario:
+        if self.n_agents > MAX_AGENTS:
+            raise ValueError(
+                f"population: {self.n_agents:,} agents in {len(self.population)} groups; "
+                f"a scenario may have at most {MAX_AGENTS:,} in all"
+            )
         names = [g.name for g in self.population]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
