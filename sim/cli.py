@@ -70,7 +70,11 @@ def _cmd_finalize(args: argparse.Namespace) -> int:
     if metrics is None:
         print(f"{args.dir}: nothing to finalize (no journals left)")
     else:
-        print(f"{args.dir}: finalized, status {metrics['status']}, {metrics['steps_completed']} steps")
+        dropped = metrics.get("rows_dropped")
+        print(
+            f"{args.dir}: finalized, status {metrics['status']}, {metrics['steps_completed']} steps"
+            + (f"; dropped {dropped} rows of a step never written whole" if dropped else "")
+        )
     return 0
 
 

@@ -335,11 +335,13 @@ def finalize(run_dir: str | Path) -> dict[str, Any] | None:
     if is_running(run_dir):
         raise ConfigError(f"{run_dir}: the run is still going (process {_read_json(run_dir / 'run.json')['pid']})")
     scenario = load_scenario(run_dir / "config.yaml")
-    convert_journals(run_dir)
+    dropped = convert_journals(run_dir)
     metrics_path = run_dir / "metrics.json"
     old = _read_json(metrics_path)
     status = old.get("status") if old.get("status") in ("failed", "interrupted") else "killed"
     metrics = compute_metrics(run_dir, scenario, status, None)
+    if dropped or old.get("rows_dropped"):  # rows of a step cut short: never half a step in the tables
+        metrics["rows_dropped"] = dropped + int(old.get("rows_dropped") or 0)
     write_json(metrics_path, metrics)
     record_path = run_dir / "run.json"
     if record_path.exists():

@@ -197,6 +197,8 @@ def run(
         def _metrics() -> None:
             metrics.update(compute_metrics(writer.dir, scenario, status, seconds))
             metrics.update(_usage(built))
+            if writer.rows_dropped:  # a step cut short (a full disk): its rows are left out, and counted
+                metrics["rows_dropped"] = writer.rows_dropped
             if first_error is not None:
                 metrics["error"] = _one_line(first_error)
             write_json(writer.dir / "metrics.json", metrics)
