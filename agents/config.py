@@ -28,7 +28,7 @@ _ENGINE_FIELDS: dict[str, tuple[str, ...]] = {
     "base_url": ("openai",),
     "api_key_env": ("openai",),
     "concurrency": ("openai",),
-    "timeout": ("openai",),
+    "timeout": ("openai", "vllm"),
     "max_retries": ("openai",),
     "prob_source": ("openai",),
     "on_bad_reply": ("openai",),
@@ -71,7 +71,7 @@ class LLMPolicyConfig(StrictModel):
         None, description="NAME of the environment variable holding the API key (never the key itself)"
     )
     concurrency: int = Field(8, ge=1, le=1024, description="requests in flight at once")
-    timeout: float = Field(60.0, gt=0.0, description="seconds per request")
+    timeout: float = Field(60.0, gt=0.0, description="seconds per request (vllm: per 32 texts of a batch)")
     max_retries: int = Field(3, ge=0, le=20, description="retries with backoff on 429, 5xx and lost connections")
     prob_source: Literal["auto", "exact", "topk", "sampled"] = Field(
         "auto", description="how option distributions are obtained; auto: the best the server offers"

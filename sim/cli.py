@@ -226,6 +226,12 @@ def _add_verbosity(parser: argparse.ArgumentParser) -> None:
             _add_verbosity(nested)
 
 
+def printable(text: str) -> str:
+    """Control characters (a NUL, an escape sequence) from user input shown escaped, never sent
+    to the terminal raw; line breaks stay."""
+    return "".join(c if c in "\n\t" or c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_command_in(argv))
@@ -243,11 +249,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {printable(str(err))}", file=sys.stderr)
         return 2
     except OSError as err:  # a disk that is full or read-only, a path that cannot be written
         where = f"{err.filename}: " if err.filename else ""
-        print(f"error: {where}{err.strerror or err}", file=sys.stderr)
+        print(printable(f"error: {where}{err.strerror or err}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: finished steps were kept", file=sys.stderr)

@@ -60,6 +60,7 @@ class Progress:
         self.count = 0
         self.every = 0.0 if _state["verbose"] else every_seconds
         self._last = float("-inf")  # the first update always prints
+        self._started = time.monotonic()
         self._printed = -1
         self._postfix: dict[str, Any] = {}
         tty = sys.stderr.isatty()
@@ -112,8 +113,25 @@ class Progress:
     def _line(self, reason: str | None = None) -> None:
         self._printed = self.count
         extra = " ".join(f"{k}={v}" for k, v in self._postfix.items())
-        line = f"[{self.label}] {self.count}/{self.total} {self.unit}s {extra}".rstrip()
+        line = f"[{self.label}] {self.count}/{self.total} {self.unit}s{_pace(self.count, self.total, self._started, self.unit)} {extra}"
+        line = line.rstrip()
         print(line + (f": {reason}" if reason else ""), file=sys.stderr, flush=True)
+
+
+def _pace(count: int, total: int, started: float, unit: str) -> str:
+    """' (2.5 steps/s, ETA 0:12)', as a bar shows them; nothing before anything is done."""
+    elapsed = time.monotonic() - started
+    if count <= 0 or elapsed <= 0:
+        return ""
+    rate = count / elapsed
+    speed = f"{rate:.3g} {unit}s/s" if rate >= 1 else f"{1 / rate:.3g} s/{unit}"
+    left = max(0, total - count) / rate
+    eta = (
+        f"{int(left // 3600)}:{int(left % 3600 // 60):02d}:{int(left % 60):02d}"
+        if left >= 3600
+        else (f"{int(left // 60)}:{int(left % 60):02d}")
+    )
+    return f" ({speed}, ETA {eta})" if count < total else f" ({speed}, {elapsed:.1f} s)"
 
 
 def _short(value: Any) -> Any:

@@ -328,5 +328,5 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="override a field of the base scenario in every cell, e.g. run.steps=20",
     )
-    p.add_argument("--quiet", action="store_true", help="no line per run")
+    p.add_argument("-q", "--quiet", action="store_true", help="no line per run")
     p.set_defaults(func=_cmd_sweep)

@@ -151,7 +151,10 @@ class OpenAIServer:
                     ) from None
                 retries = self._wait(url, _reason(err), retries, err)
             except self._status_error as err:
-                raise ServerError(self._describe(err, endpoint, retries), err.status_code) from None
+                if err.status_code != 408 or retries >= self.max_retries:  # 408: the server timed out, retried
+                    usage.add_retries(retries)
+                    raise ServerError(self._describe(err, endpoint, retries), err.status_code) from None
+                retries = self._wait(url, _reason(err), retries, err)
         usage.record(usage_of(reply), retries=retries)
         if self.cache is not None:
             self.cache.put(key, raw)

@@ -287,3 +287,37 @@ def test_generated_exact_replies_never_crash(fake_server, tokenize, completion, 
     if which != "tok":
         replies["/v1/completions"] = completion
     _fuzz_once(fake_server, "exact", replies, {})
+
+
+# ------------------------------------------------------------------ small items
+def test_retry_lines_name_the_address_really_asked(fake_server, caplog):
+    answers = [(503, {"error": {"message": "busy"}})]
+    server = fake_server(lambda p, b: answers.pop(0) if answers else exact_server(p, b))
+    caplog.set_level(logging.WARNING, logger="agents.remote.client")
+    decide(make(server.url, prob_source="exact"))
+    [line] = [r.getMessage() for r in caplog.records if "retry" in r.getMessage()]
+    root = server.url.removesuffix("/v1")
+    assert line.startswith(f"{root}/tokenize: ") and "root:" not in line
+
+
+def test_408_is_retried_as_documented(fake_server):
+    answers = [(408, {"error": {"message": "request timeout"}})]
+    server = fake_server(lambda p, b: answers.pop(0) if answers else (200, GOOD_TOPK))
+    policy = make(server.url, prob_source="topk")
+    [d] = decide(policy)
+    assert d.info["prob_source"] == "topk" and len(server.requests) == 2 and policy.usage()["retries"] == 1
+
+
+def test_a_vllm_actor_that_never_answers_ends_in_one_line(ray_cluster):
+    from agents.remote.vllm_engine import VLLMServer
+
+    @ray_cluster.remote
+    def stalled() -> None:
+        import time
+
+        time.sleep(60)
+
+    server = VLLMServer.__new__(VLLMServer)  # the actor's handle without a model behind it
+    server.timeout = 0.5
+    with pytest.raises(ServerError, match=r"engine vllm: no answer for 40 texts within 1 s \(policy.timeout: 0.5 s"):
+        server._get(stalled.remote(), 40)
