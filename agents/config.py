@@ -28,9 +28,10 @@ _ENGINE_FIELDS: dict[str, tuple[str, ...]] = {
     "base_url": ("openai",),
     "api_key_env": ("openai",),
     "concurrency": ("openai",),
-    "timeout": ("openai",),
+    "timeout": ("openai", "vllm"),
     "max_retries": ("openai",),
     "prob_source": ("openai",),
+    "on_bad_reply": ("openai",),
     "top_logprobs": ("openai",),
     "samples": ("openai",),
     "cache": ("openai",),
@@ -70,10 +71,15 @@ class LLMPolicyConfig(StrictModel):
         None, description="NAME of the environment variable holding the API key (never the key itself)"
     )
     concurrency: int = Field(8, ge=1, le=1024, description="requests in flight at once")
-    timeout: float = Field(60.0, gt=0.0, description="seconds per request")
+    timeout: float = Field(60.0, gt=0.0, description="seconds per request (vllm: per 32 texts of a batch)")
     max_retries: int = Field(3, ge=0, le=20, description="retries with backoff on 429, 5xx and lost connections")
     prob_source: Literal["auto", "exact", "topk", "sampled"] = Field(
         "auto", description="how option distributions are obtained; auto: the best the server offers"
+    )
+    on_bad_reply: Literal["fail", "skip"] = Field(
+        "fail",
+        description="a decision the server's replies cannot score (after retries): fail the run, or skip: log it "
+        "as failed (prob_source: failed) and count it in metrics.json",
     )
     top_logprobs: int = Field(20, ge=1, le=20, description="top log-probabilities asked for (prob_source topk)")
     samples: int = Field(8, ge=1, le=128, description="answers drawn per decision (prob_source sampled)")

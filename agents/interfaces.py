@@ -182,8 +182,11 @@ class Policy(Protocol):
 
 
 def entropy(probs: np.ndarray) -> float:
-    """Shannon entropy in nats; zero-probability options contribute nothing."""
+    """Shannon entropy in nats; zero-probability options contribute nothing; NaN for a
+    distribution that could not be computed (NaN probabilities), never a made-up number."""
     p = np.asarray(probs, dtype=np.float64)
+    if np.isnan(p).any():
+        return math.nan
     p = p[p > 0]
     return float(-(p * np.log(p)).sum()) if p.size else 0.0
 

@@ -13,6 +13,7 @@ import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from sim.core.numbers import tidy  # math only: --help stays fast
@@ -39,18 +40,20 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from sim.config import load_scenario, read_yaml
 
     raw = read_yaml(args.scenario)
+    # A pipe (<(...), a FIFO) can be read once: what was read is validated, not a second, empty read.
+    source = args.scenario if Path(args.scenario).is_file() else raw
     if "base" in raw:  # a sweep file
         from sim.sweep import validate_sweep
 
         for module in raw.get("imports") or []:
             print(f"warning: imports: '{module}' is imported (its code runs) here and in every worker", file=sys.stderr)
-        cells, runs = validate_sweep(args.scenario, args.set or None)
+        cells, runs = validate_sweep(source, args.set or None)
         print(f"{args.scenario}: valid sweep ({cells} cells, {runs} runs)")
         return 0
     from sim.rundir import check_models
     from sim.tracking import check_tracker
 
-    scenario = load_scenario(args.scenario, args.set or None)
+    scenario = load_scenario(source, args.set or None)
     check_models(scenario)
     check_tracker(scenario)
     print(
@@ -73,7 +76,11 @@ def _cmd_finalize(args: argparse.Namespace) -> int:
     if metrics is None:
         print(f"{args.dir}: nothing to finalize (no journals left)")
     else:
-        print(f"{args.dir}: finalized, status {metrics['status']}, {metrics['steps_completed']} steps")
+        dropped = metrics.get("rows_dropped")
+        print(
+            f"{args.dir}: finalized, status {metrics['status']}, {metrics['steps_completed']} steps"
+            + (f"; dropped {dropped} rows of a step never written whole" if dropped else "")
+        )
     return 0
 
 
@@ -230,6 +237,12 @@ def _add_verbosity(parser: argparse.ArgumentParser) -> None:
             _add_verbosity(nested)
 
 
+def printable(text: str) -> str:
+    """Control characters (a NUL, an escape sequence) from user input shown escaped, never sent
+    to the terminal raw; line breaks stay."""
+    return "".join(c if c in "\n\t" or c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_command_in(argv))
@@ -247,11 +260,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {printable(str(err))}", file=sys.stderr)
         return 2
     except OSError as err:  # a disk that is full or read-only, a path that cannot be written
         where = f"{err.filename}: " if err.filename else ""
-        print(f"error: {where}{err.strerror or err}", file=sys.stderr)
+        print(printable(f"error: {where}{err.strerror or err}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: finished steps were kept", file=sys.stderr)

@@ -107,6 +107,9 @@ class OutputConfig(StrictModel):
 
 
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_.=+-]+")
+# One cap on the whole society (each group has its own, 100,000): a million scripted agents
+# take about 5 GB; more is a typo, or many groups each at its cap.
+MAX_AGENTS = 1_000_000
 
 
 class Scenario(StrictModel):
@@ -147,6 +150,11 @@ class Scenario(StrictModel):
 
     @model_validator(mode="after")
     def _check_population(self) -> Scenario:
+        if self.n_agents > MAX_AGENTS:
+            raise ValueError(
+                f"population: {self.n_agents:,} agents in {len(self.population)} groups; "
+                f"a scenario may have at most {MAX_AGENTS:,} in all"
+            )
         names = [g.name for g in self.population]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -212,13 +220,30 @@ MAX_YAML_DEPTH = 64
 _BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+class DuplicateKey(yaml.YAMLError):
+    """A key written twice in one mapping (YAML would keep the last one silently)."""
+
+
 class ScenarioLoader(_BaseLoader):  # type: ignore[misc,valid-type]
     """Safe YAML loading (no Python tags) with the C parser when present.
 
     Aliases are resolved by the parser into shared objects; :func:`safe_yaml` then counts
     the nodes as if every alias were expanded, so an alias bomb is refused before anything
-    copies, validates or serialises it.
+    copies, validates or serialises it. A key repeated in one mapping is refused.
     """
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                    continue  # keys merged in with << may be overridden: that is what merging is for
+                key = self.construct_object(key_node)
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    raise DuplicateKey(f"duplicate key '{key}' on line {seen[key]} and line {line}; keep one")
+                seen[key] = line
+        return super().construct_mapping(node, deep)
 
 
 def _check_expansion(data: Any, source: str) -> None:
@@ -247,6 +272,8 @@ def safe_yaml(text: str, source: str = "YAML") -> Any:
         raise ConfigError(f"{source}: {len(text)} characters; a scenario may have at most {MAX_YAML_BYTES}")
     try:
         data = yaml.load(text, Loader=ScenarioLoader)  # noqa: S506  (a SafeLoader subclass)
+    except DuplicateKey as exc:
+        raise ConfigError(f"{source}: {exc}") from None
     except yaml.YAMLError as exc:
         first = " ".join(str(exc).split())
         raise ConfigError(f"{source}: not valid YAML: {first}") from None
@@ -331,7 +358,10 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         size = path.stat().st_size
         if size > MAX_YAML_BYTES:
             raise ConfigError(f"{path}: {size} bytes; a scenario file may have at most {MAX_YAML_BYTES}")
-        raw = path.read_bytes()
+        with open(path, "rb") as f:  # st_size is 0 for /dev/zero, a FIFO, <(...): read one byte past the cap
+            raw = f.read(MAX_YAML_BYTES + 1)
+        if len(raw) > MAX_YAML_BYTES:
+            raise ConfigError(f"{path}: more than {MAX_YAML_BYTES} bytes; a scenario file may have at most that")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
@@ -379,11 +409,21 @@ def environment_type(data: dict[str, Any], label: str = "scenario") -> str:
     env = data.get("environment")
     allowed = ", ".join(environments.names())
     if not isinstance(env, dict) or "type" not in env:
+        _unknown_top_level_keys(data, label)  # 'enviroment:' gets the did-you-mean line every key gets
         raise ConfigError(f"{label}: environment.type: required field is missing; allowed: {allowed}")
     env_type = env["type"]
     if not isinstance(env_type, str) or env_type not in environments.names():
         raise ConfigError(f"{label}: environment.type: unknown environment {env_type!r}; allowed: {allowed}")
     return env_type
+
+
+def _unknown_top_level_keys(data: dict[str, Any], label: str) -> None:
+    unknown = {k: v for k, v in data.items() if k not in Scenario.model_fields}
+    if unknown:
+        try:  # only the unknown keys: the unknown-key check is the one error pydantic reports
+            Scenario.model_validate(unknown)
+        except ValidationError as err:
+            raise ConfigError(format_errors(err, label)) from None
 
 
 def dump_scenario(scenario: Scenario) -> str:

@@ -86,6 +86,7 @@ class Progress:
         self.count = 0
         self.every = 0.0 if _state["verbose"] else every_seconds
         self._last = float("-inf")  # the first update always prints
+        self._started = time.monotonic()
         self._printed = -1
         self._postfix: dict[str, Any] = {}
         self._started = time.monotonic()

@@ -125,6 +125,80 @@ def check_models(scenario: Scenario, skip: Collection[str] = ()) -> None:
                 f"{field}: model '{policy.model}' ships its own Python code (auto_map in config.json) and runs only "
                 "with trust_remote_code: true, which executes that code on this machine"
             )
+        if policy.model not in loading.EMBEDDED and not needs_code:  # its own code is not run to check it
+            _check_loadable(folder, field, policy.model)
+    check_memory(scenario, skip)
+
+
+def _check_loadable(folder: Path, field: str, model: str) -> None:
+    """Load what ``run`` loads first, cheaply: config.json and the tokenizer (no weights)."""
+    if not folder.is_dir():
+        raise ConfigError(f"{field}: model '{model}' is a file; expected a model folder (config.json, weights)")
+    config = folder / "config.json"
+    if not config.is_file():
+        raise ConfigError(f"{field}: model folder {folder} has no config.json; is it a Hugging Face checkpoint?")
+    if not _read_json(config):
+        raise ConfigError(f"{field}: {config} is not a JSON object; the checkpoint is damaged")
+    from transformers import AutoConfig, AutoTokenizer  # with torch: only scenarios with LLM groups
+
+    for what, loader in (("config", AutoConfig), ("tokenizer", AutoTokenizer)):
+        try:
+            loaded = loader.from_pretrained(str(folder), local_files_only=True)
+        except Exception as exc:  # noqa: BLE001  (whatever transformers raises, run would fail the same way)
+            reason = " ".join(str(exc).split())[:300]
+            raise ConfigError(f"{field}: model '{model}': its {what} does not load: {reason}") from None
+        if what == "tokenizer" and len(loaded) < 2:  # transformers builds an empty one from a config alone
+            raise ConfigError(f"{field}: model '{model}': its tokenizer does not load: no vocabulary in {folder}")
+    if not any(p.suffix in WEIGHTS for p in folder.iterdir()):
+        raise ConfigError(f"{field}: model folder {folder} holds no weights ({', '.join('*' + w for w in WEIGHTS)})")
+
+
+WEIGHTS = (".safetensors", ".bin", ".gguf")
+
+# Measured: a scripted commons society of 100,000 agents after one step (its event and
+# agent rows included) holds ~4.7 KB per agent; the interpreter and libraries ~200 MB.
+BYTES_PER_AGENT = 6_000
+BASE_BYTES = 300 * 2**20
+
+
+def machine_memory() -> int | None:
+    """This machine's physical memory in bytes (None where the platform does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def memory_estimate(scenario: Scenario, skip: Collection[str] = ()) -> tuple[int, int]:
+    """(bytes for the agents, bytes of local model weights) a run of ``scenario`` needs, roughly."""
+    weights, seen = 0, set()
+    for group in scenario.population:
+        policy = group.policy
+        if group.name in skip or not _is_local_engine(policy) or policy.model in seen:
+            continue
+        seen.add(policy.model)  # groups naming one model share its weights
+        try:
+            folder = model_dir(policy.model)
+        except Exception:  # noqa: BLE001  (check_models names a model that cannot be found)
+            folder = None
+        if folder is not None and folder.is_dir():
+            weights += sum(p.stat().st_size for p in folder.glob("*") if p.suffix in WEIGHTS)
+    return BASE_BYTES + scenario.n_agents * BYTES_PER_AGENT, weights
+
+
+def check_memory(scenario: Scenario, skip: Collection[str] = ()) -> None:
+    """Refuse, with the numbers, a run whose estimated memory exceeds this machine's."""
+    total = machine_memory()
+    if total is None:
+        return
+    agents, weights = memory_estimate(scenario, skip)
+    if agents + weights > total:
+        gib = 2**30
+        raise ConfigError(
+            f"population: {scenario.n_agents:,} agents need about {agents / gib:.1f} GiB"
+            + (f" and the models' weights {weights / gib:.1f} GiB" if weights else "")
+            + f", more than this machine's {total / gib:.1f} GiB; use fewer agents"
+        )
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -263,11 +337,13 @@ def finalize(run_dir: str | Path) -> dict[str, Any] | None:
     if is_running(run_dir):
         raise ConfigError(f"{run_dir}: the run is still going (process {_read_json(run_dir / 'run.json')['pid']})")
     scenario = load_scenario(run_dir / "config.yaml")
-    convert_journals(run_dir)
+    dropped = convert_journals(run_dir)
     metrics_path = run_dir / "metrics.json"
     old = _read_json(metrics_path)
     status = old.get("status") if old.get("status") in ("failed", "interrupted") else "killed"
     metrics = compute_metrics(run_dir, scenario, status, None)
+    if dropped or old.get("rows_dropped"):  # rows of a step cut short: never half a step in the tables
+        metrics["rows_dropped"] = dropped + int(old.get("rows_dropped") or 0)
     write_json(metrics_path, metrics)
     record_path = run_dir / "run.json"
     if record_path.exists():

@@ -26,7 +26,7 @@ from sim.agentvars import agent_rows, attach_agent_reporters
 from sim.config import Scenario, dump_scenario, load_scenario, parse_overrides
 from sim.core.schema import ConfigError
 from sim.live import open_live
-from sim.logger import RunWriter, has_journals, read_table
+from sim.logger import RunWriter, claim_dir, has_journals, read_table, release_dir
 from sim.names import params_slug
 from sim.progress import Progress, interactive
 from sim.rundir import check_models, compute_metrics, finalize, is_running, now, run_record, write_json
@@ -79,10 +79,15 @@ def run_id_for(scenario: Scenario, overrides: Mapping[str, Any] | None = None) -
 
 
 def _fresh_dir(root: Path, name: str) -> Path:
-    """root/name, or root/name-2, -3... if taken: a run never overwrites another (and says so)."""
-    path, k = root / name, 2
-    while path.exists():
-        path, k = root / f"{name}-{k}", k + 1
+    """Create root/name, or root/name-2, -3... if taken: a run never shares another's (and says so).
+
+    Made (and marked as this process's) at once, before any model loads: two runs started
+    together each get their own.
+    """
+    try:
+        path = claim_dir(root / name, next_free=True)
+    except OSError as exc:
+        raise ConfigError(f"{root / name}: cannot create the run directory: {exc.strerror or exc}") from None
     if path.name != name:  # said on stderr (not only logged): a second directory must never be a surprise
         print(f"note: {root / name} already exists: this run goes to {path}", file=sys.stderr, flush=True)
     return path
@@ -134,23 +139,31 @@ def run(
     if seed is not None:
         overrides["run.seed"] = seed
     scenario = load_scenario(source, overrides or None)
+    made_root: Path | None = None  # removed again, if empty, when loading fails
     if run_dir is None:
         root = _output_root(out, scenario)
-        run_dir = _inside(root, _fresh_dir(root, run_id_for(scenario, overrides)))
+        _inside(root, root / run_id_for(scenario, overrides))
+        made_root = None if root.exists() else root
+        run_dir = _fresh_dir(root, run_id_for(scenario, overrides))
         run_id = run_dir.name
     else:  # a caller-chosen directory (a sweep's temporary one): output.run_id, else its name
         run_id = scenario.output.run_id or Path(run_dir).name
-    run_dir = Path(run_dir)
-    check_models(scenario, skip=set(policies or ()))
-    started_at = now()
-    built = build_policies(scenario, policies)
-    model = scenario.spec.model(scenario, built, run_id=run_id)
-    if scenario.n_agents * scenario.run.steps <= AGENT_ROWS_IN_MEMORY:
-        attach_agent_reporters(model)  # RunResult.model's collector keeps agents.parquet's rows too
-    record = run_record(scenario, built, started_at) | {"run_id": run_id}
-
-    tracker = open_tracker(scenario, run_id)  # before the directory: a missing mlflow leaves none behind
-    writer = _open_writer(run_dir, run_id, scenario)
+        run_dir = _claim(Path(run_dir))
+    try:  # a mistake found while loading leaves no directory behind
+        check_models(scenario, skip=set(policies or ()))
+        started_at = now()
+        built = build_policies(scenario, policies)
+        model = scenario.spec.model(scenario, built, run_id=run_id)
+        if scenario.n_agents * scenario.run.steps <= AGENT_ROWS_IN_MEMORY:
+            attach_agent_reporters(model)  # RunResult.model's collector keeps agents.parquet's rows too
+        record = run_record(scenario, built, started_at) | {"run_id": run_id}
+        tracker = open_tracker(scenario, run_id)
+        writer = _open_writer(run_dir, run_id, scenario)
+    except BaseException:
+        release_dir(run_dir, remove=True)
+        if made_root is not None:
+            release_dir(made_root, remove=True)
+        raise
     status, first_error, loop_raised = "finished", None, False
     started = time.perf_counter()
     bar = Progress(
@@ -210,6 +223,8 @@ def run(
         def _metrics() -> None:
             metrics.update(compute_metrics(writer.dir, scenario, status, seconds))
             metrics.update(_usage(built))
+            if writer.rows_dropped:  # a step cut short (a full disk): its rows are left out, and counted
+                metrics["rows_dropped"] = writer.rows_dropped
             if first_error is not None:
                 metrics["error"] = _one_line(first_error)
             write_json(writer.dir / "metrics.json", metrics)
@@ -220,6 +235,7 @@ def run(
         )
         if loop_raised or first_error is not None:  # no report follows: the tracker ends here
             first_error = _attempt(lambda: tracker.finish(metrics, writer.dir), first_error)
+        first_error = _attempt(lambda: release_dir(writer.dir), first_error)
         if first_error is not None and not loop_raised:  # the steps went well, the wrap-up did not
             raise first_error
     result = RunResult(dir=writer.dir, scenario=scenario, metrics=metrics, status=status, model=model)
@@ -232,6 +248,13 @@ def run(
     finally:
         tracker.finish(metrics, writer.dir)  # after the report: report.html and plots/ are uploaded too
     return result
+
+
+def _claim(run_dir: Path) -> Path:
+    try:
+        return claim_dir(run_dir, next_free=False)
+    except OSError as exc:
+        raise ConfigError(f"{run_dir}: cannot create the run directory: {exc.strerror or exc}") from None
 
 
 def _open_writer(run_dir: Path, run_id: str, scenario: Scenario) -> RunWriter:

@@ -56,7 +56,7 @@ from sim.core.numbers import tidy_frame
 from sim.core.schema import ConfigError, JsonValue, StrictModel, format_errors
 from sim.names import key_labels, params_slug, relabel
 from sim.rundir import check_models
-from sim.sweep_exec import RunSpec, clean_partial, execute_run, import_all, is_finished, run_on_ray
+from sim.sweep_exec import RunSpec, clean_partial, execute_run, import_all, is_finished, run_on_ray, sweep_lock
 from sim.sweep_tables import contrast_lines
 from sim.tracking import check_tracker
 
@@ -290,7 +290,13 @@ def run_sweep(
     specs = expand(sweep, base_dir, overrides)
     if sweep.backend.kind == "local" or sweep.backend.address is None:
         check_cell_models(specs)  # on this machine; a remote cluster's workers may hold other models
-    root.mkdir(parents=True, exist_ok=True)
+    with sweep_lock(root):  # one sweep per root at a time: a second one refuses, it never interferes
+        return _run_locked(sweep, root, specs, on_run)
+
+
+def _run_locked(
+    sweep: SweepFile, root: Path, specs: list[RunSpec], on_run: Callable[[dict[str, Any], int, int], None] | None
+) -> SweepResult:
     spec_text = yaml.safe_dump(sweep.model_dump(mode="json"), sort_keys=False)
     spec_file = root / "sweep.yaml"
     if not spec_file.exists() or spec_file.read_text() != spec_text:  # unchanged: its age dates the sweep
@@ -410,5 +416,5 @@ def register(sub: argparse._SubParsersAction) -> None:
         "zip key (mechanics.punishment.enabled=[true] runs only that level)",
     )
     p.add_argument("--seeds", type=int, metavar="N", help="run seeds 0..N-1 (instead of the sweep file's seeds)")
-    p.add_argument("--quiet", action="store_true", help="no line per run")
+    p.add_argument("-q", "--quiet", action="store_true", help="no line per run")
     p.set_defaults(func=_cmd_sweep)

@@ -9,14 +9,18 @@ model hosts LLM runs need (and stops those it started), and reports each run as 
 
 from __future__ import annotations
 
+import fcntl
 import importlib
 import json
 import logging
+import os
+import platform
 import shutil
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,7 @@ from agents.config import BackendConfig
 from sim import reaper
 from sim.config import load_scenario
 from sim.core.schema import ConfigError
+from sim.logger import owner
 
 TMP_PREFIX = ".tmp-"
 
@@ -104,11 +109,58 @@ def _execute(spec: RunSpec, root: str, run: Callable[..., Any]) -> dict[str, Any
 
 
 def clean_partial(root: Path) -> None:
-    """Remove directories of runs interrupted earlier (never counted as finished)."""
+    """Remove directories of runs interrupted earlier (never counted as finished).
+
+    A directory whose run is still being written by a live process on this machine is
+    left alone: it is another sweep's, not an interrupted one.
+    """
     runs = root / "runs"
     if runs.exists():
         for path in runs.glob(f"{TMP_PREFIX}*"):
-            shutil.rmtree(path, ignore_errors=True)
+            if not _held_by_live_process(path):
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def _held_by_live_process(run_dir: Path) -> bool:
+    held = owner(run_dir)
+    if not held or held.get("host") != platform.node() or not isinstance(held.get("pid"), int):
+        return False
+    if held["pid"] == os.getpid():
+        return False  # this process's own run, left over by an interruption
+    try:
+        os.kill(held["pid"], 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # alive, another user's
+        return True
+    return True
+
+
+@contextmanager
+def sweep_lock(root: Path) -> Iterator[None]:
+    """Hold ``root`` for one sweep at a time: a second sweep on the same root refuses with one line.
+
+    An advisory lock on ``root/.sweep.lock``: the kernel drops it when the process ends,
+    however it ends, so a killed sweep never blocks the next one.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".sweep.lock", "a+", encoding="utf-8") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            who = f.read().strip() or "another process"
+            raise ConfigError(
+                f"{root}: another sweep ({who}) is writing here; wait for it to end or pass another --out"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"process {os.getpid()} on {platform.node()}")
+        f.flush()
+        try:
+            yield
+        finally:
+            f.truncate(0)
 
 
 _RAY_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"

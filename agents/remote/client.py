@@ -5,7 +5,9 @@ Every request goes through :meth:`OpenAIServer.call`: answered from the request 
 when the same request (endpoint + body, seed included) was answered before, else sent
 with the ``openai`` client; 429, 408, 5xx and lost connections are retried with
 exponential backoff (``Retry-After`` honoured), up to ``max_retries`` times; then, or on
-any other refusal, one :class:`ServerError` line.
+any other refusal, one :class:`ServerError` line. Every answer is validated into its
+typed shape (:mod:`agents.remote.replies`) before use: one that does not fit is counted
+(``bad_replies``), logged and retried like a 500, then a :class:`BadReplyError` line.
 
 The primitives: :meth:`render` (the chat template applied by the server: vLLM's
 ``/tokenize`` + ``/detokenize``), :meth:`score` (exact option log-probabilities: the
@@ -20,11 +22,10 @@ from __future__ import annotations
 import logging
 import os
 import random
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
@@ -39,7 +40,20 @@ from agents.remote.options import (
     tail_queries,
     tail_scores,
 )
-from sim.core.schema import ConfigError
+from agents.remote.replies import (
+    BadReply,
+    Chat,
+    Completions,
+    Detokenized,
+    Reply,
+    Tokenized,
+    accept,
+    echo_check,
+    next_token_values,
+    next_tokens_check,
+    usage_of,
+)
+from agents.remote.usage import BadReplyError, ServerError, Usage
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -57,57 +71,6 @@ class Scored:
     logprobs: np.ndarray
     option_tokens: tuple[int, ...]
     context_tokens: int
-
-
-class ServerError(ConfigError):
-    """The server cannot be used (unreachable after retries, refused a request, no key).
-
-    A :class:`ConfigError` so the CLI prints it as one ``error:`` line (exit code 2): like a
-    wrong field, it is fixed outside the run, and the steps finished before it are kept.
-    """
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-@dataclass
-class Usage:
-    """What a run asked of its servers: requests sent, answers replayed from the cache,
-    retries, and the tokens the server reported (replays count their recorded tokens)."""
-
-    requests: int = 0
-    cached: int = 0
-    retries: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-    def __post_init__(self) -> None:
-        self._lock = threading.Lock()
-
-    def record(self, response: Any, *, cached: bool = False, retries: int = 0) -> None:
-        tokens = response.get("usage") if isinstance(response, dict) else None
-        with self._lock:
-            self.retries += retries
-            if cached:
-                self.cached += 1
-            else:
-                self.requests += 1
-            if tokens:
-                self.prompt_tokens += int(tokens.get("prompt_tokens") or 0)
-                self.completion_tokens += int(tokens.get("completion_tokens") or 0)
-
-    def add_retries(self, n: int) -> None:
-        with self._lock:
-            self.retries += n
-
-    def merge(self, other: Usage) -> None:
-        with self._lock:
-            for name in ("requests", "cached", "retries", "prompt_tokens", "completion_tokens"):
-                setattr(self, name, getattr(self, name) + getattr(other, name))
-
-    def as_dict(self) -> dict[str, int]:
-        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
 
 
 def api_key(cfg: LLMPolicyConfig) -> str:
@@ -143,45 +106,66 @@ class OpenAIServer:
         self._modes: dict[str, str] = {}
 
     # ------------------------------------------------------------------ transport
-    def call(self, endpoint: str, body: dict[str, Any], usage: Usage) -> Any:
+    def call(
+        self,
+        endpoint: str,
+        body: dict[str, Any],
+        usage: Usage,
+        shape: type[Reply],
+        check: Callable[[Any], None] | None = None,
+    ) -> Any:
         """POST ``body`` to ``endpoint`` (under /v1, or the server root when it starts with
-        ``root:``); the cache answers first."""
+        ``root:``); the cache answers first. The answer comes back validated as ``shape``
+        and passed by ``check`` (which raises :class:`BadReply`), else it is retried."""
         key = request_key(endpoint, body)
         if self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:
-                usage.record(hit, cached=True)
-                return hit
+                try:
+                    reply = accept(shape, hit, check)
+                except BadReply:  # cached before replies were checked: asked again
+                    pass
+                else:
+                    usage.record(usage_of(reply), cached=True)
+                    return reply
         url = self.root + endpoint.removeprefix("root:") if endpoint.startswith("root:") else endpoint
         retries = 0
         while True:
             try:
-                response = self._client.post(url, cast_to=object, body=body)
+                raw = self._client.post(url, cast_to=object, body=body)
+                reply = accept(shape, raw, check)
                 break
+            except (BadReply, ValueError) as err:  # ValueError: a body that is not JSON at all
+                usage.add("bad_replies")
+                reason = f"malformed reply ({' '.join(str(err).split())[:200]})"
+                if retries >= self.max_retries:
+                    usage.add_retries(retries)
+                    where = f"server {self.base_url} (policy.base_url)"
+                    raise BadReplyError(f"{where} sent a {reason} for {endpoint} after {retries} retries") from None
+                retries = self._wait(url, reason, retries, None)
             except self._retryable as err:
                 if retries >= self.max_retries:
                     usage.add_retries(retries)
                     raise ServerError(
                         self._describe(err, endpoint, retries), getattr(err, "status_code", None)
                     ) from None
-                delay = _backoff(retries, err)
-                log.warning(
-                    "%s%s: %s; retry %d/%d in %.1fs",
-                    self.base_url,
-                    endpoint,
-                    _reason(err),
-                    retries + 1,
-                    self.max_retries,
-                    delay,
-                )
-                retries += 1
-                time.sleep(delay)
+                retries = self._wait(url, _reason(err), retries, err)
             except self._status_error as err:
-                raise ServerError(self._describe(err, endpoint, retries), err.status_code) from None
-        usage.record(response, retries=retries)
+                if err.status_code != 408 or retries >= self.max_retries:  # 408: the server timed out, retried
+                    usage.add_retries(retries)
+                    raise ServerError(self._describe(err, endpoint, retries), err.status_code) from None
+                retries = self._wait(url, _reason(err), retries, err)
+        usage.record(usage_of(reply), retries=retries)
         if self.cache is not None:
-            self.cache.put(key, response)
-        return response
+            self.cache.put(key, raw)
+        return reply
+
+    def _wait(self, url: str, reason: str, retries: int, err: Exception | None) -> int:
+        delay = _backoff(retries, err)
+        full = url if url.startswith("http") else self.base_url + url  # the address really asked
+        log.warning("%s: %s; retry %d/%d in %.1fs", full, reason, retries + 1, self.max_retries, delay)
+        time.sleep(delay)
+        return retries + 1
 
     def _describe(self, err: Exception, endpoint: str, retries: int) -> str:
         where = f"server {self.base_url} (policy.base_url)"
@@ -203,13 +187,13 @@ class OpenAIServer:
         """The chat-templated prompt text, as the server's tokenizer renders it, + answer prefix."""
         messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
         body = {"model": self.model, "messages": messages, "add_generation_prompt": True}
-        ids = self.call("root:/tokenize", body, usage)["tokens"]
-        text = self.call("root:/detokenize", {"model": self.model, "tokens": ids}, usage)["prompt"]
+        ids = self.call("root:/tokenize", body, usage, Tokenized).tokens
+        text = self.call("root:/detokenize", {"model": self.model, "tokens": ids}, usage, Detokenized).prompt
         return text + answer_prefix
 
     def tokenize(self, text: str, usage: Usage) -> list[int]:
         body = {"model": self.model, "prompt": text, "add_special_tokens": False}
-        return [int(t) for t in self.call("root:/tokenize", body, usage)["tokens"]]
+        return list(self.call("root:/tokenize", body, usage, Tokenized).tokens)
 
     def score(self, contexts: Sequence[str], options: Sequence[Sequence[str]], usage: Usage) -> list[Scored]:
         """Exact log P(option | context) of every option of every item, by the scoring method
@@ -222,9 +206,12 @@ class OpenAIServer:
             )
         )
         ids = dict(zip(texts, self.map(lambda t: self.tokenize(t, usage), texts), strict=True))
-        plans = [
-            split_tails(ids[ctx], [ids[ctx + o] for o in opts]) for ctx, opts in zip(contexts, options, strict=True)
-        ]
+        try:
+            plans = [
+                split_tails(ids[ctx], [ids[ctx + o] for o in opts]) for ctx, opts in zip(contexts, options, strict=True)
+            ]
+        except ValueError as err:  # the server's tokens leave an option nothing to score
+            raise BadReply(str(err)) from None
         questions: dict[tuple[int, ...], set[int]] = {}
         for prefix, tails in plans:
             for prompt, targets in tail_queries(prefix, tails).items():
@@ -262,11 +249,10 @@ class OpenAIServer:
                 "logprob_token_ids": targets,
                 "return_tokens_as_token_ids": True,
             }
-            choices = sorted(self.call("/completions", body, usage)["choices"], key=lambda c: c["index"])
+            reply = self.call("/completions", body, usage, Completions, next_tokens_check(len(chunk)))
             out = []
-            for choice in choices:
-                top = (choice.get("logprobs") or {}).get("top_logprobs") or [{}]
-                values = {int(k.removeprefix("token_id:")): float(v) for k, v in top[0].items()}
+            for choice in sorted(reply.choices, key=lambda c: c.index):
+                values = next_token_values(choice)
                 if not set(targets) <= values.keys():
                     raise ServerError(
                         f"server {self.base_url} ignored logprob_token_ids; set policy.prob_source: auto", 400
@@ -286,7 +272,10 @@ class OpenAIServer:
         echoes = dict(zip(texts, self.echo(texts, usage), strict=True))
         out = []
         for ctx, opts in zip(contexts, options, strict=True):
-            logprobs, lengths = exact_scores(echoes[ctx], [echoes[ctx + o] for o in opts])
+            try:
+                logprobs, lengths = exact_scores(echoes[ctx], [echoes[ctx + o] for o in opts])
+            except ValueError as err:  # the echoes do not cover the options: nothing to score
+                raise BadReply(str(err)) from None
             out.append(Scored(logprobs, lengths, len(echoes[ctx].tokens) - 1))
         return out
 
@@ -305,8 +294,9 @@ class OpenAIServer:
                 "add_special_tokens": False,  # the rendered template holds its special tokens
                 "return_token_ids": True,
             }
-            choices = sorted(self.call("/completions", body, usage)["choices"], key=lambda c: c["index"])
-            return [echo_from_completion(c, t) for c, t in zip(choices, chunk, strict=True)]
+            reply = self.call("/completions", body, usage, Completions, echo_check(chunk))
+            choices = sorted(reply.choices, key=lambda c: c.index)
+            return [echo_from_completion(c.model_dump(), t) for c, t in zip(choices, chunk, strict=True)]
 
         return [e for part in self.map(one, chunks) for e in part]
 
@@ -323,11 +313,13 @@ class OpenAIServer:
         }
         if stop:
             body["stop"] = list(stop)
-        response = self.call("/completions", body, usage)
-        return response["choices"][0]["text"], response.get("usage") or {}
+        reply = self.call("/completions", body, usage, Completions)
+        return reply.choices[0].text, (reply.usage.model_dump(exclude_none=True) if reply.usage else {})
 
-    def chat(self, messages: list[dict[str, str]], usage: Usage, **params: Any) -> dict[str, Any]:
-        return self.call("/chat/completions", {"model": self.model, "messages": messages, **params}, usage)
+    def chat(
+        self, messages: list[dict[str, str]], usage: Usage, check: Callable[[Any], None] | None = None, **params: Any
+    ) -> Chat:
+        return self.call("/chat/completions", {"model": self.model, "messages": messages, **params}, usage, Chat, check)
 
     # ------------------------------------------------------------------ capabilities
     def mode(self, preference: str, usage: Usage) -> str:
@@ -377,10 +369,11 @@ class OpenAIServer:
             return "exact"
         msg = [{"role": "user", "content": "Reply A."}]
         reply = self.chat(msg, usage, max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=2)
-        return "topk" if (reply["choices"][0].get("logprobs") or {}).get("content") else "sampled"
+        logprobs = reply.choices[0].logprobs
+        return "topk" if logprobs is not None and logprobs.content else "sampled"
 
 
-def _backoff(attempt: int, err: Exception) -> float:
+def _backoff(attempt: int, err: Exception | None) -> float:
     response = getattr(err, "response", None)
     after = response.headers.get("retry-after") if response is not None else None
     try:

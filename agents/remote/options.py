@@ -58,6 +58,8 @@ def exact_scores(context: Echo, fulls: Sequence[Echo]) -> tuple[np.ndarray, tupl
     scores, lengths = [], []
     for full in fulls:
         tail = full.logprobs[boundary:]
+        if not tail:  # scoring nothing would give it log P = 0: a made-up 1
+            raise ValueError("an option tokenises to no tokens after the prompt; cannot score it")
         if any(lp is None for lp in tail):
             raise ValueError("the server returned no log-probability for an option token")
         scores.append(math.fsum(tail))  # type: ignore[arg-type]
@@ -71,7 +73,10 @@ def split_tails(context: Sequence[int], fulls: Sequence[Sequence[int]]) -> tuple
     boundary = min(common_prefix(context, full) for full in fulls)
     if boundary == 0:
         raise ValueError("the prompt tokenises to no tokens of its own; cannot score options after it")
-    return list(context[:boundary]), [list(full[boundary:]) for full in fulls]
+    tails = [list(full[boundary:]) for full in fulls]
+    if any(not tail for tail in tails):  # scoring nothing would give it log P = 0: a made-up 1
+        raise ValueError("an option tokenises to no tokens after the prompt; cannot score it")
+    return list(context[:boundary]), tails
 
 
 def tail_queries(prefix: Sequence[int], tails: Sequence[Sequence[int]]) -> dict[tuple[int, ...], set[int]]:
@@ -150,12 +155,15 @@ def parse_letter(text: str, n_options: int) -> int | None:
     return index if index < n_options else None
 
 
-def topk_distribution(top: Sequence[tuple[str, float]], n_options: int, temperature: float) -> tuple[np.ndarray, float]:
+def topk_distribution(
+    top: Sequence[tuple[str, float]], n_options: int, temperature: float
+) -> tuple[np.ndarray | None, float]:
     """Option distribution from a first token's top log-probabilities, and the mass outside
     the top-k (1 - the top-k tokens' total probability).
 
     Tokens that read as the same letter (" B", "B") add up. Options whose letter is not among
-    the top-k get probability 0; when no letter is there at all, the distribution is uniform.
+    the top-k get probability 0; when no letter is there at all there is no distribution
+    (None): it is never made up.
     """
     mass = np.zeros(n_options)
     seen: set[str] = set()
@@ -170,8 +178,8 @@ def topk_distribution(top: Sequence[tuple[str, float]], n_options: int, temperat
         if index is not None:
             mass[index] += p
     outside = max(0.0, 1.0 - total)
-    if mass.sum() <= 0:
-        return np.full(n_options, 1.0 / n_options), outside
+    if not mass.sum() > 0:
+        return None, outside
     if temperature <= 0:
         out = np.zeros(n_options)
         out[int(np.argmax(mass))] = 1.0
@@ -184,8 +192,8 @@ def topk_distribution(top: Sequence[tuple[str, float]], n_options: int, temperat
     return weights / weights.sum(), outside
 
 
-def sampled_distribution(replies: Sequence[str], n_options: int) -> tuple[np.ndarray, int]:
-    """Empirical distribution of k replies' letters, and how many replies parsed."""
+def sampled_distribution(replies: Sequence[str], n_options: int) -> tuple[np.ndarray | None, int]:
+    """Empirical distribution of k replies' letters (None when none parsed), and how many parsed."""
     counts = np.zeros(n_options)
     for reply in replies:
         index = parse_letter(reply, n_options)
@@ -193,5 +201,5 @@ def sampled_distribution(replies: Sequence[str], n_options: int) -> tuple[np.nda
             counts[index] += 1
     parsed = int(counts.sum())
     if parsed == 0:
-        return np.full(n_options, 1.0 / n_options), 0
+        return None, 0
     return counts / parsed, parsed

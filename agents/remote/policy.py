@@ -8,6 +8,11 @@ group's sampling settings. Groups naming the same server and model share a
 
 Each decision's ``info`` says how its distribution was obtained (``prob_source``:
 exact, topk or sampled, see :mod:`agents.remote.options`) and its token counts.
+A decision whose distribution cannot be computed (the server's replies stay malformed
+after their retries, no log-probabilities, no letter among them) is never filled in:
+the run ends with one line, or with ``on_bad_reply: skip`` the decision is logged as
+failed (``prob_source: failed``, NaN probabilities, the request's fallback chosen) and
+counted (``llm_failed_decisions`` in metrics.json).
 Free-text requests (``kind="text"``) are generated with the group's temperature, a
 seed from the rng, ``max_new_tokens`` and ``stop`` strings; their option distribution
 comes from the same source as the choices'.
@@ -15,7 +20,8 @@ comes from the same source as the choices'.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -33,6 +39,10 @@ from agents.interfaces import (
 )
 from agents.remote.client import Scored, Usage
 from agents.remote.options import letter_prompt, sampled_distribution, topk_distribution
+from agents.remote.replies import BadReply, Chat
+from agents.remote.usage import BadReplyError, ServerError
+
+log = logging.getLogger(__name__)
 
 
 class Server(Protocol):
@@ -66,6 +76,7 @@ class RemotePolicy:
         self.preference = getattr(cfg, "prob_source", "exact")
         self.top_logprobs = int(getattr(cfg, "top_logprobs", 20))
         self.samples = int(getattr(cfg, "samples", 8))
+        self.on_bad_reply = getattr(cfg, "on_bad_reply", "fail")
         self.usd_per_mtok = usd_per_mtok
         self._usage = Usage()  # this front's share of the run; runs build fresh fronts
 
@@ -104,7 +115,11 @@ class RemotePolicy:
             if mode == "exact":
                 wanted = [i for i, (_, req) in enumerate(pairs) if req.kind == "text" or i in scored]
                 contexts = self._render([pairs[i] for i in wanted], usage, into=len(pairs), at=wanted)
-                dists, infos = self._exact([pairs[i] for i in scored], [contexts[i] for i in scored], usage)
+                try:
+                    dists, infos = self._exact([pairs[i] for i in scored], [contexts[i] for i in scored], usage)
+                except (BadReply, BadReplyError) as err:  # the whole batch was scored together
+                    failed = [self._failed(err, pairs[i][1], usage) for i in scored]
+                    dists, infos = [d for d, _ in failed], [i for _, i in failed]
             else:
                 dists, infos = self._letters([pairs[i] for i in scored], mode, [seeds[i] for i in scored], usage)
             texts = self._texts(pairs, seeds, contexts, usage)
@@ -118,11 +133,28 @@ class RemotePolicy:
                 reply, tokens = texts[i]
                 info["completion_tokens"] = int(tokens.get("completion_tokens") or 0)
                 decisions.append(text_decision(req, reply, probs, info))
+            elif info.get("prob_source") == "failed":  # nothing to sample from: the request's fallback
+                decisions.append(Decision(probs=probs, choice=int(req.fallback), info=info))
             elif probs is not None:
                 decisions.append(Decision(probs=probs, choice=sample_choice(probs, rng, front.greedy), info=info))
             else:
                 decisions.append(Decision(probs=one_hot(len(req.options), 0), choice=0, info=info))
         return decisions
+
+    def _failed(self, err: Exception, req: DecisionRequest, usage: Usage) -> tuple[np.ndarray, dict[str, Any]]:
+        """A decision whose distribution cannot be computed: the run ends with one line, or
+        (``on_bad_reply: skip``) it is logged and counted as failed; never made up."""
+        reason = " ".join(str(err).split())[:300]
+        if self.on_bad_reply != "skip":
+            if isinstance(err, ServerError):
+                raise err
+            raise ServerError(
+                f"agent {req.agent_id}, phase {req.phase}: no option probabilities: {reason} "
+                "(policy.on_bad_reply: skip logs such decisions as failed instead)"
+            ) from None
+        usage.add("failed_decisions")
+        log.warning("agent %s, phase %s: decision failed (%s)", req.agent_id, req.phase, reason)
+        return np.full(len(req.options), np.nan), {"prob_source": "failed", "failed": reason}
 
     # ------------------------------------------------------------------ exact
     def _render(
@@ -174,7 +206,7 @@ class RemotePolicy:
         if chat is None:
             raise ValueError(f"prob_source {mode} needs a chat endpoint, which this engine lacks")
 
-        def ask(k: int) -> dict[str, Any]:
+        def ask(k: int) -> tuple[np.ndarray, dict[str, Any]] | BadReplyError:
             front, req = pairs[k]
             messages = _messages(
                 req.prompt.system, letter_prompt(req.prompt.user, req.prompt.answer_prefix, req.options)
@@ -184,21 +216,16 @@ class RemotePolicy:
             else:
                 temperature = 0.0 if front.greedy else front.temperature
                 params = {"max_tokens": 2, "temperature": temperature, "n": self.samples, "seed": seeds[k]}
-            return chat(messages, usage, **params)
+            found: list[tuple[np.ndarray, dict[str, Any]]] = []
+            try:  # a reply without a distribution in it is retried like any malformed one
+                chat(messages, usage, check=_reads(mode, front, req, found), **params)
+            except BadReplyError as err:
+                return err
+            return found[-1]
 
         dists, infos = [], []
-        for (front, req), reply in zip(pairs, self.server.map(ask, range(len(pairs))), strict=True):
-            tokens = reply.get("usage") or {}
-            info: dict[str, Any] = {"prob_source": mode, "prompt_tokens": int(tokens.get("prompt_tokens") or 0)}
-            if mode == "topk":
-                content = (reply["choices"][0].get("logprobs") or {}).get("content") or []
-                top = [(t["token"], t["logprob"]) for t in content[0].get("top_logprobs", [])] if content else []
-                probs, outside = topk_distribution(top, len(req.options), front.temperature)
-                info["topk_mass_outside"] = round(outside, 6)
-            else:
-                replies = [c["message"].get("content") or "" for c in reply["choices"]]
-                probs, parsed = sampled_distribution(replies, len(req.options))
-                info.update(samples=len(replies), samples_parsed=parsed)
+        for (_, req), answer in zip(pairs, self.server.map(ask, range(len(pairs))), strict=True):
+            probs, info = self._failed(answer, req, usage) if isinstance(answer, BadReplyError) else answer
             dists.append(probs)
             infos.append(info)
         return dists, infos
@@ -232,13 +259,42 @@ class RemotePolicy:
             if stop:
                 params["stop"] = stop
             reply = self.server.chat(_messages(req.prompt.system, user), usage, **params)  # type: ignore[attr-defined]
-            text = reply["choices"][0]["message"].get("content") or ""
+            text = reply.choices[0].message.content or ""
             prefix = req.prompt.answer_prefix.strip()
             if prefix and text.lstrip().startswith(prefix):  # the parser reads what follows the prefix
                 text = text.lstrip()[len(prefix) :]
-            return _cut(text, req.stop), reply.get("usage") or {}
+            return _cut(text, req.stop), (reply.usage.model_dump(exclude_none=True) if reply.usage else {})
 
         return dict(zip(at, self.server.map(one, at), strict=True)) if at else {}
+
+
+def _reads(
+    mode: str, front: Any, req: DecisionRequest, found: list[tuple[np.ndarray, dict[str, Any]]]
+) -> Callable[[Chat], None]:
+    """A check of a letters reply: its distribution goes into ``found``, or :class:`BadReply`."""
+
+    def check(reply: Chat) -> None:
+        tokens = reply.usage.prompt_tokens if reply.usage else None
+        info: dict[str, Any] = {"prob_source": mode, "prompt_tokens": int(tokens or 0)}
+        if mode == "topk":
+            logprobs = reply.choices[0].logprobs
+            content = logprobs.content if logprobs is not None else None
+            if not content:
+                raise BadReply("choices[0].logprobs.content: no log-probabilities (asked with logprobs: true)")
+            top = [(t.token, t.logprob) for t in content[0].top_logprobs]
+            probs, outside = topk_distribution(top, len(req.options), front.temperature)
+            if probs is None:
+                raise BadReply(f"no option letter among the {len(top)} top tokens {[t for t, _ in top][:8]}")
+            info["topk_mass_outside"] = round(outside, 6)
+        else:
+            replies = [c.message.content or "" for c in reply.choices]
+            probs, parsed = sampled_distribution(replies, len(req.options))
+            if probs is None:
+                raise BadReply(f"none of the {len(replies)} sampled replies names an option: {replies[:4]}")
+            info.update(samples=len(replies), samples_parsed=parsed)
+        found.append((probs, info))
+
+    return check
 
 
 def _cut(text: str, stop: Sequence[str]) -> str:

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agents.remote.client import Scored, Usage
+from agents.remote.client import ECHO_CHUNK, Scored, ServerError, Usage
 from agents.remote.options import Echo, echo_from_prompt_logprobs, exact_scores
 
 ACTOR_PREFIX = "normsim-vllm"
@@ -144,12 +145,28 @@ class VLLMServer:
         # One GPU for the actor itself; with several, vLLM's Ray executor places its own workers.
         gpus = 1 if ray.cluster_resources().get("GPU") and cfg.tensor_parallel_size == 1 else 0
         self.key = ("vllm", cfg.model, dtype, str(cfg.tensor_parallel_size))
+        self.timeout = float(cfg.timeout)
         self.actor = (
             ray.remote(VLLMEngine)
             .options(name=actor_name(args), get_if_exists=True, num_gpus=gpus, max_concurrency=1)
             .remote(args)
         )
         ray.get(self.actor.ready.remote())
+
+    def _get(self, ref: Any, items: int) -> Any:
+        """The actor's answer, or one ServerError line once ``policy.timeout`` has passed per
+        32 items (what one request of the openai engine carries), never a wait without end."""
+        import ray
+
+        limit = self.timeout * max(1, math.ceil(items / ECHO_CHUNK))
+        try:
+            return ray.get(ref, timeout=limit)
+        except ray.exceptions.GetTimeoutError:
+            ray.cancel(ref)
+            raise ServerError(
+                f"engine vllm: no answer for {items} texts within {limit:.0f} s (policy.timeout: {self.timeout:g} s "
+                "per 32); is the GPU shared or the model too large for it?"
+            ) from None
 
     def mode(self, preference: str, usage: Usage) -> str:
         return "exact"  # prompt log-probabilities are always there
@@ -161,18 +178,16 @@ class VLLMServer:
         return self.render_many([(system, user, answer_prefix)])[0]
 
     def render_many(self, prompts: Sequence[tuple[str, str, str]]) -> list[str]:
-        import ray
 
-        return ray.get(self.actor.render.remote(list(prompts)))
+        return self._get(self.actor.render.remote(list(prompts)), len(prompts))
 
     def score(self, contexts: Sequence[str], options: Sequence[Sequence[str]], usage: Usage) -> list[Scored]:
         """Exact option scores from prompt log-probabilities of context and context + option."""
-        import ray
 
         texts = list(
             dict.fromkeys(t for c, opts in zip(contexts, options, strict=True) for t in (c, *(c + o for o in opts)))
         )
-        answers = ray.get(self.actor.echo.remote(texts))
+        answers = self._get(self.actor.echo.remote(texts), len(texts))
         usage.requests += 1
         usage.prompt_tokens += sum(len(ids) for ids, _ in answers)
         echoes = {t: Echo(tuple(ids), tuple(lps)) for t, (ids, lps) in zip(texts, answers, strict=True)}
@@ -185,10 +200,9 @@ class VLLMServer:
     def complete(
         self, text: str, *, max_tokens: int, temperature: float, seed: int, stop: Sequence[str], usage: Usage
     ) -> tuple[str, dict[str, int]]:
-        import ray
 
         params = generate_params(max_tokens=max_tokens, temperature=temperature, seed=seed, stop=stop)
-        reply, n_prompt, n_out = ray.get(self.actor.complete.remote([text], [params]))[0]
+        reply, n_prompt, n_out = self._get(self.actor.complete.remote([text], [params]), 1)[0]
         usage.requests += 1
         usage.prompt_tokens += n_prompt
         usage.completion_tokens += n_out

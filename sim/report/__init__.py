@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 from collections.abc import Callable
 from html import escape
 from pathlib import Path
@@ -24,6 +23,7 @@ import matplotlib
 matplotlib.use("Agg")  # before any figure exists: never look for a display
 
 import environments  # noqa: E402
+from sim import safe_write  # noqa: E402
 from sim.core.numbers import num, tidy_frame  # noqa: E402
 from sim.core.schema import ConfigError  # noqa: E402
 from sim.logger import has_journals  # noqa: E402
@@ -41,18 +41,25 @@ __all__ = ["detect", "register", "write_report"]
 
 # The PNGs a report wrote, so the next report removes its own stale plots and nothing else.
 MANIFEST = ".normsim-plots.json"
+# The HTML files reports wrote into a folder: the next report may overwrite those, nothing else.
+REPORTS = ".normsim-reports.json"
 
 # User text (group names, descriptions, rule texts) reaches axis labels and legends: it
 # is data, never mathtext ("$x$") or TeX.
 _PLAIN_TEXT = {"text.usetex": False, "text.parse_math": False}
 
 
-def write_report(path: str | Path, out: str | Path | None = None, *, max_decisions: int = MAX_DECISIONS) -> Path:
+def write_report(
+    path: str | Path, out: str | Path | None = None, *, max_decisions: int = MAX_DECISIONS, force: bool = False
+) -> Path:
     """Write ``report.html`` (and ``plots/*.png``) for a run or sweep directory; returns the HTML path.
 
     A killed run's journals are finalized first (``normsim finalize``). Beside the HTML
     only the PNGs this report names are written; of the files already in ``plots/``
-    only those an earlier report wrote (listed in its manifest) are removed.
+    only those an earlier report wrote (listed in its manifest) are removed. Elsewhere
+    (``out``) no file a report did not write is overwritten and no symbolic link is
+    followed: a clash is one line naming the file, before anything is written (``force``
+    overwrites).
     """
     path = Path(path)
     if not path.is_dir():
@@ -69,26 +76,31 @@ def write_report(path: str | Path, out: str | Path | None = None, *, max_decisio
         else:
             text, plots = _run_page(load_run_data(path), max_decisions)
     png_dir = target.parent / "plots"
-    png_dir.mkdir(parents=True, exist_ok=True)
     names = {f"{plot.name}.png" for plot in plots}
+    # The run's or sweep's own report.html and plots are normsim's, whoever wrote them first.
+    inside = out is None or (target.name == "report.html" and target.parent.resolve() == path.resolve())
+    ours = _written_before(png_dir) | (names if inside else set())
+    safe_write.check(
+        target, owned=inside or target.name in safe_write.read_manifest(target.parent / REPORTS), force=force
+    )
+    if png_dir.exists() or png_dir.is_symlink():
+        safe_write.ensure_dir(png_dir)
+        for name in names:
+            safe_write.check(png_dir / name, owned=name in ours, force=force)
+    safe_write.ensure_dir(png_dir)
     for old in _written_before(png_dir) - names:
-        (png_dir / old).unlink(missing_ok=True)
+        safe_write.remove(png_dir / old)
     for plot in plots:
-        (png_dir / f"{plot.name}.png").write_bytes(plot.png)
-    (png_dir / MANIFEST).write_text(json.dumps(sorted(names)), encoding="utf-8")
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(target)
+        safe_write.write(png_dir / f"{plot.name}.png", plot.png)
+    safe_write.add_to_manifest(png_dir / MANIFEST, names, replace=True)
+    safe_write.write(target, text)
+    if not inside:
+        safe_write.add_to_manifest(target.parent / REPORTS, [target.name])
     return target
 
 
 def _written_before(png_dir: Path) -> set[str]:
-    try:
-        listed = json.loads((png_dir / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return set()
-    # Only plain PNG names: a manifest edited by hand must not point outside the folder.
-    return {n for n in listed if isinstance(n, str) and n.endswith(".png") and "/" not in n and "\\" not in n}
+    return {n for n in safe_write.read_manifest(png_dir / MANIFEST) if n.endswith(".png")}
 
 
 # ----------------------------------------------------------------------------- runs
@@ -236,7 +248,7 @@ def _runs_table(sweep: SweepData) -> str:
 
 # ---------------------------------------------------------------------------- command
 def _cmd_report(args: argparse.Namespace) -> int:
-    path = write_report(args.dir, args.out, max_decisions=args.max_decisions)
+    path = write_report(args.dir, args.out, max_decisions=args.max_decisions, force=args.force)
     print(f"report: {path.resolve()}")
     return 0
 
@@ -261,6 +273,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("dir", metavar="RUN_DIR|SWEEP_DIR", help="a run directory or a sweep directory")
     p.add_argument("--out", help="where to write the HTML (default: DIR/report.html)")
+    p.add_argument("--force", action="store_true", help="overwrite files at --out that a report did not write")
     p.add_argument(
         "--max-decisions",
         type=int,

@@ -52,6 +52,11 @@ def test_quiet_and_verbose_exclude_each_other(capsys):
     assert "exclude each other" in capsys.readouterr().err
 
 
+def without_pace(line: str) -> str:
+    """A progress line without its rate and ETA ("(2 s/step, ETA 0:18)"), which depend on the clock."""
+    return re.sub(r" \([^)]*\)", "", line)
+
+
 def test_progress_off_a_terminal_prints_plain_lines_and_a_last_one(capsys):
     with Progress(total=10, label="sweep", unit="run", show=("status",), every_seconds=3600) as bar:
         for _ in range(4):  # stops early, like a run whose lake collapsed

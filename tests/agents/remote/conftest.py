@@ -85,9 +85,11 @@ class FakeServer:
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
                 fake.requests.append((self.path, body))
                 status, payload = fake.handler(self.path, body)
-                data = json.dumps(payload).encode()
+                # bytes go out as they are (an HTML error page, a body cut short); the rest as JSON
+                raw = isinstance(payload, bytes)
+                data = payload if raw else json.dumps(payload).encode()
                 self.send_response(status)
-                self.send_header("content-type", "application/json")
+                self.send_header("content-type", "text/html" if raw else "application/json")
                 self.send_header("content-length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)

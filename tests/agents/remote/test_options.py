@@ -82,14 +82,14 @@ def test_topk_distribution_merges_tokens_of_a_letter_and_reports_the_mass_outsid
     greedy, _ = topk_distribution(top, 3, temperature=0.0)
     assert greedy.tolist() == [1.0, 0.0, 0.0]
     none, _ = topk_distribution([("The", -0.1)], 2, 1.0)
-    assert none.tolist() == [0.5, 0.5]
+    assert none is None  # no letter among the top tokens: no distribution, never a uniform one
 
 
 def test_sampled_distribution_counts_parsed_letters():
     probs, parsed = sampled_distribution(["A", "B.", "a", "nonsense"], 3)
     assert np.allclose(probs, [2 / 3, 1 / 3, 0]) and parsed == 3
-    uniform, parsed = sampled_distribution(["?"], 2)
-    assert uniform.tolist() == [0.5, 0.5] and parsed == 0
+    none, parsed = sampled_distribution(["?"], 2)
+    assert none is None and parsed == 0  # nothing parsed: no distribution, never a uniform one
 
 
 # ------------------------------------------------------------------ config
