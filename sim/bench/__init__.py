@@ -202,6 +202,8 @@ def run_bench(
                         "traceback": traceback.format_exc(),
                     }
                     bar.write(f"[bench] {name} failed: {type(exc).__name__}: {exc}")
+                for line in bench.results[name].get("failed_checks", []):
+                    bar.write(f"[bench] {name} check failed: {line}")
                 bench.results[name]["section_seconds"] = round(time.perf_counter() - t0, 1)
             bar.update({"section": name})
             save()
@@ -346,7 +348,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     out = Path(args.out)
     print((out / "bench.md").read_text())
     print(f"written: {out / 'bench.json'}, {out / 'bench.md'} ({results['meta']['wall_seconds']:.0f} s)")
-    failed = [name for name, value in results.items() if isinstance(value, dict) and "error" in value]
+    failed = [name for name, value in results.items() if failed_section(value)]
     if failed:
         print(f"sections that failed: {', '.join(failed)} (see bench.json)", file=sys.stderr)
     return 1 if failed else 0
@@ -382,6 +384,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--server", metavar="URL", help="also time an OpenAI-compatible server (e.g. vllm serve) on the same round"
     )
     p.set_defaults(func=_cmd_bench)
+
+
+def failed_section(value: Any) -> bool:
+    """Whether a section's result is an error or holds a failed check (an agreement beyond its tolerance)."""
+    return isinstance(value, dict) and ("error" in value or bool(value.get("failed_checks")))
 
 
 def load(out: str | Path) -> dict[str, Any]:

@@ -336,3 +336,101 @@ def test_the_scale_bench_compares_steps_of_running_societies(monkeypatch):
     assert res["ended"] == {"8": 0, "16": 2}
     ratio = res["ratio"]
     assert ratio is not None and ratio["min"] <= ratio["median"] <= ratio["max"]
+
+
+# ---------------------------------------------------------------- live decisions only
+def _degenerate(n=3):
+    """Live commons requests with every option rewritten to read "0 tons" (a fished-out lake)."""
+    from sim.bench.measure import env_requests
+
+    return [dataclasses.replace(r, options=("0 tons",) * 7) for r in env_requests("commons", n, warmup=0)]
+
+
+def test_the_bench_takes_the_latest_live_step_not_a_fished_out_one():
+    """At 16 scripted agents the example commons is fished out within three steps: the
+    step after the warm-up has only "0 tons" options; the bench takes the latest live one."""
+    from sim.bench.live import same_options
+    from sim.bench.measure import env_requests
+
+    dead = env_requests("commons", 16, warmup=3, live=False)
+    assert all(same_options(r) for r in dead)  # the input the bench measured before
+    live = env_requests("commons", 16, warmup=3)
+    assert len(live) == 16 and not any(same_options(r) for r in live)
+
+
+def test_engine_sections_fail_on_requests_whose_options_read_the_same(tmp_path, monkeypatch):
+    from sim.bench import Bench, failed_section
+    from sim.bench.live import DegenerateRequests
+    from sim.bench.server import compare
+
+    degenerate = _degenerate()
+    monkeypatch.setattr(Bench, "requests", lambda self, n: degenerate)
+    plan = dataclasses.replace(TINY, sections=("throughput", "entropy", "hardware"), profile=False)
+    results = run_bench(True, "cpu", tmp_path, plan=plan, progress=False)
+    for name in plan.sections:
+        assert failed_section(results[name])
+        assert "DegenerateRequests" in results[name]["error"] and "'0 tons'" in results[name]["error"]
+        assert "\n" not in results[name]["error"]  # one line
+    # The server comparison refuses them before it asks any server.
+    with pytest.raises(DegenerateRequests, match="server, 3 agents"):
+        compare(degenerate, None, "http://127.0.0.1:9/v1")
+
+
+def test_a_section_fails_when_its_decisions_are_near_uniform(monkeypatch):
+    """Distinct options, but every scorer returns the uniform distribution: every scorer
+    agrees, and that proves nothing, so the throughput section refuses it."""
+    from agents.llm import get_backend
+    from sim.bench import throughput
+    from sim.bench.live import DegenerateRequests, check_distributions
+    from sim.bench.measure import env_requests
+
+    requests = env_requests("commons", 3, warmup=0)
+
+    def uniform(backend, max_new_tokens, last_replies=None):
+        flat = lambda reqs: [np.full(len(r.options), 1 / len(r.options)) for r in reqs]  # noqa: E731
+        return {
+            name: (lambda reqs: [None] * len(reqs)) if name == "naive_generate" else flat
+            for name in throughput.VARIANTS
+        }
+
+    monkeypatch.setattr(throughput, "variants", uniform)
+    with pytest.raises(DegenerateRequests, match="near uniform"):
+        throughput.measure(get_backend("tiny-random-llama"), requests, repeats=1)
+    stats = check_distributions([np.array([0.7, 0.2, 0.1]), np.array([0.5, 0.3, 0.2])], "x")
+    assert stats["max_minus_min"] == {"min": 0.3, "median": 0.45, "max": 0.6}
+
+
+def test_a_disagreeing_scorer_fails_the_throughput_section(tmp_path, monkeypatch):
+    from sim.bench import failed_section, throughput
+
+    real = throughput.variants
+
+    def skewed(backend, max_new_tokens, last_replies=None):
+        fns = real(backend, max_new_tokens, last_replies)
+        inner = fns["per_agent_scoring"]
+
+        def off(reqs):
+            return [p + np.eye(len(p))[0] * 1e-3 - np.eye(len(p))[1] * 1e-3 for p in inner(reqs)]
+
+        return {**fns, "per_agent_scoring": off}
+
+    monkeypatch.setattr(throughput, "variants", skewed)
+    plan = dataclasses.replace(TINY, sections=("throughput",))
+    results = run_bench(True, "cpu", tmp_path, plan=plan, progress=False)
+    sec = results["throughput"]
+    assert failed_section(sec) and "error" not in sec
+    agree = sec["sizes"]["3"]["agreement"]
+    assert agree["max_abs_diff"]["per_agent_scoring"] == pytest.approx(1e-3, rel=1e-3)
+    assert agree["per_decision"]["per_agent_scoring"]["min"] <= agree["per_decision"]["per_agent_scoring"]["max"]
+    assert "scorers disagree" in sec["failed_checks"][0]
+    rows = json.loads((tmp_path / "bench.json").read_text())["table"]
+    assert any(r["figure"] == "throughput: check failed" and r["met"] is False for r in rows)
+    live = sec["sizes"]["3"]["live"]["max_minus_min"]
+    assert live["median"] >= 0.05  # the tiny model's live decisions are far from uniform
+
+
+def test_server_agreement_beyond_tolerance_is_a_failed_check():
+    from sim.bench.server import TOLERANCE, check_agreement
+
+    assert check_agreement(TOLERANCE / 10, 16) == []
+    assert "differ from the built-in engine's by up to" in check_agreement(TOLERANCE * 2, 16)[0]
