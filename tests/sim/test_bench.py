@@ -434,3 +434,69 @@ def test_server_agreement_beyond_tolerance_is_a_failed_check():
 
     assert check_agreement(TOLERANCE / 10, 16) == []
     assert "differ from the built-in engine's by up to" in check_agreement(TOLERANCE * 2, 16)[0]
+
+
+# ------------------------------------------------------------------------ the GPU check
+def _tiny_check_plan():
+    from sim.bench import gpucheck
+
+    small = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4}
+    return dataclasses.replace(
+        gpucheck.DRY,
+        model="tiny-random-llama",
+        agents=(3, 5),
+        exact_agents=2,
+        big_shape={**gpucheck.DRY.big_shape, **small, "num_key_value_heads": 2},
+        peak_size=64,
+        peak_seconds=0.05,
+        steer_batch=2,
+        steer_prompt_len=6,
+        steer_repeats=1,
+    )
+
+
+def test_the_gpu_check_script_runs_end_to_end_on_cpu(tmp_path):
+    from sim.bench import gpucheck
+
+    printed: list[str] = []
+    results = gpucheck.run(_tiny_check_plan(), tmp_path, echo=printed.append)
+    assert gpucheck.failed(results) == [], [results[p].get("traceback") for p in gpucheck.PARTS]
+    data = json.loads((tmp_path / "gpu-check.json").read_text())
+    ex = data["exactness"]
+    assert set(ex) == {"tiny-random-llama", "random-llama-small", "ok", "seconds"} and ex["ok"] is True
+    for model in ("tiny-random-llama", "random-llama-small"):
+        for dt in ("float32", "bfloat16"):
+            row = ex[model][dt]
+            assert set(row["paths"]) == {"shared_prefix", "no_prefix_reuse"}
+            worst = max(p["max_abs_logprob_diff"]["max"] for p in row["paths"].values())
+            assert worst <= row["tolerance_logprob"]
+        assert ex[model]["float32"]["paths"]["shared_prefix"]["max_abs_logprob_diff"]["max"] < 1e-4
+    sizes = data["commons"]["sizes"]
+    assert set(sizes) == {"3", "5"}
+    for n, row in sizes.items():
+        assert row["decisions_per_second"] == pytest.approx(int(n) / min(row["seconds"]), rel=0.02)
+        assert row["pct_of_bf16_peak"] > 0
+    assert set(data["steering"]["worst_overhead_pct"]) == {"1", "4"}
+    text = "\n".join(printed)
+    assert "exactness tiny-random-llama float32" in text and "    3 agents:" in text and "steering overhead" in text
+    assert (tmp_path / "gpu-check.md").read_text().count("exactness") >= 4
+
+
+def test_the_eager_reference_is_the_engine_oracle_and_a_wrong_engine_misses_it(monkeypatch):
+    from agents.llm.backend import Backend, ScoreItem
+    from agents.llm.scoring import score_reference
+    from agents.llm.testing import tiny_llama, tiny_tokenizer
+    from sim.bench import exactness
+    from sim.bench.measure import env_requests
+
+    requests = env_requests("commons", 2, warmup=0)
+    items = [ScoreItem(r.prompt.system, r.prompt.user, r.prompt.answer_prefix, tuple(r.options)) for r in requests]
+    model = tiny_llama()
+    backend = Backend(model, tiny_tokenizer(), name="ref-check")
+    ours = exactness.reference(backend.engine, exactness.eager_twin(model), items)
+    for a, b in zip(ours, score_reference(backend.engine, items), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    real = exactness.reference
+    monkeypatch.setattr(exactness, "reference", lambda *a: [x + np.eye(len(x))[0] * 0.01 for x in real(*a)])
+    res = exactness.measure(model, tiny_tokenizer(), "tiny", requests)
+    assert res["ok"] is False and not res["paths"]["shared_prefix"]["ok"]
