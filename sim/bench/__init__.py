@@ -57,7 +57,9 @@ class Plan:
     model: str = "smollm2-135m"
     dtype: str = "auto"
     agents: tuple[int, ...] = (16, 64)  # decision throughput at each agent count
-    prompt_warmup: int = 3  # scripted steps played before the measured one (fills memories)
+    prompt_warmup: int = (
+        3  # scripted steps played at most before the measured one (fills memories; the latest live step counts)
+    )
     repeats: int = 3  # timed repeats per variant (interleaved), best taken
     max_new_tokens: int = 16  # per-agent generate-and-parse reply length
     samples: int = 25  # sampled completions per decision for the entropy estimate (EAST)
@@ -143,7 +145,8 @@ class Bench:
         return self.plan.environment
 
     def requests(self, n: int) -> list[Any]:
-        """One step's requests of ``env``'s main phase for n agents, after ``plan.prompt_warmup`` steps."""
+        """One step's requests of ``env``'s main phase for n agents: the latest live step (options that
+        all read differently) within ``plan.prompt_warmup`` + 1 steps (:func:`sim.bench.measure.env_requests`)."""
         key = ("requests", n)
         if key not in self.cache:
             from sim.bench.measure import env_requests
@@ -370,7 +373,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             "  normsim bench --quick --out /tmp/bench          all sections, small sizes (minutes on 2 cores)\n"
             "  normsim bench --out bench                       16 and 64 agents, more repeats\n"
             "  normsim bench --device cuda --out bench-gpu     the same on a GPU with a ~1B random Llama\n"
-            "  normsim bench --quick --sections throughput entropy --out /tmp/b"
+            "  normsim bench --quick --sections throughput entropy --out /tmp/b\n"
+            "GPU check in one command (offline, under 6 minutes): make gpu-check (docs/gpu-check.md)"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
