@@ -268,7 +268,7 @@ def lines(name: str, res: dict[str, Any]) -> list[str]:
                     f"|Δp| {_sp(r['paths_agree']['max_abs_prob_diff'])}"
                 )
             if rows["bf16_vs_fp32_prob_drift"]:
-                out.append(f"  {model}: bf16 vs fp32 eager, |Δp| {_sp(rows['bf16_vs_fp32_prob_drift'], '.3f')}")
+                out.append(f"  {model}: bf16 vs fp32 eager, |Δp| {_sp(rows['bf16_vs_fp32_prob_drift'])}")
         return out
     if name == "commons":
         out = [
