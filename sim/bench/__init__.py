@@ -57,7 +57,9 @@ class Plan:
     model: str = "smollm2-135m"
     dtype: str = "auto"
     agents: tuple[int, ...] = (16, 64)  # decision throughput at each agent count
-    prompt_warmup: int = 3  # scripted steps played before the measured one (fills memories)
+    prompt_warmup: int = (
+        3  # scripted steps played at most before the measured one (fills memories; the latest live step counts)
+    )
     repeats: int = 3  # timed repeats per variant (interleaved), best taken
     max_new_tokens: int = 16  # per-agent generate-and-parse reply length
     samples: int = 25  # sampled completions per decision for the entropy estimate (EAST)
@@ -143,7 +145,8 @@ class Bench:
         return self.plan.environment
 
     def requests(self, n: int) -> list[Any]:
-        """One step's requests of ``env``'s main phase for n agents, after ``plan.prompt_warmup`` steps."""
+        """One step's requests of ``env``'s main phase for n agents: the latest live step (options that
+        all read differently) within ``plan.prompt_warmup`` + 1 steps (:func:`sim.bench.measure.env_requests`)."""
         key = ("requests", n)
         if key not in self.cache:
             from sim.bench.measure import env_requests
@@ -202,6 +205,8 @@ def run_bench(
                         "traceback": traceback.format_exc(),
                     }
                     bar.write(f"[bench] {name} failed: {type(exc).__name__}: {exc}")
+                for line in bench.results[name].get("failed_checks", []):
+                    bar.write(f"[bench] {name} check failed: {line}")
                 bench.results[name]["section_seconds"] = round(time.perf_counter() - t0, 1)
             bar.update({"section": name})
             save()
@@ -346,7 +351,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     out = Path(args.out)
     print((out / "bench.md").read_text())
     print(f"written: {out / 'bench.json'}, {out / 'bench.md'} ({results['meta']['wall_seconds']:.0f} s)")
-    failed = [name for name, value in results.items() if isinstance(value, dict) and "error" in value]
+    failed = [name for name, value in results.items() if failed_section(value)]
     if failed:
         print(f"sections that failed: {', '.join(failed)} (see bench.json)", file=sys.stderr)
     return 1 if failed else 0
@@ -368,7 +373,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             "  normsim bench --quick --out /tmp/bench          all sections, small sizes (minutes on 2 cores)\n"
             "  normsim bench --out bench                       16 and 64 agents, more repeats\n"
             "  normsim bench --device cuda --out bench-gpu     the same on a GPU with a ~1B random Llama\n"
-            "  normsim bench --quick --sections throughput entropy --out /tmp/b"
+            "  normsim bench --quick --sections throughput entropy --out /tmp/b\n"
+            "GPU check in one command (offline, under 6 minutes): make gpu-check (docs/gpu-check.md)"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -382,6 +388,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--server", metavar="URL", help="also time an OpenAI-compatible server (e.g. vllm serve) on the same round"
     )
     p.set_defaults(func=_cmd_bench)
+
+
+def failed_section(value: Any) -> bool:
+    """Whether a section's result is an error or holds a failed check (an agreement beyond its tolerance)."""
+    return isinstance(value, dict) and ("error" in value or bool(value.get("failed_checks")))
 
 
 def load(out: str | Path) -> dict[str, Any]:

@@ -34,13 +34,12 @@ def histogram_entropy(choices: Sequence[int | None], n_options: int) -> float | 
     return entropy(counts / counts.sum())
 
 
-def exact(backend: Any, requests: Sequence[Any]) -> list[float]:
-    """Exact entropies of all decisions from one batched scoring pass."""
+def exact(backend: Any, requests: Sequence[Any]) -> list[Any]:
+    """All decisions (each with its exact distribution and entropy) from one batched scoring pass."""
     from agents.llm.policy import LLMPolicy
     from sim.bench.throughput import scorer
 
-    decisions = LLMPolicy(scorer(backend, True)).decide(requests, np.random.default_rng(0))
-    return [d.entropy for d in decisions]
+    return LLMPolicy(scorer(backend, True)).decide(requests, np.random.default_rng(0))
 
 
 def sampled(backend: Any, requests: Sequence[Any], samples: int, max_new_tokens: int) -> list[list[int | None]]:
@@ -122,8 +121,14 @@ def measure(
     ``requests``: one phase's decisions, all scored exactly in one pass (as a simulation
     does); the sampled estimates run on ``estimated`` of them spread through the list
     (``hf_decisions`` of those for model.generate), their cost per decision being
-    independent of the others'.
+    independent of the others'. Refuses requests whose options read the same and
+    near-uniform exact distributions (:mod:`sim.bench.live`): the entropy of those is
+    log(options) for any engine and any estimate.
     """
+    from sim.bench.live import check_distributions, check_requests
+
+    where = f"entropy, {len(requests)} decisions"
+    check_requests(requests, where)
     index = spread(list(range(len(requests))), estimated)
     subset = [requests[i] for i in index]
     hf_subset = subset[:hf_decisions]
@@ -141,12 +146,15 @@ def measure(
                 start = time.perf_counter()
                 results[name] = fn()
                 times[name].append((time.perf_counter() - start) / count)
-    truth = [results["exact"][i] for i in index]
+    live = check_distributions([d.probs for d in results["exact"]], where)
+    entropies = [d.entropy for d in results["exact"]]
+    truth = [entropies[i] for i in index]
     out: dict[str, Any] = {
         "decisions": len(requests),
+        "live": live,
         "samples": samples,
         "max_new_tokens": max_new_tokens,
-        "mean_exact_entropy": round(float(np.mean(results["exact"])), 4),
+        "mean_exact_entropy": round(float(np.mean(entropies)), 4),
         "ways": {},
     }
     base = min(times["exact"])

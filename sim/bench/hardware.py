@@ -121,6 +121,7 @@ def path_flops(model: Any, tokens: dict[str, int]) -> dict[str, float]:
 def section(bench: Any) -> dict[str, Any]:
     """Fraction of the measured matmul peak that the batched, prefix-reusing path achieves."""
     from agents.llm.backend import ScoreItem
+    from sim.bench.live import check_requests
     from sim.bench.throughput import measure_prefix_seconds
 
     backend, plan = bench.backend, bench.plan
@@ -140,6 +141,7 @@ def section(bench: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"dtype": dtype, "params": flop_params(backend.model), "sizes": {}}
     for n in plan.agents:
         requests = bench.requests(n)
+        check_requests(requests, f"hardware, {n} agents")
         items = [ScoreItem(r.prompt.system, r.prompt.user, r.prompt.answer_prefix, tuple(r.options)) for r in requests]
         tokens = decision_tokens(backend, items)
         seconds = bench.cache.get(("batched_prefix_seconds", n)) or measure_prefix_seconds(

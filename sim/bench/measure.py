@@ -50,27 +50,48 @@ class _Recorder:
 
 
 def env_requests(
-    name: str | None = None, n_agents: int = 16, *, warmup: int = 3, seed: int = 0
+    name: str | None = None, n_agents: int = 16, *, warmup: int = 3, seed: int = 0, live: bool = True
 ) -> list[DecisionRequest]:
     """One step's requests of the environment's main decision phase for n agents.
 
     The spec's example scenario (its scripted groups, shares kept, scaled to n agents)
-    is played for ``warmup`` steps so memories are filled; of the next step's requests,
-    those of the phase with the most requests are returned. ``name`` None: the
-    :func:`reference_environment`.
+    is played for up to ``warmup`` steps so memories are filled; of each step's
+    requests, those of the phase with the most requests count. ``live`` (the default):
+    the latest step's whose options all read differently
+    (:func:`sim.bench.live.check_requests`), since a scripted commons at 16 agents is
+    fished out by its third step and its "0 tons" options would let any engine pass;
+    :class:`sim.bench.live.DegenerateRequests` if no step is live. ``live=False``: the
+    step after ``warmup``, whatever it holds. ``name`` None: the :func:`reference_environment`.
     """
+    from sim.bench.live import DegenerateRequests, same_options
+
     spec = environments.get(name or reference_environment())
     scenario = scripted_scenario(spec.name, n_agents, seed=seed)
     recorder = _Recorder(spec.rules)
     model = spec.model(scenario, {g.name: recorder for g in scenario.population})
-    for _ in range(warmup + 1):
+    chosen: list[DecisionRequest] = []
+    for step in range(warmup + 1):
+        if live and not model.running:  # an ended society (a collapsed fishery) decides nothing live
+            break
         recorder.seen.clear()
         model.step()
-    phases = Counter(r.phase for r in recorder.seen)
-    if not phases:
-        raise ValueError(f"environment '{spec.name}' made no decisions in step {warmup + 1} of its example")
-    main = max(phases, key=lambda p: (phases[p], p))
-    return [r for r in recorder.seen if r.phase == main]
+        phases = Counter(r.phase for r in recorder.seen)
+        if not phases:
+            continue
+        main = max(phases, key=lambda p: (phases[p], p))
+        requests = [r for r in recorder.seen if r.phase == main]
+        if not live or not any(same_options(r) for r in requests):
+            chosen = requests
+        if not live and step == warmup:
+            return requests
+    if not chosen:
+        if not live:
+            raise ValueError(f"environment '{spec.name}' made no decisions in step {warmup + 1} of its example")
+        raise DegenerateRequests(
+            f"environment '{spec.name}' at {n_agents} agents: no step of the first {warmup + 1} of its example had "
+            "requests whose options all read differently"
+        )
+    return chosen
 
 
 def graded(requests: Sequence[DecisionRequest]) -> bool:

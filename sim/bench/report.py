@@ -65,16 +65,37 @@ def throughput_rows(sec: dict[str, Any], targets: dict[str, Any]) -> list[dict[s
                 targets["prefix_vs_generate"] = {"value": round(ratio, 2), "met": met, "at": f"{n} agents"}
             rows.append(_row(f"Decisions/s, {n} agents: {label}", _rate(n_over(size, v)), f"{ratio:.2f}×", target, met))
         agree = size["agreement"]
+        per = [sp for sp in agree.get("per_decision", {}).values()]
+        spread = (
+            f" (per decision {min(sp['min'] for sp in per):.1e} / {max(sp['median'] for sp in per):.1e} / "
+            f"{agree['worst']:.1e})"
+            if per
+            else ""
+        )
         rows.append(
             _row(
                 f"Scorers agree, {n} agents (max abs prob diff)",
-                f"{agree['worst']:.1e}",
+                f"{agree['worst']:.1e}{spread}",
                 "",
                 f"< {agree['tolerance']:.0e}",
                 agree["ok"],
             )
         )
+        if size.get("live"):
+            rows.append(live_row(f"Live decisions, {n} agents", size["live"]))
     return rows
+
+
+def live_row(figure: str, live: dict[str, Any]) -> dict[str, Any]:
+    """How far the measured decisions are from uniform (min / median / max over decisions)."""
+    from sim.bench.live import MIN_GAP
+
+    gap, kl = live["max_minus_min"], live["kl_from_uniform"]
+    value = (
+        f"max − min prob {gap['min']:.2f} / {gap['median']:.2f} / {gap['max']:.2f}; "
+        f"KL from uniform {kl['min']:.2f} / {kl['median']:.2f} / {kl['max']:.2f} nats"
+    )
+    return _row(figure + " (min / median / max)", value, "", f"median max − min ≥ {MIN_GAP}", gap["median"] >= MIN_GAP)
 
 
 def n_over(size: dict[str, Any], variant: dict[str, Any]) -> float:
@@ -85,6 +106,8 @@ def entropy_rows(sec: dict[str, Any], targets: dict[str, Any]) -> list[dict[str,
     ways = sec["ways"]
     exact = ways["exact"]["seconds_per_decision"]
     rows = [_row("Exact entropy (one batched scoring pass), per decision", _secs(exact), "1×")]
+    if sec.get("live"):
+        rows.append(live_row(f"Live decisions, entropy section ({sec['decisions']})", sec["live"]))
     for name, label in (("sampled_hf", "model.generate, EAST's way"), ("sampled_prefix", "batched, prompt shared")):
         if name not in ways:
             continue
@@ -228,6 +251,7 @@ def table(results: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]
             continue
         if _ok(sec):
             rows += make(sec, targets)
+            rows += [_row(f"{name}: check failed", line, "", "", False) for line in sec.get("failed_checks", [])]
         else:
             why = sec.get("skipped") or sec.get("error", "")
             rows.append(_row(f"{name}: not measured", why.splitlines()[0][:120] if why else ""))

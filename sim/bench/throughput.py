@@ -72,7 +72,14 @@ def measure(
     max_new_tokens: int = 16,
     note: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Best-of-``repeats`` seconds per variant, decisions per second, ratios against the naive way."""
+    """Best-of-``repeats`` seconds per variant, decisions per second, ratios against the naive way.
+
+    Refuses requests whose options read the same and decisions near uniform
+    (:mod:`sim.bench.live`): on those every scorer agrees trivially."""
+    from sim.bench.live import check_distributions, check_requests
+
+    where = f"throughput, {len(requests)} agents"
+    check_requests(requests, where)
     replies: list[tuple[int | None, str]] = []
     fns = variants(backend, max_new_tokens, replies)
     for fn in fns.values():  # warm-up: kernels, thread pools, allocator, on one request
@@ -90,6 +97,7 @@ def measure(
             if note:
                 note(f"{len(requests)} agents, {name}: {times[name][-1]:.2f} s")
     out = summarise(times, len(requests), {k: v for k, v in probs.items() if k in SCORERS})
+    out["live"] = check_distributions(probs["batched_prefix"], where)
     for name, ts in cpu_times.items():
         out["variants"][name]["cpu_seconds"] = round(min(ts), 3)
     out["naive"] = {
@@ -118,21 +126,39 @@ def summarise(times: dict[str, list[float]], n: int, probs: dict[str, list[Any]]
 
 
 def agreement(probs: dict[str, list[Any]]) -> dict[str, Any]:
-    """Largest absolute probability difference of each scorer against batched_prefix."""
+    """Largest absolute probability difference of each scorer against batched_prefix, with
+    its spread over decisions (each decision's largest |Δp|)."""
+    from sim.bench.live import diff_spread
+
     ref = probs.get("batched_prefix")
-    diffs = {}
+    diffs, spreads = {}, {}
     for name, values in probs.items():
         if name == "batched_prefix" or ref is None:
             continue
-        diffs[name] = float(max(np.abs(np.asarray(a) - np.asarray(b)).max() for a, b in zip(values, ref, strict=True)))
+        spreads[name] = diff_spread(values, ref)
+        diffs[name] = spreads[name]["max"]
     worst = max(diffs.values(), default=0.0)
     return {
         "reference": "batched_prefix",
         "max_abs_diff": diffs,
+        "per_decision": spreads,
         "worst": worst,
         "tolerance": AGREEMENT_TOLERANCE,
         "ok": bool(worst < AGREEMENT_TOLERANCE),
     }
+
+
+def failed_checks(sizes: dict[str, Any]) -> list[str]:
+    """One line per agent count whose scorers disagree beyond the tolerance."""
+    out = []
+    for n, row in sizes.items():
+        agree = row["agreement"]
+        if not agree["ok"]:
+            out.append(
+                f"throughput, {n} agents: scorers disagree with batched_prefix by up to {agree['worst']:.2e} "
+                f"(tolerance {agree['tolerance']:.0e}): {agree['max_abs_diff']}"
+            )
+    return out
 
 
 def prompt_stats(backend: Any, requests: Sequence[Any]) -> dict[str, Any]:
@@ -169,11 +195,15 @@ def section(bench: Any) -> dict[str, Any]:
         "dtype": str(bench.backend.dtype).removeprefix("torch."),
         "repeats": plan.repeats,
         "prompt_warmup_rounds": plan.prompt_warmup,
+        "failed_checks": failed_checks(out),
     }
 
 
 def measure_prefix_seconds(backend: Any, requests: Sequence[Any], repeats: int = 1) -> float:
     """Best seconds of the batched, prefix-reusing path alone (when the throughput section did not run)."""
+    from sim.bench.live import check_requests
+
+    check_requests(requests, f"decision path, {len(requests)} agents")
     fn = variants(backend, 1)["batched_prefix"]
     fn(requests[:2])
     best = float("inf")

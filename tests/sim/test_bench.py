@@ -336,3 +336,167 @@ def test_the_scale_bench_compares_steps_of_running_societies(monkeypatch):
     assert res["ended"] == {"8": 0, "16": 2}
     ratio = res["ratio"]
     assert ratio is not None and ratio["min"] <= ratio["median"] <= ratio["max"]
+
+
+# ---------------------------------------------------------------- live decisions only
+def _degenerate(n=3):
+    """Live commons requests with every option rewritten to read "0 tons" (a fished-out lake)."""
+    from sim.bench.measure import env_requests
+
+    return [dataclasses.replace(r, options=("0 tons",) * 7) for r in env_requests("commons", n, warmup=0)]
+
+
+def test_the_bench_takes_the_latest_live_step_not_a_fished_out_one():
+    """At 16 scripted agents the example commons is fished out within three steps: the
+    step after the warm-up has only "0 tons" options; the bench takes the latest live one."""
+    from sim.bench.live import same_options
+    from sim.bench.measure import env_requests
+
+    dead = env_requests("commons", 16, warmup=3, live=False)
+    assert all(same_options(r) for r in dead)  # the input the bench measured before
+    live = env_requests("commons", 16, warmup=3)
+    assert len(live) == 16 and not any(same_options(r) for r in live)
+
+
+def test_engine_sections_fail_on_requests_whose_options_read_the_same(tmp_path, monkeypatch):
+    from sim.bench import Bench, failed_section
+    from sim.bench.live import DegenerateRequests
+    from sim.bench.server import compare
+
+    degenerate = _degenerate()
+    monkeypatch.setattr(Bench, "requests", lambda self, n: degenerate)
+    plan = dataclasses.replace(TINY, sections=("throughput", "entropy", "hardware"), profile=False)
+    results = run_bench(True, "cpu", tmp_path, plan=plan, progress=False)
+    for name in plan.sections:
+        assert failed_section(results[name])
+        assert "DegenerateRequests" in results[name]["error"] and "'0 tons'" in results[name]["error"]
+        assert "\n" not in results[name]["error"]  # one line
+    # The server comparison refuses them before it asks any server.
+    with pytest.raises(DegenerateRequests, match="server, 3 agents"):
+        compare(degenerate, None, "http://127.0.0.1:9/v1")
+
+
+def test_a_section_fails_when_its_decisions_are_near_uniform(monkeypatch):
+    """Distinct options, but every scorer returns the uniform distribution: every scorer
+    agrees, and that proves nothing, so the throughput section refuses it."""
+    from agents.llm import get_backend
+    from sim.bench import throughput
+    from sim.bench.live import DegenerateRequests, check_distributions
+    from sim.bench.measure import env_requests
+
+    requests = env_requests("commons", 3, warmup=0)
+
+    def uniform(backend, max_new_tokens, last_replies=None):
+        flat = lambda reqs: [np.full(len(r.options), 1 / len(r.options)) for r in reqs]  # noqa: E731
+        return {
+            name: (lambda reqs: [None] * len(reqs)) if name == "naive_generate" else flat
+            for name in throughput.VARIANTS
+        }
+
+    monkeypatch.setattr(throughput, "variants", uniform)
+    with pytest.raises(DegenerateRequests, match="near uniform"):
+        throughput.measure(get_backend("tiny-random-llama"), requests, repeats=1)
+    stats = check_distributions([np.array([0.7, 0.2, 0.1]), np.array([0.5, 0.3, 0.2])], "x")
+    assert stats["max_minus_min"] == {"min": 0.3, "median": 0.45, "max": 0.6}
+
+
+def test_a_disagreeing_scorer_fails_the_throughput_section(tmp_path, monkeypatch):
+    from sim.bench import failed_section, throughput
+
+    real = throughput.variants
+
+    def skewed(backend, max_new_tokens, last_replies=None):
+        fns = real(backend, max_new_tokens, last_replies)
+        inner = fns["per_agent_scoring"]
+
+        def off(reqs):
+            return [p + np.eye(len(p))[0] * 1e-3 - np.eye(len(p))[1] * 1e-3 for p in inner(reqs)]
+
+        return {**fns, "per_agent_scoring": off}
+
+    monkeypatch.setattr(throughput, "variants", skewed)
+    plan = dataclasses.replace(TINY, sections=("throughput",))
+    results = run_bench(True, "cpu", tmp_path, plan=plan, progress=False)
+    sec = results["throughput"]
+    assert failed_section(sec) and "error" not in sec
+    agree = sec["sizes"]["3"]["agreement"]
+    assert agree["max_abs_diff"]["per_agent_scoring"] == pytest.approx(1e-3, rel=1e-3)
+    assert agree["per_decision"]["per_agent_scoring"]["min"] <= agree["per_decision"]["per_agent_scoring"]["max"]
+    assert "scorers disagree" in sec["failed_checks"][0]
+    rows = json.loads((tmp_path / "bench.json").read_text())["table"]
+    assert any(r["figure"] == "throughput: check failed" and r["met"] is False for r in rows)
+    live = sec["sizes"]["3"]["live"]["max_minus_min"]
+    assert live["median"] >= 0.05  # the tiny model's live decisions are far from uniform
+
+
+def test_server_agreement_beyond_tolerance_is_a_failed_check():
+    from sim.bench.server import TOLERANCE, check_agreement
+
+    assert check_agreement(TOLERANCE / 10, 16) == []
+    assert "differ from the built-in engine's by up to" in check_agreement(TOLERANCE * 2, 16)[0]
+
+
+# ------------------------------------------------------------------------ the GPU check
+def _tiny_check_plan():
+    from sim.bench import gpucheck
+
+    small = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4}
+    return dataclasses.replace(
+        gpucheck.DRY,
+        model="tiny-random-llama",
+        agents=(3, 5),
+        exact_agents=2,
+        big_shape={**gpucheck.DRY.big_shape, **small, "num_key_value_heads": 2},
+        peak_size=64,
+        peak_seconds=0.05,
+        steer_batch=2,
+        steer_prompt_len=6,
+        steer_repeats=1,
+    )
+
+
+def test_the_gpu_check_script_runs_end_to_end_on_cpu(tmp_path):
+    from sim.bench import gpucheck
+
+    printed: list[str] = []
+    results = gpucheck.run(_tiny_check_plan(), tmp_path, echo=printed.append)
+    assert gpucheck.failed(results) == [], [results[p].get("traceback") for p in gpucheck.PARTS]
+    data = json.loads((tmp_path / "gpu-check.json").read_text())
+    ex = data["exactness"]
+    assert set(ex) == {"tiny-random-llama", "random-llama-small", "ok", "seconds"} and ex["ok"] is True
+    for model in ("tiny-random-llama", "random-llama-small"):
+        for dt in ("float32", "bfloat16"):
+            row = ex[model][dt]
+            assert set(row["paths"]) == {"shared_prefix", "no_prefix_reuse"}
+            worst = max(p["max_abs_logprob_diff"]["max"] for p in row["paths"].values())
+            assert worst <= row["tolerance_logprob"]
+        assert ex[model]["float32"]["paths"]["shared_prefix"]["max_abs_logprob_diff"]["max"] < 1e-4
+    sizes = data["commons"]["sizes"]
+    assert set(sizes) == {"3", "5"}
+    for n, row in sizes.items():
+        assert row["decisions_per_second"] == pytest.approx(int(n) / min(row["seconds"]), rel=0.02)
+        assert row["pct_of_bf16_peak"] > 0
+    assert set(data["steering"]["worst_overhead_pct"]) == {"1", "4"}
+    text = "\n".join(printed)
+    assert "exactness tiny-random-llama float32" in text and "    3 agents:" in text and "steering overhead" in text
+    assert (tmp_path / "gpu-check.md").read_text().count("exactness") >= 4
+
+
+def test_the_eager_reference_is_the_engine_oracle_and_a_wrong_engine_misses_it(monkeypatch):
+    from agents.llm.backend import Backend, ScoreItem
+    from agents.llm.scoring import score_reference
+    from agents.llm.testing import tiny_llama, tiny_tokenizer
+    from sim.bench import exactness
+    from sim.bench.measure import env_requests
+
+    requests = env_requests("commons", 2, warmup=0)
+    items = [ScoreItem(r.prompt.system, r.prompt.user, r.prompt.answer_prefix, tuple(r.options)) for r in requests]
+    model = tiny_llama()
+    backend = Backend(model, tiny_tokenizer(), name="ref-check")
+    ours = exactness.reference(backend.engine, exactness.eager_twin(model), items)
+    for a, b in zip(ours, score_reference(backend.engine, items), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    real = exactness.reference
+    monkeypatch.setattr(exactness, "reference", lambda *a: [x + np.eye(len(x))[0] * 0.01 for x in real(*a)])
+    res = exactness.measure(model, tiny_tokenizer(), "tiny", requests)
+    assert res["ok"] is False and not res["paths"]["shared_prefix"]["ok"]
