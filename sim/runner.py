@@ -140,6 +140,7 @@ def run(
         overrides["run.seed"] = seed
     scenario = load_scenario(source, overrides or None)
     made_root: Path | None = None  # removed again, if empty, when loading fails
+    made_dir = True  # a caller's own (empty) directory is left in place
     if run_dir is None:
         root = _output_root(out, scenario)
         _inside(root, root / run_id_for(scenario, overrides))
@@ -148,6 +149,7 @@ def run(
         run_id = run_dir.name
     else:  # a caller-chosen directory (a sweep's temporary one): output.run_id, else its name
         run_id = scenario.output.run_id or Path(run_dir).name
+        made_dir = not Path(run_dir).exists()
         run_dir = _claim(Path(run_dir))
     try:  # a mistake found while loading leaves no directory behind
         check_models(scenario, skip=set(policies or ()))
@@ -160,7 +162,7 @@ def run(
         tracker = open_tracker(scenario, run_id)
         writer = _open_writer(run_dir, run_id, scenario)
     except BaseException:
-        release_dir(run_dir, remove=True)
+        release_dir(run_dir, remove=made_dir)
         if made_root is not None:
             release_dir(made_root, remove=True)
         raise

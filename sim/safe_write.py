@@ -64,6 +64,19 @@ def remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def is_manifest(path: Path) -> bool:
+    """Whether ``path`` is missing or a manifest (a JSON list of names): a user's file of that
+    name is not overwritten as though it were one."""
+    if path.is_symlink():
+        return False
+    if not path.exists():
+        return True
+    try:
+        return isinstance(json.loads(path.read_text(encoding="utf-8")), list)
+    except (OSError, ValueError):
+        return False
+
+
 def read_manifest(path: Path) -> set[str]:
     """The plain file names (no folders) listed in a manifest; empty when there is none."""
     if path.is_symlink():
@@ -78,8 +91,8 @@ def read_manifest(path: Path) -> set[str]:
     return {n for n in listed if isinstance(n, str) and n and "/" not in n and "\\" not in n and n not in (".", "..")}
 
 
-def add_to_manifest(path: Path, names: Iterable[str], *, replace: bool = False) -> None:
+def add_to_manifest(path: Path, names: Iterable[str], *, replace: bool = False, force: bool = False) -> None:
     """List ``names`` in the manifest at ``path`` (beside those already there unless ``replace``)."""
     listed = set(names) | (set() if replace else read_manifest(path))
-    check(path, owned=True)
+    check(path, owned=is_manifest(path), force=force)
     write(path, json.dumps(sorted(listed)))

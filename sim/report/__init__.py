@@ -83,8 +83,12 @@ def write_report(
     safe_write.check(
         target, owned=inside or target.name in safe_write.read_manifest(target.parent / REPORTS), force=force
     )
+    reports = target.parent / REPORTS
+    if not inside:
+        safe_write.check(reports, owned=safe_write.is_manifest(reports), force=force)
     if png_dir.exists() or png_dir.is_symlink():
         safe_write.ensure_dir(png_dir)
+        safe_write.check(png_dir / MANIFEST, owned=safe_write.is_manifest(png_dir / MANIFEST), force=force)
         for name in names:
             safe_write.check(png_dir / name, owned=name in ours, force=force)
     safe_write.ensure_dir(png_dir)
@@ -92,10 +96,10 @@ def write_report(
         safe_write.remove(png_dir / old)
     for plot in plots:
         safe_write.write(png_dir / f"{plot.name}.png", plot.png)
-    safe_write.add_to_manifest(png_dir / MANIFEST, names, replace=True)
+    safe_write.add_to_manifest(png_dir / MANIFEST, names, replace=True, force=force)
     safe_write.write(target, text)
     if not inside:
-        safe_write.add_to_manifest(target.parent / REPORTS, [target.name])
+        safe_write.add_to_manifest(reports, [target.name], force=force)
     return target
 
 

@@ -175,3 +175,14 @@ def test_cleaning_leaves_a_live_processs_temporary_run_alone(tmp_path):
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_a_failed_start_leaves_a_callers_own_directory_in_place(tmp_path, monkeypatch):
+    def broken(*a, **k):
+        raise RuntimeError("model will not load")
+
+    monkeypatch.setattr(runner, "build_policies", broken)
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(RuntimeError):
+        run(SCRIPTED, run_dir=tmp_path / "mine", report=False)
+    assert (tmp_path / "mine").is_dir() and list((tmp_path / "mine").iterdir()) == []  # no marker left either

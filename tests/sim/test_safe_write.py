@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
 from sim import safe_write
 from sim.cli import main
@@ -110,3 +112,66 @@ def test_safe_write_replaces_a_link_without_touching_its_target(tmp_path):
     safe_write.write(tmp_path / "l", b"new")
     assert target.read_text() == "keep" and (tmp_path / "l").read_bytes() == b"new"
     assert not os.path.islink(tmp_path / "l") and sorted(p.name for p in tmp_path.iterdir()) == ["l", "t"]
+
+
+# ------------------------------------------------------------------ generated folders
+NAMES = ["x.html", "x.html.tmp", ".x.html.tmp", "notes.txt", "plots", ".normsim-reports.json"]
+KINDS = ["file", "link to a file", "link to a folder", "folder"]
+
+
+def snapshot(root: Path) -> dict[str, object]:
+    """Every path under root (links not followed) with what it holds."""
+    out: dict[str, object] = {}
+    for path in sorted(root.rglob("*")):
+        key = str(path.relative_to(root))
+        if path.is_symlink():
+            out[key] = ("link", os.readlink(path))
+        elif path.is_file():
+            out[key] = path.read_bytes()
+        else:
+            out[key] = "dir"
+    return out
+
+
+# A report takes seconds to draw here: a few cases in the suite, NORMSIM_FUZZ_EXAMPLES for a hunt.
+@settings(max_examples=int(os.environ.get("NORMSIM_FUZZ_EXAMPLES", "8")), deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink])  # fmt: skip
+@given(
+    present=st.dictionaries(
+        st.sampled_from(NAMES) | st.sampled_from(["plots/a.png", "plots/stock.png"]), st.sampled_from(KINDS), max_size=4
+    ),  # fmt: skip
+    force=st.booleans(),
+)
+def test_a_report_into_a_generated_folder_never_writes_through_a_link_or_over_a_strangers_file(
+    run_dir, tmp_path_factory, capsys, present, force
+):
+    base = tmp_path_factory.mktemp("gen")
+    elsewhere, d = base / "elsewhere", base / "d"
+    (elsewhere / "dir").mkdir(parents=True)
+    (elsewhere / "file").write_text("precious")
+    d.mkdir()
+    for name, kind in present.items():
+        path = d / name
+        if path.parent != d and (path.parent.is_symlink() or path.parent.is_file()):
+            continue
+        path.parent.mkdir(exist_ok=True)
+        if path.exists() or path.is_symlink():
+            continue
+        if kind == "file":
+            path.write_text(f"user {name}")
+        elif kind == "folder":
+            path.mkdir()
+        else:
+            path.symlink_to(elsewhere / ("file" if kind == "link to a file" else "dir"))
+    outside, before = snapshot(elsewhere), snapshot(d)
+    code = report(run_dir, d / "x.html", *(["--force"] if force else []))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert snapshot(elsewhere) == outside  # nothing is ever written through a link
+    if code == 2:
+        assert len(err) == 1 and err[0].startswith("error: ") and snapshot(d) == before, err  # refused: untouched
+        return
+    assert code == 0, err
+    after = snapshot(d)
+    for name, held in before.items():  # a user's file survives unless --force named it
+        if isinstance(held, bytes) and after.get(name) != held:
+            assert force and (name in ("x.html", ".normsim-reports.json") or name.startswith("plots/")), name
