@@ -138,6 +138,12 @@ class DecisionRequest:
     wordings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # Set by the model for text-reading policies (agents.presentation.plan): the variants to score.
     presentation: Presentation | None = None
+    # False: score only, draw nothing; the caller draws the choice (agents.presentation
+    # scores extra orders and probes this way, so they move no random draw of the run).
+    draw: bool = True
+    # False: capture no activations for this request (an extra order or a probe of a
+    # decision whose first variant is captured).
+    capture: bool = True
 
     def __post_init__(self) -> None:
         if not self.options:

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.interfaces import Decision, DecisionRequest, Presentation, Prompt, Variant
+from agents.interfaces import Decision, DecisionRequest, Presentation, Prompt, Variant, sample_choice
 from agents.menus import Order, PresentationConfig, balanced_orders, canonical
 
 SHIPPED = "shipped"
@@ -131,13 +131,16 @@ def decide_planned(
             flat.append((front, req))
             continue
         start = len(flat)
-        for k, v in enumerate(p.shipped):  # only the first shipped variant writes a reply
-            flat.append((front, _as_request(req, v, keep_kind=k == 0)))
+        # Only the first shipped variant writes a reply, and draws its choice only when it
+        # is the only one (else the mean's choice is drawn below): one draw per request, as
+        # without a presentation, so extra orders and probes move no draw of the run.
+        for k, v in enumerate(p.shipped):
+            flat.append((front, _as_request(req, v, keep_kind=k == 0, draw=k == 0 and len(p.shipped) == 1)))
         end = len(flat)
         probe_spans = {}
         for name, variants in p.probes.items():
             a = len(flat)
-            flat.extend((front, _as_request(req, v, keep_kind=False)) for v in variants)
+            flat.extend((front, _as_request(req, v, keep_kind=False, draw=False)) for v in variants)
             probe_spans[name] = (a, len(flat))
         spans.append((start, end, probe_spans))
     answers = decide(flat, rng)
@@ -151,9 +154,7 @@ def decide_planned(
         probs = _mean([d.probs for d in answers[a:b]])
         dec = replace(first, probs=probs, info=dict(first.info))
         if b - a > 1 and req.kind == "choice":
-            dec.choice = (
-                int(rng.choice(len(probs), p=probs)) if not getattr(front, "greedy", False) else int(np.argmax(probs))
-            )
+            dec.choice = sample_choice(probs, rng, getattr(front, "greedy", False))
         info = _info(
             p, answers[a:b], probs, {n: _mean([d.probs for d in answers[x:y]]) for n, (x, y) in probe_spans.items()}
         )
@@ -189,10 +190,23 @@ def _info(
     return info
 
 
-def _as_request(req: DecisionRequest, v: Variant, *, keep_kind: bool) -> DecisionRequest:
+def _as_request(req: DecisionRequest, v: Variant, *, keep_kind: bool, draw: bool) -> DecisionRequest:
+    """A plain request for one variant: the first keeps its kind (a text request writes
+    its reply, drawing its seed) and its activations are captured; the others are scored
+    only, drawing nothing and capturing nothing."""
     if keep_kind:
-        return replace(req, prompt=v.prompt, options=v.options, presentation=None)
-    return replace(req, prompt=v.prompt, options=v.options, presentation=None, kind="choice", parse=None, score=True)
+        return replace(req, prompt=v.prompt, options=v.options, presentation=None, draw=draw or req.kind == "text")
+    return replace(
+        req,
+        prompt=v.prompt,
+        options=v.options,
+        presentation=None,
+        kind="choice",
+        parse=None,
+        score=True,
+        draw=False,
+        capture=False,
+    )
 
 
 def _mean(dists: Sequence[np.ndarray]) -> np.ndarray:

@@ -114,7 +114,15 @@ class LLMPolicy:
                 continue
             p = req.prompt
             items.append(
-                ScoreItem(p.system, p.user, p.answer_prefix, options, front.capture_layers, front.steer, reply)
+                ScoreItem(
+                    p.system,
+                    p.user,
+                    p.answer_prefix,
+                    options,
+                    front.capture_layers if req.capture else (),
+                    front.steer,
+                    reply,
+                )
             )
         asked = [item for item in items if item is not None]
         answers = iter(self.backend.score(asked) if asked else [])
@@ -127,7 +135,8 @@ class LLMPolicy:
                 decisions.append(text_decision(req, result.text, probs, {"probs_from": "option_scores"}))
             elif item is not None and item.options:
                 probs = softmax(result.logprobs, front.temperature)  # type: ignore[union-attr]
-                decisions.append(Decision(probs=probs, choice=sample_choice(probs, rng, front.greedy)))
+                choice = sample_choice(probs, rng, front.greedy) if req.draw else int(np.argmax(probs))
+                decisions.append(Decision(probs=probs, choice=choice))
             else:
                 decisions.append(
                     Decision(probs=one_hot(len(req.options), 0), choice=0, info={"probs_from": "unscored"})

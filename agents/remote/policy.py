@@ -136,7 +136,8 @@ class RemotePolicy:
             elif info.get("prob_source") == "failed":  # nothing to sample from: the request's fallback
                 decisions.append(Decision(probs=probs, choice=int(req.fallback), info=info))
             elif probs is not None:
-                decisions.append(Decision(probs=probs, choice=sample_choice(probs, rng, front.greedy), info=info))
+                choice = sample_choice(probs, rng, front.greedy) if req.draw else int(np.argmax(probs))
+                decisions.append(Decision(probs=probs, choice=choice, info=info))
             else:
                 decisions.append(Decision(probs=one_hot(len(req.options), 0), choice=0, info=info))
         return decisions

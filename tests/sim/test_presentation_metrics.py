@@ -75,3 +75,25 @@ def test_presentation_settings_leave_a_scripted_run_unchanged(tmp_path):
         logs.append(result.events.drop(columns=["run_id"]))
     pd.testing.assert_frame_equal(logs[0], logs[1])
     pd.testing.assert_frame_equal(logs[0], logs[2])
+
+
+def test_probes_measure_without_moving_any_choice(tmp_path):
+    llm = {"type": "llm", "model": "tiny-random-llama"}
+    scenario = {
+        "name": "probed",
+        "environment": {"type": "commons", "preset": "rich"},
+        "population": [{"name": "f", "size": 4, "policy": llm}],
+        "mechanics": {
+            "punishment": {"enabled": True, "monitor_prob": 1.0},
+            "group_norm": {"enabled": True, "every": 1},
+        },
+        "run": {"steps": 3},
+        "output": {"report": False},
+    }
+    logs = [
+        run({**scenario, "presentation": {"sensitivity": s}}, seed=1, out=tmp_path / str(s)).events for s in (0.0, 1.0)
+    ]
+    for column in ("phase", "agent_id", "choice", "chosen"):
+        assert logs[0][column].tolist() == logs[1][column].tolist()
+    # the same distributions, to the rounding of a batch with more rows in it
+    assert all(a == pytest.approx(b, abs=1e-5) for a, b in zip(logs[0]["probs"], logs[1]["probs"], strict=True))

@@ -41,7 +41,7 @@ def test_progress_lines_off_a_terminal_have_rate_and_eta(capsys, monkeypatch):
     bar.update(n=8)
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines == [
-        "[run] 1/10 steps (2 s/step, ETA 0:18)",
-        "[run] 2/10 steps (1.5 s/step, ETA 0:12)",
-        "[run] 10/10 steps (10 s/step, 100.0 s)",
+        "[run] 1/10 steps (2 s/step, ETA 00:18)",
+        "[run] 2/10 steps (1.5 s/step, ETA 00:12)",
+        "[run] 10/10 steps (10 s/step)",  # done: the pace, no time left
     ]

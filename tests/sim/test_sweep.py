@@ -195,9 +195,12 @@ def test_report_false_writes_no_report(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "report:" not in printed and not (out / "report.html").exists()
     # the summary per cell: readable factor names, each headline metric with its interval's method
-    assert printed.startswith("punishment.enabled=true (1 runs, 0 failed)")
-    assert re.search(r"\n  survived +[01] \[[0-9.]+, [0-9.]+\] wilson, median", printed)
-    assert re.search(r"\n  survival_time +\d+ .*, n=1, \d+:1\n", printed)  # one run: no interval, its value
+    # one seed per cell: a warning that intervals need more runs, then the summary per cell
+    assert printed.startswith("warning: 2 of 2 cells have fewer than 5 finished runs")
+    assert "\npunishment.enabled=true (1 runs, 0 failed)" in printed
+    # one run: its value, and no interval
+    assert re.search(r"\n  survived +[01], n=1: too few runs for an interval\n", printed)
+    assert re.search(r"\n  survival_time +\d+, n=1: too few runs for an interval\n", printed)
     assert f"contrasts: {out / 'contrasts.csv'}" in printed and (out / "contrasts.csv").exists()
     assert (out / "summary.csv").exists() and yaml.safe_load((out / "sweep.yaml").read_text())["report"] is False
     data = yaml.safe_load(path.read_text())
