@@ -99,6 +99,26 @@ def big_model(plan: CheckPlan, tokenizer: Any) -> Any:
     return model.eval()
 
 
+def needed_tokens(backend: Any, items: Sequence[Any]) -> dict[str, int]:
+    """``needed`` and ``logits`` of :func:`sim.bench.hardware.decision_tokens`, in time linear in the tokens.
+
+    That function builds a prefix tree over every context + option sequence: minutes at
+    1,024 commons agents, whose shared prefix is ~10,000 tokens. Here the contexts' tree
+    is counted once and each distinct context's option-tree columns are added to it
+    (an option column extends its own context only).
+    """
+    from agents.llm.scoring import _option_tree, prepare
+    from sim.bench.envs import trie_nodes
+
+    prepared = prepare(getattr(backend, "engine", backend), items)
+    columns: dict[tuple[int, ...], set[Any]] = {}
+    for p in prepared:
+        columns.setdefault(tuple(p.context), set()).update(_option_tree(p.tails)[0])
+    options = sum(len(c) for c in columns.values())
+    kept = sum(len(_option_tree(p.tails)[0]) for p in prepared)
+    return {"needed": trie_nodes(list(columns)) + options, "logits": len(prepared) + kept}
+
+
 def _sync(device: str) -> None:
     import torch
 
@@ -161,7 +181,7 @@ def part_commons(plan: CheckPlan, state: dict[str, Any]) -> dict[str, Any]:
 
     from agents.llm.backend import Backend, ScoreItem
     from agents.llm.policy import LLMPolicy
-    from sim.bench.hardware import decision_tokens, path_flops
+    from sim.bench.hardware import path_flops
     from sim.bench.live import check_requests, distribution_stats
     from sim.bench.measure import env_requests
 
@@ -188,8 +208,8 @@ def part_commons(plan: CheckPlan, state: dict[str, Any]) -> dict[str, Any]:
             _sync(plan.device)
             times.append(time.perf_counter() - start)
         backend = Backend(model, state["tokenizer"], name="gpu-check", reuse_prefix=True)
-        tokens = decision_tokens(backend, items)
-        flops = path_flops(model, tokens)["counted"]
+        tokens = needed_tokens(backend, items)
+        flops = path_flops(model, {**tokens, "attention_kv": 0})["counted"]
         best = min(times)
         out["sizes"][str(n)] = {
             "seconds": [round(t, 4) for t in times],

@@ -500,3 +500,18 @@ def test_the_eager_reference_is_the_engine_oracle_and_a_wrong_engine_misses_it(m
     monkeypatch.setattr(exactness, "reference", lambda *a: [x + np.eye(len(x))[0] * 0.01 for x in real(*a)])
     res = exactness.measure(model, tiny_tokenizer(), "tiny", requests)
     assert res["ok"] is False and not res["paths"]["shared_prefix"]["ok"]
+
+
+def test_the_gpu_checks_token_count_is_the_hardware_sections():
+    from agents.llm.backend import ScoreItem
+    from agents.llm.testing import tiny_backend
+    from sim.bench.gpucheck import needed_tokens
+    from sim.bench.hardware import decision_tokens
+    from sim.bench.measure import env_requests
+
+    backend = tiny_backend()
+    requests = env_requests("commons", 5, warmup=1)
+    items = [ScoreItem(r.prompt.system, r.prompt.user, r.prompt.answer_prefix, tuple(r.options)) for r in requests]
+    items.append(items[0])  # a repeated context shares its option columns
+    full = decision_tokens(backend, items)
+    assert needed_tokens(backend, items) == {"needed": full["needed"], "logits": full["logits"]}
