@@ -45,7 +45,7 @@ class PresentationConfig(StrictModel):
         ),
     )
     sensitivity: float = Field(
-        0.2,
+        0.05,
         ge=0,
         le=1,
         description=(
