@@ -57,11 +57,9 @@ def plan(req: DecisionRequest, cfg: PresentationConfig, rng: np.random.Generator
             probes["reversed order"] = (_variant(req.prompt, req.options, reverse),)
         if req.amounts is not None:
             d = req.amounts.shown_decimals() + 1
-            probes[f"labels with {d} decimal{'' if d == 1 else 's'}"] = _reworded(
-                req, req.amounts.labels(d), mode, shipped, rng
-            )
+            probes[f"labels with {d} decimal{'' if d == 1 else 's'}"] = _reworded(req, req.amounts.labels(d), shipped)
         for name, wording in req.wordings.items():
-            probes[f"wording: {name}"] = _reworded(req, tuple(wording), mode, shipped, rng)
+            probes[f"wording: {name}"] = _reworded(req, tuple(wording), shipped)
     measure, values = _measure(req)
     return replace(req, presentation=Presentation(mode, shipped, probes, measure, values))
 
@@ -94,13 +92,7 @@ def _variant(prompt: Prompt, options: tuple[str, ...], order: tuple[int, ...]) -
     return Variant(prompt.arranged(order), menu.answers(options, order), order)
 
 
-def _reworded(
-    req: DecisionRequest,
-    options: tuple[str, ...],
-    mode: Order,
-    shipped: tuple[Variant, ...],
-    rng: np.random.Generator,
-) -> tuple[Variant, ...]:
+def _reworded(req: DecisionRequest, options: tuple[str, ...], shipped: tuple[Variant, ...]) -> tuple[Variant, ...]:
     """The request's variants with other option texts (printed too where the menu prints
     the options), in the decision's own orders, so only the wording differs."""
     prompt = req.prompt
