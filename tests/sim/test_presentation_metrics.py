@@ -97,3 +97,29 @@ def test_probes_measure_without_moving_any_choice(tmp_path):
         assert logs[0][column].tolist() == logs[1][column].tolist()
     # the same distributions, to the rounding of a batch with more rows in it
     assert all(a == pytest.approx(b, abs=1e-5) for a, b in zip(logs[0]["probs"], logs[1]["probs"], strict=True))
+
+
+def test_the_presentation_cost_bench_counts_the_tokens_probes_add(tmp_path):
+    import yaml
+
+    from sim.bench.presentation import tokens_by_setting
+
+    scenario = {
+        "name": "cost",
+        "environment": {"type": "commons", "preset": "rich"},
+        "population": [{"name": "f", "size": 4, "policy": {"type": "llm", "model": "tiny-random-llama"}}],
+        "mechanics": {"punishment": {"enabled": True, "monitor_prob": 1.0}},
+        "run": {"steps": 2},
+        "output": {"report": False},
+    }
+    path = tmp_path / "cost.yaml"
+    path.write_text(yaml.safe_dump(scenario))
+    settings = {
+        "none": {"presentation.sensitivity": 0},
+        "again": {"presentation.sensitivity": 0},
+        "all": {"presentation.sensitivity": 1},
+    }
+    rows = tokens_by_setting(str(path), steps=2, settings=settings)
+    assert rows["none"] == rows["again"]  # the same decisions, the same tokens
+    assert rows["all"]["options"] > rows["none"]["options"]  # every decision's probes were scored too
+    assert rows["all"]["logits"] > rows["none"]["logits"]
